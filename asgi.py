@@ -1,0 +1,108 @@
+"""The web application: ``create_app(settings)`` builds it, ``app`` is what uvicorn serves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from jinja2 import select_autoescape
+from jinja2_fragments.starlette import Jinja2Blocks
+from starlette.applications import Starlette
+from starlette.datastructures import State
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from core.db import database
+from core.passwords import Hasher
+from core.redis import open_redis
+from core.settings import ROOT, Settings
+from models.enums import Role
+from portal import auth, pages
+from portal.csrf import CSRFMiddleware, csrf_token
+from portal.errors import HANDLERS, reject
+from portal.menus import MENUS, soon_entries
+from portal.sessions import SessionMiddleware, SessionStore, get_session
+from portal.throttle import Throttle
+from portal.web import current_user
+
+
+def make_templates(settings: Settings) -> Jinja2Blocks:
+    def context(request: Request) -> dict[str, Any]:
+        session = get_session(request)
+        found = current_user(request)
+        return {
+            "user": found,
+            "menu": MENUS.get(found.role, ()) if found else (),
+            "csrf_token": csrf_token(settings.secret_key, session),
+            "flashes": session.pop("flash", []) if "flash" in session.data else [],
+            "Role": Role,
+        }
+
+    templates = Jinja2Blocks(directory=str(ROOT / "templates"), context_processors=[context])
+    templates.env.autoescape = select_autoescape(["html"])
+    return templates
+
+
+def build_routes() -> list[BaseRoute]:
+    routes: list[BaseRoute] = [*auth.routes, *pages.routes]
+    taken = {getattr(r, "path", None) for r in routes}
+    routes += [
+        pages.placeholder(role, e) for url, (role, e) in soon_entries().items() if url not in taken
+    ]
+    routes.append(
+        Mount("/static", StaticFiles(directory=ROOT / "static", check_dir=False), name="static")
+    )
+    return routes
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        redis, embedded = await open_redis(settings)
+        hasher = Hasher(settings)
+        state = app.state
+        state.redis = redis
+        state.hasher = hasher
+        state.sessions = SessionStore(redis, settings.session_idle_seconds)
+        state.throttle = Throttle(
+            redis,
+            max_account=settings.login_max_failures_account,
+            max_address=settings.login_max_failures_address,
+            window_seconds=settings.login_lockout_minutes * 60,
+        )
+        try:
+            async with database(settings.db_url):
+                yield
+        finally:
+            hasher.close()
+            await redis.aclose()
+            if embedded:
+                embedded.stop()
+
+    state = State()  # shared with the session middleware, filled in by the lifespan
+    app = Starlette(
+        routes=build_routes(),
+        middleware=[
+            Middleware(SessionMiddleware, state=state, secure=settings.production),
+            Middleware(
+                CSRFMiddleware,
+                secret=settings.secret_key,
+                max_body=settings.max_body_bytes,
+                reject=reject,
+            ),
+        ],
+        exception_handlers=HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state = state
+    state.settings = settings
+    state.templates = make_templates(settings)
+    return app
+
+
+app = create_app()

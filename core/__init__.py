@@ -1,0 +1,1 @@
+"""Shared infrastructure: settings, database, Redis, passwords, mail, the CLI."""

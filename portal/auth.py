@@ -1,0 +1,220 @@
+"""Log-in, log-out, password change and the e-mailed one-time password-reset link."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from core import audit, mail
+from core.passwords import RULES_TEXT, password_problem
+from models.org import Account
+from models.physician import Physician
+from portal.sessions import get_session
+from portal.throttle import minutes
+from portal.web import CurrentUser, client_ip, redirect, render, requires, user
+
+MAX_FIELD = 64
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+async def session_user(account: Account) -> CurrentUser:
+    await account.fetch_related("organisation")
+    physician = await Physician.get_or_none(account_id=account.id)
+    org = account.organisation
+    return CurrentUser(
+        account_id=account.id,
+        username=account.username,
+        role=account.role,
+        display_name=physician.name if physician else (account.display_name or account.username),
+        organisation_id=org.id if org else (physician.institution_id if physician else None),
+        prefecture_id=org.prefecture_id
+        if org
+        else (physician.prefecture_id if physician else None),
+        physician_id=physician.id if physician else None,
+    )
+
+
+async def login_page(request: Request) -> Response:
+    if request.method == "GET":
+        return render(request, "login.html", {"next": request.query_params.get("next", "")})
+    form = await request.form()
+    username = str(form.get("username", "")).strip()
+    password = str(form.get("password", ""))
+    target = _safe_next(str(form.get("next", "")))
+    context: dict[str, Any] = {"username": username, "next": target}
+
+    def fail(message: str, status: int = 400) -> Response:
+        return render(request, "login.html", {**context, "error": message}, status_code=status)
+
+    if not username or not password:
+        return fail("请输入账号和密码")
+    if len(username) > MAX_FIELD or len(password) > MAX_FIELD:
+        return fail("账号或密码错误")
+    username = username.upper() if username[:-1].isdigit() else username
+    state = request.app.state
+    address = client_ip(request)
+    wait = await state.throttle.wait_seconds(username, address)
+    if wait:
+        return fail(f"登录失败次数过多，请 {minutes(wait)} 分钟后再试。", 429)
+    account = await Account.get_or_none(username=username)
+    ok = await state.hasher.verify(account.password_hash if account else None, password)
+    if not ok or account is None:
+        left = await state.throttle.failed(username, address)
+        if left == 0:
+            await audit.record(account, "login_locked", obj=account, ip=address, label=username)
+            lock = minutes(state.settings.login_lockout_minutes * 60)
+            return fail(f"登录失败次数过多，请 {lock} 分钟后再试。", 429)
+        return fail(f"账号或密码错误，还可尝试 {left} 次。")
+    if not account.is_active:
+        return fail("该账号已停用，请联系上级管理部门。", 403)
+    await state.throttle.succeeded(username)
+    account.last_login_at = datetime.now(UTC)
+    await account.save(update_fields=["last_login_at"])
+    current = await session_user(account)
+    get_session(request).login(current.session_values())
+    await audit.record(account, "login", obj=account, ip=address)
+    return redirect(request, target)
+
+
+async def logout(request: Request) -> Response:
+    session = get_session(request)
+    current = user(request) if "account_id" in session.data else None
+    session.end()
+    session.flash("您已安全退出。")
+    if current:
+        await audit.record(None, "logout", label=current.username, ip=client_ip(request))
+    return redirect(request, "/login")
+
+
+@requires()
+async def change_password(request: Request) -> Response:
+    current = user(request)
+    if request.method == "GET":
+        return render(request, "account/password.html", {"rules": RULES_TEXT})
+    form = await request.form()
+    old = str(form.get("old_password", ""))
+    new = str(form.get("new_password", ""))
+    confirm = str(form.get("confirm_password", ""))
+    errors: dict[str, str] = {}
+    account = await Account.get(id=current.account_id)
+    if not await request.app.state.hasher.verify(account.password_hash, old):
+        errors["old_password"] = "原密码不正确"
+    problem = password_problem(new, account.username)
+    if problem:
+        errors["new_password"] = problem
+    elif new != confirm:
+        errors["confirm_password"] = "两次输入的新密码不一致"
+    if errors:
+        return render(
+            request,
+            "account/password.html",
+            {"rules": RULES_TEXT, "errors": errors},
+            status_code=400,
+        )
+    await set_password(request, account, new)
+    session = get_session(request)
+    await request.app.state.sessions.end_all(account.id, keep=session.id)
+    await audit.record(account, "password_changed", obj=account, ip=client_ip(request))
+    session.flash("密码已修改。")
+    return redirect(request, "/")
+
+
+async def set_password(request: Request, account: Account, password: str) -> None:
+    account.password_hash = await request.app.state.hasher.hash(password)
+    account.password_changed_at = datetime.now(UTC)
+    await account.save(update_fields=["password_hash", "password_changed_at"])
+
+
+def _reset_key(token: str) -> str:
+    return "pwreset:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+async def forgot_password(request: Request) -> Response:
+    if request.method == "GET":
+        return render(request, "account/forgot.html")
+    form = await request.form()
+    username = str(form.get("username", "")).strip()[:MAX_FIELD]
+    email = str(form.get("email", "")).strip()[:100]
+    if not username or not email:
+        return render(
+            request,
+            "account/forgot.html",
+            {"error": "请填写账号和注册邮箱", "username": username, "email": email},
+            status_code=400,
+        )
+    state = request.app.state
+    address = client_ip(request)
+    username = username.upper() if username[:-1].isdigit() else username
+    if await state.throttle.wait_seconds(username, address):
+        return render(
+            request, "account/forgot.html", {"error": "操作过于频繁，请稍后再试。"}, status_code=429
+        )
+    account = await Account.get_or_none(username=username, is_active=True)
+    if account and account.email and account.email.lower() == email.lower():
+        token = secrets.token_urlsafe(32)
+        ttl = state.settings.password_reset_minutes * 60
+        await state.redis.set(_reset_key(token), account.id, ex=ttl)
+        await mail.enqueue(
+            state.templates.env,
+            account.email,
+            "password_reset",
+            redis=state.redis,
+            name=account.display_name or account.username,
+            link=f"{state.settings.public_url}/password/reset/{token}",
+            minutes=state.settings.password_reset_minutes,
+        )
+        await audit.record(account, "password_reset_requested", obj=account, ip=address)
+    else:
+        await state.throttle.failed(username, address)
+    # The same answer either way: the page must not reveal which accounts exist.
+    return render(request, "account/forgot_sent.html")
+
+
+async def reset_password(request: Request) -> Response:
+    token = request.path_params["token"]
+    state = request.app.state
+    account_id = await state.redis.get(_reset_key(token))
+    if account_id is None:
+        return render(request, "account/reset_invalid.html", status_code=400)
+    if request.method == "GET":
+        return render(request, "account/reset.html", {"rules": RULES_TEXT, "token": token})
+    account = await Account.get(id=int(account_id))
+    form = await request.form()
+    new = str(form.get("new_password", ""))
+    errors: dict[str, str] = {}
+    problem = password_problem(new, account.username)
+    if problem:
+        errors["new_password"] = problem
+    elif new != str(form.get("confirm_password", "")):
+        errors["confirm_password"] = "两次输入的新密码不一致"
+    if errors:
+        context = {"rules": RULES_TEXT, "token": token, "errors": errors}
+        return render(request, "account/reset.html", context, status_code=400)
+    if await state.redis.getdel(_reset_key(token)) is None:  # one use, even if raced
+        return render(request, "account/reset_invalid.html", status_code=400)
+    await set_password(request, account, new)
+    await state.sessions.end_all(account.id)
+    await state.throttle.succeeded(account.username)
+    await audit.record(account, "password_reset", obj=account, ip=client_ip(request))
+    get_session(request).flash("密码已重置，请使用新密码登录。")
+    return redirect(request, "/login")
+
+
+routes = [
+    Route("/login", login_page, methods=["GET", "POST"], name="login"),
+    Route("/logout", logout, methods=["POST"], name="logout"),
+    Route("/account/password", change_password, methods=["GET", "POST"], name="password"),
+    Route("/password/forgot", forgot_password, methods=["GET", "POST"], name="forgot"),
+    Route("/password/reset/{token}", reset_password, methods=["GET", "POST"], name="reset"),
+]

@@ -1,0 +1,77 @@
+"""Who may see what: one mechanism that every query of an organisation's pages goes through.
+
+institution = its own physicians; assessor = physicians of the institutions assigned to it;
+commission = its prefecture; office = everything; physician = itself. Anything outside
+answers NotFound (404), never 403, so ids of other organisations' objects reveal nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.queryset import QuerySet
+
+from core.errors import NotFound
+from models.enums import OrgKind, Role
+from models.org import Organisation
+from models.physician import Physician
+
+
+@dataclass(frozen=True)
+class Jurisdiction:
+    role: Role
+    organisation_id: int | None = None
+    prefecture_id: int | None = None
+    physician_id: int | None = None
+
+    def physicians(self) -> QuerySet[Physician]:
+        qs = Physician.all()
+        match self.role:
+            case Role.OFFICE:
+                return qs
+            case Role.COMMISSION:
+                return qs.filter(prefecture_id=self.prefecture_id)
+            case Role.ASSESSOR:
+                return qs.filter(institution__assessor_id=self.organisation_id)
+            case Role.INSTITUTION:
+                return qs.filter(institution_id=self.organisation_id)
+            case Role.PHYSICIAN:
+                return qs.filter(id=self.physician_id)
+        return qs.filter(id=-1)
+
+    def institutions(self) -> QuerySet[Organisation]:
+        qs = Organisation.filter(kind=OrgKind.INSTITUTION)
+        match self.role:
+            case Role.OFFICE:
+                return qs
+            case Role.COMMISSION:
+                return qs.filter(prefecture_id=self.prefecture_id)
+            case Role.ASSESSOR:
+                return qs.filter(assessor_id=self.organisation_id)
+            case Role.INSTITUTION:
+                return qs.filter(id=self.organisation_id)
+        return qs.filter(id=-1)
+
+    def organisations(self) -> QuerySet[Organisation]:
+        """Organisations whose accounts this one manages (password resets and the like)."""
+        match self.role:
+            case Role.OFFICE:
+                return Organisation.filter(kind=OrgKind.COMMISSION)
+            case Role.COMMISSION:
+                return Organisation.filter(
+                    prefecture_id=self.prefecture_id,
+                    kind__in=[OrgKind.INSTITUTION, OrgKind.ASSESSOR],
+                )
+        return Organisation.filter(id=-1)
+
+    async def physician(self, physician_id: int) -> Physician:
+        found = await self.physicians().get_or_none(id=physician_id)
+        if found is None:
+            raise NotFound()
+        return found
+
+    async def institution(self, organisation_id: int) -> Organisation:
+        found = await self.institutions().get_or_none(id=organisation_id)
+        if found is None:
+            raise NotFound()
+        return found

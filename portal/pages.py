@@ -1,0 +1,67 @@
+"""The home page of each role, the physician record, and placeholders for menus to come."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from tortoise.expressions import Q
+
+from models.enums import RegistrationStatus, Role
+from models.org import Organisation
+from portal.menus import Entry
+from portal.pagination import paginate
+from portal.web import current_user, render, requires, to_login, user
+
+ORG_ROLES = (Role.INSTITUTION, Role.ASSESSOR, Role.COMMISSION, Role.OFFICE)
+
+
+async def home(request: Request) -> Response:
+    current = current_user(request)
+    if current is None:
+        return to_login(request)
+    organisation = None
+    if current.organisation_id and current.role != Role.PHYSICIAN:
+        organisation = await Organisation.get_or_none(id=current.organisation_id)
+    return render(request, "home.html", {"organisation": organisation})
+
+
+@requires(*ORG_ROLES)
+async def physician_list(request: Request) -> Response:
+    qs = user(request).jurisdiction.physicians().select_related("institution", "prefecture")
+    q = request.query_params.get("q", "").strip()[:50]
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(id_number__icontains=q.upper()))
+    status = request.query_params.get("status", "")
+    if status in RegistrationStatus._value2member_map_:
+        qs = qs.filter(registration_status=status)
+    page = await paginate(request, qs.order_by("id"))
+    context = {"page": page, "q": q, "status": status, "statuses": RegistrationStatus}
+    return render(request, "physicians/list.html", context, block="results")
+
+
+@requires(*ORG_ROLES)
+async def physician_detail(request: Request) -> Response:
+    physician = await user(request).jurisdiction.physician(request.path_params["physician_id"])
+    await physician.fetch_related("institution", "prefecture", "county")
+    return render(request, "physicians/detail.html", {"physician": physician})
+
+
+def placeholder(role: Role, entry: Entry) -> Route:
+    @requires(role)
+    async def soon(request: Request) -> Response:
+        return render(request, "soon.html", {"entry": entry})
+
+    return Route(entry.url, soon, name=f"soon:{entry.url}")
+
+
+async def register_soon(request: Request) -> Response:
+    return render(request, "soon.html", {"entry": Entry("快速注册", "/register")})
+
+
+routes = [
+    Route("/", home, name="home"),
+    Route("/register", register_soon, name="register"),
+    Route("/physicians", physician_list, name="physicians"),
+    Route("/physicians/{physician_id:int}", physician_detail, name="physician"),
+]

@@ -1,0 +1,164 @@
+"""Server-side sessions in Redis.
+
+The cookie carries only a random id. Data lives under ``sess:<id>`` with a TTL that every
+request renews, so inactivity really ends a session; logout deletes the key. A visitor who
+has no data yet still gets an id (the CSRF token is derived from it) but nothing is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+import redis.asyncio as aioredis
+from starlette.datastructures import MutableHeaders, State
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+COOKIE = "xjdk_session"
+_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def _key(session_id: str) -> str:
+    return f"sess:{session_id}"
+
+
+def _account_key(account_id: int) -> str:
+    return f"sess:account:{account_id}"
+
+
+def _valid_id(value: str | None) -> bool:
+    return bool(value) and len(value) == 43 and set(value) <= _ID_CHARS  # type: ignore[arg-type]
+
+
+class Session:
+    def __init__(self, session_id: str, data: dict[str, Any], is_new: bool) -> None:
+        self.id = session_id
+        self.data = data
+        self.is_new = is_new
+        self.modified = False
+        self.rotated_from: str | None = None
+        self.ended = False
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self.data[key] = value
+        self.modified = True
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        if key in self.data:
+            self.modified = True
+        return self.data.pop(key, default)
+
+    def flash(self, message: str, kind: str = "success") -> None:
+        self.data.setdefault("flash", []).append({"kind": kind, "text": message})
+        self.modified = True
+
+    def login(self, values: dict[str, Any]) -> None:
+        """Start an authenticated session under a fresh id (no session fixation)."""
+        self.rotated_from = self.rotated_from or self.id
+        self.id = secrets.token_urlsafe(32)
+        self.data = dict(values)
+        self.modified = True
+
+    def end(self) -> None:
+        self.rotated_from = self.rotated_from or self.id
+        self.id = secrets.token_urlsafe(32)
+        self.data = {}
+        self.ended = True
+        self.modified = True
+
+
+class SessionStore:
+    def __init__(self, redis: aioredis.Redis, idle_seconds: int) -> None:
+        self.redis = redis
+        self.idle_seconds = idle_seconds
+
+    async def load(self, session_id: str) -> dict[str, Any] | None:
+        key = _key(session_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(key)
+        pipe.expire(key, self.idle_seconds)
+        raw, _ = await pipe.execute()
+        return json.loads(raw) if raw else None
+
+    async def save(self, session: Session) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        if session.rotated_from:
+            pipe.delete(_key(session.rotated_from))
+        if session.data:
+            pipe.set(_key(session.id), json.dumps(session.data), ex=self.idle_seconds)
+            account_id = session.data.get("account_id")
+            if account_id:
+                pipe.sadd(_account_key(account_id), session.id)
+                pipe.expire(_account_key(account_id), self.idle_seconds * 2)
+        else:
+            pipe.delete(_key(session.id))
+        await pipe.execute()
+
+    async def end_all(self, account_id: int, keep: str | None = None) -> int:
+        """End every session of an account (password changed or reset, account disabled)."""
+        ids = await self.redis.smembers(_account_key(account_id))
+        doomed = [str(i) for i in ids if i != keep]
+        pipe = self.redis.pipeline(transaction=True)
+        for session_id in doomed:
+            pipe.delete(_key(session_id))
+        pipe.delete(_account_key(account_id))
+        if keep:
+            pipe.sadd(_account_key(account_id), keep)
+        await pipe.execute()
+        return len(doomed)
+
+
+class SessionMiddleware:
+    """``state.sessions`` (a SessionStore) is set by the lifespan once Redis is open."""
+
+    def __init__(self, app: ASGIApp, state: State, secure: bool) -> None:
+        self.app = app
+        self.state = state
+        self.secure = secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        store: SessionStore = self.state.sessions
+        cookie = HTTPConnection(scope).cookies.get(COOKIE)
+        data = await store.load(cookie) if cookie and _valid_id(cookie) else None
+        if data is not None and cookie:
+            session = Session(cookie, data, is_new=False)
+        else:
+            session = Session(
+                cookie if cookie and _valid_id(cookie) else secrets.token_urlsafe(32), {}, True
+            )
+            session.had_cookie = bool(cookie)  # type: ignore[attr-defined]
+        scope["session_obj"] = session
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                if session.modified:
+                    await store.save(session)
+                if session.is_new or session.rotated_from:
+                    headers = MutableHeaders(scope=message)
+                    flags = "; Secure" if self.secure else ""
+                    headers.append(
+                        "Set-Cookie",
+                        f"{COOKIE}={session.id}; Path=/; HttpOnly; SameSite=Lax{flags}",
+                    )
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+def get_session(conn: HTTPConnection) -> Session:
+    session: Session = conn.scope["session_obj"]
+    return session

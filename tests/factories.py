@@ -1,0 +1,110 @@
+"""One-line factories for organisations, accounts and physicians (real rows, real hashes)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+
+from argon2 import PasswordHasher
+
+from core.idcard import make_id_number
+from models.enums import OrgKind, RegistrationStatus, Role
+from models.org import Account, County, Organisation, Prefecture
+from models.physician import Physician
+
+_seq = itertools.count(1)
+_hash_cache: dict[str, str] = {}
+
+
+def password_hash(password: str) -> str:
+    if password not in _hash_cache:
+        _hash_cache[password] = PasswordHasher(time_cost=1, memory_cost=8192).hash(password)
+    return _hash_cache[password]
+
+
+async def prefecture(code: str = "650100") -> Prefecture:
+    return await Prefecture.get(code=code)
+
+
+async def county(prefecture_code: str = "650100") -> County:
+    found = await County.filter(prefecture__code=prefecture_code).order_by("code").first()
+    assert found is not None
+    return found
+
+
+async def organisation(
+    kind: OrgKind,
+    prefecture_code: str = "650100",
+    assessor: Organisation | None = None,
+    **kw: object,
+) -> Organisation:
+    n = next(_seq)
+    pref = await prefecture(prefecture_code) if kind != OrgKind.OFFICE else None
+    place = await county(prefecture_code) if kind == OrgKind.INSTITUTION else None
+    return await Organisation.create(
+        kind=kind,
+        name=kw.pop("name", f"测试{kind.label}{n}"),
+        prefecture=pref,
+        county=place,
+        assessor=assessor,
+        **kw,
+    )
+
+
+async def account(
+    role: Role,
+    organisation: Organisation | None = None,
+    password: str = "Passw0rd2026",
+    **kw: object,
+) -> Account:
+    n = next(_seq)
+    return await Account.create(
+        username=kw.pop("username", f"{role.value}{n}"),
+        role=role,
+        organisation=organisation,
+        password_hash=password_hash(password),
+        display_name=kw.pop("display_name", organisation.name if organisation else "测试"),
+        email=kw.pop("email", f"user{n}@example.com"),
+        **kw,
+    )
+
+
+async def org_with_account(
+    kind: OrgKind, prefecture_code: str = "650100", **kw: object
+) -> tuple[Organisation, Account]:
+    org = await organisation(kind, prefecture_code, **kw)
+    return org, await account(Role(kind.value), org)
+
+
+async def physician(
+    institution: Organisation | None,
+    status: RegistrationStatus = RegistrationStatus.APPROVED,
+    password: str = "Passw0rd2026",
+    name: str | None = None,
+    **kw: object,
+) -> Physician:
+    n = next(_seq)
+    region = "653121"
+    number = make_id_number(region, date(1980, 1, 1 + n % 28), (n * 2 + 1) % 1000)
+    acct = await account(Role.PHYSICIAN, None, password, username=number, **kw)
+    if institution is not None and institution.county_id is not None:
+        place = await County.get(id=institution.county_id)
+    else:
+        place = await county()
+    return await Physician.create(
+        account=acct,
+        name=name or f"测试医师{n}",
+        id_number=number,
+        sex="male",
+        birth_date=date(1980, 1, 1 + n % 28),
+        prefecture_id=place.prefecture_id,
+        county=place,
+        institution=institution,
+        practice_category="临床",
+        practice_scope="内科专业",
+        title="主治医师",
+        licence_number=f"11065{n:010d}",
+        email=acct.email,
+        mobile="13800000000",
+        registration_status=status,
+    )

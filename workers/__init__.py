@@ -1,0 +1,1 @@
+"""Background processes: the mail sender (and, later, face verification)."""
