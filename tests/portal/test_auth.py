@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import factories
 import httpx
-from conftest import TEST_PASSWORD, csrf_of, login
 from starlette.applications import Starlette
 
+import factories
+from conftest import TEST_PASSWORD, csrf_of, login
 from core.settings import Settings
 from models.enums import OrgKind, Role
 from models.ops import AuditLog

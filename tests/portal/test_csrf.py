@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import factories
 import httpx
-from conftest import TEST_PASSWORD, csrf_of, login
 
+import factories
+from conftest import TEST_PASSWORD, csrf_of, login
 from models.enums import OrgKind
 from models.org import Account
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import factories
 import httpx
-from conftest import login, table_rows
 
+import factories
+from conftest import login, table_rows
 from models.enums import OrgKind, RegistrationStatus
 
 

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import Message
 
-import factories
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import TEST_PASSWORD, csrf_of, login, post_form
 from starlette.applications import Starlette
 
+import factories
+from conftest import TEST_PASSWORD, csrf_of, login, post_form
 from models.enums import MailStatus, OrgKind
 from models.ops import AuditLog, OutboxMail
 from workers.mail import send_due

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-import factories
 import httpx
 import pytest
-from conftest import login
 
+import factories
+from conftest import login
 from core.settings import Settings
 from models.enums import OrgKind
 
