@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from core.db import database
+from core.face import FaceService
 from core.passwords import Hasher
 from core.redis import open_redis
 from core.settings import ROOT, Settings
@@ -63,10 +64,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        redis, embedded = await open_redis(settings)
+        handles = await open_redis(settings)
+        redis = handles.text
         hasher = Hasher(settings)
         state = app.state
         state.redis = redis
+        state.face = FaceService(settings, handles.binary)
         state.hasher = hasher
         state.sessions = SessionStore(redis, settings.session_idle_seconds)
         state.throttle = Throttle(
@@ -80,9 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 yield
         finally:
             hasher.close()
-            await redis.aclose()
-            if embedded:
-                embedded.stop()
+            await handles.close()
 
     state = State()  # shared with the session middleware, filled in by the lifespan
     app = Starlette(

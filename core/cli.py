@@ -120,19 +120,54 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        redis, embedded = await open_redis(settings)
+        handles = await open_redis(settings)
         async with database(settings.db_url):
-            task = asyncio.create_task(mail.run(settings, redis, stop))
+            task = asyncio.create_task(mail.run(settings, handles.text, stop))
             print(f"邮件发送进程已启动（pid {os.getpid()}）。", flush=True)
             await stop.wait()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await redis.aclose()
-        if embedded:
-            embedded.stop()
+        await handles.close()
 
+    if args.kind == "face":
+        return run_face_workers(settings, args.processes)
     uvloop.run(main())
+    return 0
+
+
+def run_face_workers(settings: Settings, processes: int) -> int:
+    """``processes`` spawned workers; SIGTERM or Ctrl-C stops them all."""
+    from core.redis import EmbeddedRedis
+    from workers.face import start_workers
+
+    embedded = None
+    url = settings.redis_url
+    if not url:
+        embedded = EmbeddedRedis(settings.data_dir)
+        url = embedded.start()
+    procs = start_workers(settings, url, processes)
+    print(f"人脸识别进程已启动：{processes} 个。", flush=True)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping:
+        for index, proc in enumerate(procs):
+            if not proc.is_alive():  # a crashed worker is replaced; its job is claimed again
+                print(f"人脸识别进程 {proc.pid} 已退出（{proc.exitcode}），重新启动。", flush=True)
+                procs[index] = start_workers(settings, url, 1)[0]
+        time.sleep(1)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.join(timeout=10)
+    if embedded:
+        embedded.stop()
     return 0
 
 
@@ -153,6 +188,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     children = [
         subprocess.Popen([*exe, "serve"], env=env),
         subprocess.Popen([*exe, "worker", "mail"], env=env),
+        subprocess.Popen(
+            [*exe, "worker", "face", "--processes", str(settings.face_workers)], env=env
+        ),
     ]
     url = f"http://{settings.host}:{settings.port}/"
     print(f"\n平台已启动：{url}\n演示账号的密码均为 {DEMO_PASSWORD}（见上表）。按 Ctrl-C 停止。\n")
@@ -195,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
     worker = sub.add_parser("worker", help="run a background worker")
-    worker.add_argument("kind", choices=["mail"])
+    worker.add_argument("kind", choices=["mail", "face"])
+    worker.add_argument("--processes", type=int, default=1, help="face: worker processes")
     sub.add_parser("run", help="migrate, seed, start Redis, web and workers (make run)")
     return parser
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,29 @@ class EmbeddedRedis:
             self._server = None
 
 
-async def open_redis(settings: Settings) -> tuple[aioredis.Redis, EmbeddedRedis | None]:
+@dataclass
+class RedisHandles:
+    """``text`` decodes replies to str; ``binary`` keeps bytes (face frames)."""
+
+    url: str
+    text: aioredis.Redis
+    binary: aioredis.Redis
+    embedded: EmbeddedRedis | None
+
+    async def close(self) -> None:
+        await self.text.aclose()
+        await self.binary.aclose()
+        if self.embedded:
+            self.embedded.stop()
+
+
+async def open_redis(settings: Settings) -> RedisHandles:
     embedded = None
     url = settings.redis_url
     if not url:
         embedded = EmbeddedRedis(settings.data_dir)
         url = await asyncio.to_thread(embedded.start)
-    client = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
-    await client.ping()
-    return client, embedded
+    text = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+    await text.ping()
+    binary = aioredis.from_url(url, health_check_interval=30)
+    return RedisHandles(url, text, binary, embedded)

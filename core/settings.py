@@ -105,6 +105,31 @@ class Settings:
     face_tolerance: float = 0.6
     """FACE_TOLERANCE: the largest face distance that still counts as the same person."""
 
+    face_max_frame_bytes: int = 2 * 1024 * 1024
+    """FACE_MAX_FRAME_BYTES: larger frames and photos are refused before they are queued."""
+
+    face_max_width: int = 640
+    """FACE_MAX_WIDTH: frames are downscaled to this width before detection."""
+
+    face_timeout_seconds: float = 10.0
+    """FACE_TIMEOUT_SECONDS: how long a caller waits for a worker before answering busy."""
+
+    face_queue_limit: int = 5000
+    """FACE_QUEUE_LIMIT: jobs waiting beyond which new checks answer busy at once."""
+
+    face_claim_idle_ms: int = 15000
+    """FACE_CLAIM_IDLE_MS: a job held this long by a silent worker is claimed by another."""
+
+    face_block_ms: int = 2000
+    """FACE_BLOCK_MS: how long an idle worker waits for a job before it looks for stale jobs
+    to claim and for a stop request (0: wait for the next job however long)."""
+
+    face_max_deliveries: int = 3
+    """FACE_MAX_DELIVERIES: deliveries of one job before it is parked as failing."""
+
+    face_workers: int = 1
+    """FACE_WORKERS: face worker processes started by ``run``."""
+
     exam_question_count: int = 100
     """EXAM_QUESTION_COUNT: default number of questions of a new period's paper."""
 

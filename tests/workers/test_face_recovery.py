@@ -1,0 +1,124 @@
+"""A worker killed mid-job loses nothing; a job that keeps failing is parked; a caller whose
+job nobody answers gets "busy" instead of a hang. Real worker processes, a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from face_helpers import photo, wait_until
+from starlette.applications import Starlette
+
+import factories
+from core.face import DEAD_STREAM, GROUP, STREAM, FaceService
+from core.settings import Settings
+from models.enums import FaceReason, FaceStage, OrgKind
+from models.physician import Physician
+from workers.face import start_workers
+
+
+@pytest.fixture(scope="module")
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, face_claim_idle_ms=1000, face_timeout_seconds=60)
+
+
+@pytest.fixture
+def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+async def doctor(app: Starlette, settings: Settings, redis_url: str) -> Physician:
+    helper = start_workers(settings, redis_url, 1)[0]  # only to encode the reference photo
+    inst = await factories.organisation(OrgKind.INSTITUTION)
+    doc = await factories.physician(inst)
+    await app.state.face.store_photo(doc, photo("obama.jpg"))
+    helper.terminate()
+    helper.join(timeout=10)
+    return doc
+
+
+def blocked_reading(client: redis.Redis, pid: int) -> bool:
+    """The worker's connection is parked in XREADGROUP, waiting for a job."""
+    return any(
+        f":{pid}:" in c["name"] and c["cmd"] == "xreadgroup" and "b" in c["flags"]
+        for c in client.client_list()
+    )
+
+
+def pending_for(client: redis.Redis, consumer_pid: int) -> bool:
+    entries = client.xpending_range(STREAM, GROUP, "-", "+", 10)
+    return any(f":{consumer_pid}:" in e["consumer"].decode() for e in entries)
+
+
+async def test_a_worker_killed_mid_job_loses_nothing(
+    app: Starlette, settings: Settings, redis_url: str, sync_redis: redis.Redis, doctor: Physician
+) -> None:
+    # This worker waits for a job with no time limit, so once it is frozen in XREADGROUP
+    # the next job is certainly delivered to it.
+    patient = dataclasses.replace(settings, face_block_ms=0)
+    first: Any = start_workers(patient, redis_url, 1)[0]
+    await asyncio.to_thread(wait_until, lambda: blocked_reading(sync_redis, first.pid))
+    os.kill(first.pid, signal.SIGSTOP)  # it still holds a blocked XREADGROUP: the job goes to it
+    face: FaceService = app.state.face
+    job = asyncio.create_task(face.verify(doctor.id, photo("obama2.jpg"), FaceStage.START))
+    await asyncio.to_thread(wait_until, lambda: pending_for(sync_redis, first.pid))
+    os.kill(first.pid, signal.SIGKILL)  # dies holding the job
+    await asyncio.to_thread(first.join, 10)
+    assert first.exitcode == -signal.SIGKILL
+    assert not job.done()
+
+    second: Any = start_workers(settings, redis_url, 1)[0]
+    try:
+        result = await asyncio.wait_for(job, timeout=60)
+    finally:
+        second.terminate()
+        await asyncio.to_thread(second.join, 10)
+    assert result.passed, result
+    assert f":{second.pid}:" in result.worker
+    assert await face.redis.xlen(STREAM) == 0
+
+
+async def test_nobody_answering_means_busy_not_a_hang(
+    app: Starlette, settings: Settings, doctor: Physician
+) -> None:
+    impatient = FaceService(
+        dataclasses.replace(settings, face_timeout_seconds=1), app.state.face.redis
+    )
+    result = await impatient.verify(doctor.id, photo("obama2.jpg"), FaceStage.RANDOM)
+    assert result.busy and "繁忙" in result.message
+    await app.state.face.redis.delete(STREAM)  # the abandoned job (its deadline has passed)
+
+
+async def test_a_job_that_keeps_failing_is_parked(
+    app: Starlette, settings: Settings, redis_url: str, sync_redis: redis.Redis, doctor: Physician
+) -> None:
+    face: FaceService = app.state.face
+    await face.ensure_group()
+    job = asyncio.create_task(face.verify(doctor.id, photo("obama2.jpg"), FaceStage.SUBMIT))
+    await asyncio.to_thread(wait_until, lambda: sync_redis.xlen(STREAM) == 1)
+    # A worker that crashes on this job every time: delivered, never acknowledged, again
+    # and again, until the delivery count passes the limit.
+    entry = sync_redis.xreadgroup(GROUP, "crashing-worker", {STREAM: ">"}, count=1)
+    entry_id = entry[0][1][0][0]
+    for _ in range(settings.face_max_deliveries - 1):
+        sync_redis.xclaim(STREAM, GROUP, "crashing-worker", 0, [entry_id])
+    worker: Any = start_workers(settings, redis_url, 1)[0]
+    try:
+        result = await asyncio.wait_for(job, timeout=60)
+    finally:
+        worker.terminate()
+        await asyncio.to_thread(worker.join, 10)
+    assert not result.passed and result.reason == FaceReason.UNREADABLE
+    parked = sync_redis.xrange(DEAD_STREAM)
+    assert len(parked) == 1 and parked[0][1][b"error"] == b"delivered too many times"
+    assert b"frame" not in parked[0][1]
+    assert (await face.stats()).parked == 1

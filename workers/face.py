@@ -1,0 +1,219 @@
+"""Face workers: processes that take jobs from the Redis stream and answer through Redis.
+
+The dlib models are loaded inside each worker process after it starts (processes are
+spawned, never forked after loading, and a process runs one job at a time: dlib must not be
+shared across threads). A job is acknowledged only once its answer is pushed, so a worker
+that dies mid-job leaves it pending, and another worker claims it after
+``face_claim_idle_ms`` (XAUTOCLAIM). A job that keeps failing is parked on the dead stream.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import redis
+
+from core.face import (
+    DEAD_STREAM,
+    GROUP,
+    STREAM,
+    FaceOutcome,
+    result_key,
+)
+from core.settings import Settings
+from models.enums import FaceReason
+
+log = logging.getLogger(__name__)
+
+
+# --- the analysis itself (runs inside a worker process) ---------------------------------
+
+
+def load_rgb(data: bytes, max_width: int) -> tuple[np.ndarray[Any, Any], float] | None:
+    """Decode JPEG/PNG (alpha dropped), downscaled to ``max_width``; None when unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (max_width, max_width))  # JPEG: decode at reduced size
+            rgb = image.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    scale = 1.0
+    if rgb.width > max_width:
+        scale = max_width / rgb.width
+        rgb = rgb.resize((max_width, max(1, round(rgb.height * scale))), Image.Resampling.BILINEAR)
+    return np.asarray(rgb), scale
+
+
+def analyse(data: bytes, reference: bytes | None, tolerance: float, max_width: int) -> FaceOutcome:
+    """One face, and (with a reference) its distance to it. CPU only: the HOG detector."""
+    import face_recognition
+
+    started = time.perf_counter()
+    loaded = load_rgb(data, max_width)
+    if loaded is None:
+        return FaceOutcome(False, FaceReason.UNREADABLE)
+    pixels, scale = loaded
+    boxes = face_recognition.face_locations(pixels, number_of_times_to_upsample=1, model="hog")
+    if not boxes:
+        return FaceOutcome(False, FaceReason.NO_FACE, compute_ms=_ms(started))
+    if len(boxes) > 1:
+        return FaceOutcome(False, FaceReason.MULTIPLE_FACES, compute_ms=_ms(started))
+    encoding = face_recognition.face_encodings(pixels, boxes, num_jitters=1, model="small")[0]
+    box = [round(v / scale) for v in boxes[0]]
+    if reference is None:
+        return FaceOutcome(
+            True, FaceReason.OK, box=box, encoding=encoding.tobytes(), compute_ms=_ms(started)
+        )
+    known = np.frombuffer(reference, dtype=np.float64)
+    distance = float(np.linalg.norm(known - encoding))
+    passed = distance <= tolerance
+    return FaceOutcome(
+        passed,
+        FaceReason.OK if passed else FaceReason.MISMATCH,
+        distance=round(distance, 4),
+        box=box,
+        compute_ms=_ms(started),
+    )
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+# --- the worker loop --------------------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    name: str
+    client: redis.Redis
+
+    def ensure_group(self) -> None:
+        try:
+            self.client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def claim_stale(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Jobs a dead (or stuck) worker held longer than the claim timeout."""
+        reply: Any = self.client.xautoclaim(
+            STREAM, GROUP, self.name, self.settings.face_claim_idle_ms, "0-0", count=1
+        )
+        # Redis 6.2 answers [cursor, entries], Redis 7 adds the ids of deleted entries.
+        return [(entry_id, fields) for entry_id, fields in reply[1] if fields]
+
+    def next_jobs(self, block_ms: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        stale = self.claim_stale()
+        if stale:
+            return stale
+        found: Any = self.client.xreadgroup(
+            GROUP, self.name, {STREAM: ">"}, count=1, block=block_ms
+        )
+        return [entry for _, entries in found or [] for entry in entries]
+
+    def deliveries(self, entry_id: bytes) -> int:
+        info = self.client.xpending_range(STREAM, GROUP, entry_id, entry_id, 1)
+        return int(info[0]["times_delivered"]) if info else 1
+
+    def handle(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        job_id = fields[b"id"].decode()
+        if self.deliveries(entry_id) > self.settings.face_max_deliveries:
+            self.park(entry_id, fields, "delivered too many times")
+            return
+        deadline = float(fields[b"deadline"])
+        if time.time() > deadline:  # the caller has given up: don't spend a core on it
+            self.finish(entry_id)
+            return
+        queued_ms = (time.time() - float(fields[b"queued_at"])) * 1000
+        reference = fields.get(b"reference") or None
+        outcome = analyse(
+            fields[b"frame"], reference, float(fields[b"tolerance"]), self.settings.face_max_width
+        )
+        outcome.queued_ms = round(queued_ms, 2)
+        outcome.worker = self.name
+        self.answer(job_id, outcome.to_json())
+        self.finish(entry_id)
+
+    def answer(self, job_id: str, payload: str) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.rpush(result_key(job_id), payload)
+        pipe.expire(result_key(job_id), 120)
+        pipe.execute()
+
+    def finish(self, entry_id: bytes) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xack(STREAM, GROUP, entry_id)
+        pipe.xdel(STREAM, entry_id)
+        pipe.execute()
+
+    def park(self, entry_id: bytes, fields: dict[bytes, bytes], error: str) -> None:
+        log.error("parking face job %s: %s", fields.get(b"id"), error)
+        kept: dict[Any, Any] = {k: v for k, v in fields.items() if k != b"frame"}
+        kept[b"error"] = error.encode()
+        self.client.xadd(DEAD_STREAM, kept, maxlen=10000)
+        failed = FaceOutcome(False, FaceReason.UNREADABLE, error=error, worker=self.name)
+        self.answer(fields[b"id"].decode(), failed.to_json())
+        self.finish(entry_id)
+
+    def run(self, stop: Any) -> int:
+        self.ensure_group()
+        done = 0
+        while not stop():
+            try:
+                jobs = self.next_jobs(block_ms=self.settings.face_block_ms)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self.ensure_group()  # the stream was deleted (a flushed Redis): start again
+                continue
+            for entry_id, fields in jobs:
+                try:
+                    self.handle(entry_id, fields)
+                    done += 1
+                except Exception:  # left pending: claimed again, parked after the limit
+                    log.exception("face job %s failed", entry_id)
+        return done
+
+
+def worker_main(settings: Settings, redis_url: str, index: int) -> None:
+    """Entry point of one spawned worker process."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s face[%(process)d] %(message)s")
+    import face_recognition  # noqa: F401  (load the dlib models now, in this process)
+
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    name = f"{socket.gethostname()}:{os.getpid()}:{index}"
+    client = redis.Redis.from_url(redis_url, client_name=name)  # visible in CLIENT LIST
+    log.info("face worker %s ready", name)
+    Worker(settings, name, client).run(lambda: stopping)
+
+
+def start_workers(settings: Settings, redis_url: str, processes: int) -> list[Any]:
+    ctx = multiprocessing.get_context("spawn")
+    started = []
+    for index in range(processes):
+        proc = ctx.Process(
+            target=worker_main, args=(settings, redis_url, index), name=f"face-{index}"
+        )
+        proc.start()
+        started.append(proc)
+    return started
