@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest install vendor migrate clean
+.PHONY: run test lint typecheck pytest install vendor migrate bench-face clean
 
 run: install vendor
 	$(BIN)/xjdk run
@@ -40,6 +40,9 @@ pytest:
 
 migrate: install
 	$(BIN)/xjdk migrate
+
+bench-face: install
+	$(BIN)/xjdk bench-face --frames 200 --processes 2
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor

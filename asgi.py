@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 yield
         finally:
             hasher.close()
+            await state.face.close()
             await handles.close()
 
     state = State()  # shared with the session middleware, filled in by the lifespan

@@ -220,6 +220,18 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if stopping else 1
 
 
+def cmd_bench_face(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from workers import face_bench
+
+    figures = face_bench.run(args.frames, args.processes, settings)
+    print(face_bench.report(figures))
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xjdk", description="新疆医师定期考核综合管理平台")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -236,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("kind", choices=["mail", "face"])
     worker.add_argument("--processes", type=int, default=1, help="face: worker processes")
     sub.add_parser("run", help="migrate, seed, start Redis, web and workers (make run)")
+    bench = sub.add_parser("bench-face", help="benchmark the face pipeline against the library")
+    bench.add_argument("--frames", type=int, default=200)
+    bench.add_argument("--processes", type=int, default=2)
+    bench.add_argument("--json", action="store_true", help="also print the figures as JSON")
     return parser
 
 
@@ -246,6 +262,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": cmd_serve,
     "worker": cmd_worker,
     "run": cmd_run,
+    "bench-face": cmd_bench_face,
 }
 
 

@@ -1,7 +1,9 @@
 """Face verification as the app sees it: ``FaceService.verify(physician_id, jpeg, stage)``.
 
-A job goes onto a Redis stream read by a consumer group of worker processes (workers/face.py)
-and the answer comes back on a per-job list the caller waits on with BLPOP, so nobody polls.
+A job goes onto a Redis stream read by a consumer group of worker processes (workers/face.py).
+The answer comes back on this process's reply list, which one listener task per process
+waits on with BLPOP and hands to the waiting caller: nobody polls, and thousands of waiting
+callers share one Redis connection.
 Frames above FACE_MAX_FRAME_BYTES are refused before they are queued; when the queue is
 longer than FACE_QUEUE_LIMIT, or no answer comes within FACE_TIMEOUT_SECONDS, the caller gets
 a ``busy`` result to retry rather than a hang. Every check is recorded (FaceCheck) and the
@@ -11,6 +13,7 @@ frame is kept only when the check failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -32,8 +35,8 @@ DEAD_STREAM = "face:dead"
 BUSY = "busy"
 
 
-def result_key(job_id: str) -> str:
-    return f"face:result:{job_id}"
+def reply_key(node: str) -> str:
+    return f"face:replies:{node}"
 
 
 @dataclass
@@ -99,6 +102,27 @@ class FaceService:
         """``redis`` must not decode responses (frames are binary)."""
         self.settings = settings
         self.redis = redis
+        self.node = uuid.uuid4().hex
+        self._waiters: dict[str, asyncio.Future[FaceOutcome]] = {}
+        self._listener: asyncio.Task[None] | None = None
+
+    async def _listen(self) -> None:
+        key = reply_key(self.node)
+        while True:
+            reply = await self.redis.blpop([key], timeout=5)
+            if reply is None:
+                continue
+            message = json.loads(reply[1])
+            waiter = self._waiters.pop(message["job"], None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(FaceOutcome.from_json(message["outcome"]))
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
 
     async def ensure_group(self) -> None:
         """Workers create the group too; the app needs it only for ``stats``."""
@@ -128,13 +152,18 @@ class FaceService:
             return FaceOutcome(False, FaceReason.UNREADABLE)
         if await self.redis.xlen(STREAM) >= self.settings.face_queue_limit:
             return None
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.create_task(self._listen(), name="face-replies")
         job_id = uuid.uuid4().hex
         timeout = self.settings.face_timeout_seconds
         now = time.time()
+        waiter: asyncio.Future[FaceOutcome] = asyncio.get_running_loop().create_future()
+        self._waiters[job_id] = waiter
         await self.redis.xadd(
             STREAM,
             {
                 "id": job_id,
+                "reply_to": reply_key(self.node),
                 "frame": frame,
                 "reference": reference or b"",
                 "tolerance": str(self.settings.face_tolerance),
@@ -142,11 +171,12 @@ class FaceService:
                 "deadline": str(now + timeout),
             },
         )
-        answer = await self.redis.blpop([result_key(job_id)], timeout=timeout)
-        if answer is None:
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
             return None
-        await self.redis.delete(result_key(job_id))
-        return FaceOutcome.from_json(answer[1])
+        finally:
+            self._waiters.pop(job_id, None)
 
     async def encode_photo(self, image: bytes) -> bytes:
         """The 128-d encoding of a registration photo, or DomainError with the reason."""

@@ -36,6 +36,22 @@ class EmbeddedRedis:
             self._server = None
 
 
+def client(
+    url: str, *, decode: bool, socket_timeout: float | None, max_connections: int = 64
+) -> aioredis.Redis:
+    """A client whose pool makes a burst of requests wait for a free connection instead of
+    failing with "Too many connections" (redis-py's default pool raises)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=30,
+        decode_responses=decode,
+        socket_timeout=socket_timeout,
+        health_check_interval=30,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
 @dataclass
 class RedisHandles:
     """``text`` decodes replies to str; ``binary`` keeps bytes (face frames)."""
@@ -58,7 +74,9 @@ async def open_redis(settings: Settings) -> RedisHandles:
     if not url:
         embedded = EmbeddedRedis(settings.data_dir)
         url = await asyncio.to_thread(embedded.start)
-    text = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+    # redis-py's default socket timeout (5 s) would cut the blocking reads short: BLPOP of
+    # the mail sender (10 s) and of callers waiting for a face worker (FACE_TIMEOUT_SECONDS).
+    text = client(url, decode=True, socket_timeout=30)
     await text.ping()
-    binary = aioredis.from_url(url, health_check_interval=30)
+    binary = client(url, decode=False, socket_timeout=settings.face_timeout_seconds + 10)
     return RedisHandles(url, text, binary, embedded)

@@ -10,6 +10,7 @@ that dies mid-job leaves it pending, and another worker claims it after
 from __future__ import annotations
 
 import io
+import json
 import logging
 import multiprocessing
 import os
@@ -27,7 +28,6 @@ from core.face import (
     GROUP,
     STREAM,
     FaceOutcome,
-    result_key,
 )
 from core.settings import Settings
 from models.enums import FaceReason
@@ -38,33 +38,37 @@ log = logging.getLogger(__name__)
 # --- the analysis itself (runs inside a worker process) ---------------------------------
 
 
-def load_rgb(data: bytes, max_width: int) -> tuple[np.ndarray[Any, Any], float] | None:
-    """Decode JPEG/PNG (alpha dropped), downscaled to ``max_width``; None when unreadable."""
+def load_rgb(data: bytes, max_side: int) -> tuple[np.ndarray[Any, Any], float] | None:
+    """Decode JPEG/PNG (alpha dropped), the longer side downscaled to ``max_side``; None when
+    the bytes are no readable image."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as image:
-            image.draft("RGB", (max_width, max_width))  # JPEG: decode at reduced size
+            image.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced size
             rgb = image.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
     scale = 1.0
-    if rgb.width > max_width:
-        scale = max_width / rgb.width
-        rgb = rgb.resize((max_width, max(1, round(rgb.height * scale))), Image.Resampling.BILINEAR)
+    if max(rgb.size) > max_side:
+        scale = max_side / max(rgb.size)
+        size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+        rgb = rgb.resize(size, Image.Resampling.BILINEAR)
     return np.asarray(rgb), scale
 
 
-def analyse(data: bytes, reference: bytes | None, tolerance: float, max_width: int) -> FaceOutcome:
+def analyse(
+    data: bytes, reference: bytes | None, tolerance: float, max_side: int, upsample: int = 0
+) -> FaceOutcome:
     """One face, and (with a reference) its distance to it. CPU only: the HOG detector."""
     import face_recognition
 
     started = time.perf_counter()
-    loaded = load_rgb(data, max_width)
+    loaded = load_rgb(data, max_side)
     if loaded is None:
         return FaceOutcome(False, FaceReason.UNREADABLE)
     pixels, scale = loaded
-    boxes = face_recognition.face_locations(pixels, number_of_times_to_upsample=1, model="hog")
+    boxes = face_recognition.face_locations(pixels, upsample, model="hog")
     if not boxes:
         return FaceOutcome(False, FaceReason.NO_FACE, compute_ms=_ms(started))
     if len(boxes) > 1:
@@ -129,7 +133,6 @@ class Worker:
         return int(info[0]["times_delivered"]) if info else 1
 
     def handle(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
-        job_id = fields[b"id"].decode()
         if self.deliveries(entry_id) > self.settings.face_max_deliveries:
             self.park(entry_id, fields, "delivered too many times")
             return
@@ -140,17 +143,24 @@ class Worker:
         queued_ms = (time.time() - float(fields[b"queued_at"])) * 1000
         reference = fields.get(b"reference") or None
         outcome = analyse(
-            fields[b"frame"], reference, float(fields[b"tolerance"]), self.settings.face_max_width
+            fields[b"frame"],
+            reference,
+            float(fields[b"tolerance"]),
+            self.settings.face_max_side,
+            self.settings.face_upsample,
         )
         outcome.queued_ms = round(queued_ms, 2)
         outcome.worker = self.name
-        self.answer(job_id, outcome.to_json())
+        self.answer(fields, outcome)
         self.finish(entry_id)
 
-    def answer(self, job_id: str, payload: str) -> None:
+    def answer(self, fields: dict[bytes, bytes], outcome: FaceOutcome) -> None:
+        """Push onto the asking process's reply list (gone after 2 minutes if it died)."""
+        reply_to = fields[b"reply_to"]
+        message = json.dumps({"job": fields[b"id"].decode(), "outcome": outcome.to_json()})
         pipe = self.client.pipeline(transaction=True)
-        pipe.rpush(result_key(job_id), payload)
-        pipe.expire(result_key(job_id), 120)
+        pipe.rpush(reply_to, message)
+        pipe.expire(reply_to, 120)
         pipe.execute()
 
     def finish(self, entry_id: bytes) -> None:
@@ -165,7 +175,7 @@ class Worker:
         kept[b"error"] = error.encode()
         self.client.xadd(DEAD_STREAM, kept, maxlen=10000)
         failed = FaceOutcome(False, FaceReason.UNREADABLE, error=error, worker=self.name)
-        self.answer(fields[b"id"].decode(), failed.to_json())
+        self.answer(fields, failed)
         self.finish(entry_id)
 
     def run(self, stop: Any) -> int:
@@ -202,7 +212,10 @@ def worker_main(settings: Settings, redis_url: str, index: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     name = f"{socket.gethostname()}:{os.getpid()}:{index}"
-    client = redis.Redis.from_url(redis_url, client_name=name)  # visible in CLIENT LIST
+    block = settings.face_block_ms
+    client = redis.Redis.from_url(  # named, so it shows in CLIENT LIST
+        redis_url, client_name=name, socket_timeout=block / 1000 + 10 if block else None
+    )
     log.info("face worker %s ready", name)
     Worker(settings, name, client).run(lambda: stopping)
 

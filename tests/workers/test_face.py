@@ -142,6 +142,7 @@ async def test_a_full_queue_answers_busy_at_once(
 ) -> None:
     full = FaceService(dataclasses.replace(settings, face_queue_limit=0), app.state.face.redis)
     result = await full.verify(registered.id, photo("obama2.jpg"), FaceStage.START)
+    await full.close()
     assert result.busy and result.reason == BUSY
     assert "繁忙" in result.message
 

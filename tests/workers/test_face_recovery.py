@@ -94,6 +94,7 @@ async def test_nobody_answering_means_busy_not_a_hang(
         dataclasses.replace(settings, face_timeout_seconds=1), app.state.face.redis
     )
     result = await impatient.verify(doctor.id, photo("obama2.jpg"), FaceStage.RANDOM)
+    await impatient.close()
     assert result.busy and "繁忙" in result.message
     await app.state.face.redis.delete(STREAM)  # the abandoned job (its deadline has passed)
 
