@@ -20,6 +20,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -95,6 +96,7 @@ class QueueStats:
     waiting: int
     in_progress: int
     parked: int
+    oldest_wait_seconds: float
 
 
 class FaceService:
@@ -133,15 +135,19 @@ class FaceService:
                 raise
 
     async def stats(self) -> QueueStats:
-        """Backpressure, visible: jobs not yet taken, jobs being worked on, jobs parked."""
+        """Backpressure, visible: jobs not yet taken, jobs being worked on, jobs parked, and
+        how long the oldest unanswered job has been waiting."""
         await self.ensure_group()
         length = await self.redis.xlen(STREAM)
         pending = await self.redis.xpending(STREAM, GROUP)
         in_progress = int(pending["pending"]) if pending else 0
+        oldest: Any = await self.redis.xrange(STREAM, count=1)
+        wait = time.time() - float(oldest[0][1][b"queued_at"]) if oldest else 0.0
         return QueueStats(
             waiting=max(length - in_progress, 0),
             in_progress=in_progress,
             parked=await self.redis.xlen(DEAD_STREAM),
+            oldest_wait_seconds=round(max(wait, 0.0), 3),
         )
 
     async def analyse(self, frame: bytes, reference: bytes | None) -> FaceOutcome | None:

@@ -150,6 +150,7 @@ async def test_a_full_queue_answers_busy_at_once(
 async def test_queue_stats_are_visible(face: FaceService) -> None:
     stats = await face.stats()
     assert stats.waiting == 0 and stats.in_progress == 0 and stats.parked == 0
+    assert stats.oldest_wait_seconds == 0
 
 
 def test_faces_folder_is_where_the_tests_expect() -> None:
