@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.settings import Settings
+from core.signals import StopFlag
 
 DEMO_PASSWORD = "xjdk2026"
 
@@ -148,15 +149,8 @@ def run_face_workers(settings: Settings, processes: int) -> int:
         url = embedded.start()
     procs = start_workers(settings, url, processes)
     print(f"人脸识别进程已启动：{processes} 个。", flush=True)
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    while not stopping:
+    stopping = StopFlag()
+    while not stopping():
         for index, proc in enumerate(procs):
             if not proc.is_alive():  # a crashed worker is replaced; its job is claimed again
                 print(f"人脸识别进程 {proc.pid} 已退出（{proc.exitcode}），重新启动。", flush=True)
@@ -194,16 +188,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     ]
     url = f"http://{settings.host}:{settings.port}/"
     print(f"\n平台已启动：{url}\n演示账号的密码均为 {DEMO_PASSWORD}（见上表）。按 Ctrl-C 停止。\n")
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    stopping = StopFlag()
     try:
-        while not stopping and all(c.poll() is None for c in children):
+        while not stopping() and all(c.poll() is None for c in children):
             time.sleep(0.5)
     finally:
         for child in children:
@@ -217,7 +204,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         if embedded:
             embedded.stop()
         print("所有进程已停止。")
-    return 0 if stopping else 1
+    return 0 if stopping() else 1
 
 
 def cmd_bench_face(settings: Settings, args: argparse.Namespace) -> int:

@@ -198,10 +198,7 @@ class FaceService:
         """Keep a new or replaced photo with its encoding (refused when it holds no one face)."""
         encoding = await self.encode_photo(image)
         relative = Path("photos") / f"{physician.id}-{uuid.uuid4().hex[:8]}.{suffix}"
-        target = self.settings.media_path / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(target.write_bytes, image)
-        physician.photo = str(relative)
+        physician.photo = await self._write_media(relative, image)
         physician.face_encoding = encoding
         await physician.save(update_fields=["photo", "face_encoding"])
         await FaceCheck.create(
@@ -257,10 +254,12 @@ class FaceService:
         )
 
     async def _keep_frame(self, check_id: int, frame: bytes) -> str:
-        """Failed frames are kept for proctors to look at; passing ones are not (biometrics)."""
+        """Failed frames are kept for proctors to look at, passing ones are not (biometrics)."""
         day = datetime.now(UTC).strftime("%Y%m%d")
-        relative = Path("face-checks") / day / f"{check_id}.img"
+        return await self._write_media(Path("face-checks") / day / f"{check_id}.img", frame)
+
+    async def _write_media(self, relative: Path, data: bytes) -> str:
         target = self.settings.media_path / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(target.write_bytes, frame)
+        await asyncio.to_thread(target.write_bytes, data)
         return str(relative)

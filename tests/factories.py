@@ -108,3 +108,13 @@ async def physician(
         mobile="13800000000",
         registration_status=status,
     )
+
+
+async def one_account_per_role() -> dict[Role, str]:
+    """A log-in of every role: the organisations' user names and a physician's ID number."""
+    usernames = {}
+    for kind in (OrgKind.INSTITUTION, OrgKind.ASSESSOR, OrgKind.COMMISSION, OrgKind.OFFICE):
+        _, acct = await org_with_account(kind)
+        usernames[Role(kind.value)] = acct.username
+    usernames[Role.PHYSICIAN] = (await physician(await organisation(OrgKind.INSTITUTION))).id_number
+    return usernames

@@ -14,7 +14,6 @@ import json
 import logging
 import multiprocessing
 import os
-import signal
 import socket
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from core.face import (
     FaceOutcome,
 )
 from core.settings import Settings
+from core.signals import StopFlag
 from models.enums import FaceReason
 
 log = logging.getLogger(__name__)
@@ -203,21 +203,14 @@ def worker_main(settings: Settings, redis_url: str, index: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s face[%(process)d] %(message)s")
     import face_recognition  # noqa: F401  (load the dlib models now, in this process)
 
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = StopFlag()
     name = f"{socket.gethostname()}:{os.getpid()}:{index}"
     block = settings.face_block_ms
     client = redis.Redis.from_url(  # named, so it shows in CLIENT LIST
         redis_url, client_name=name, socket_timeout=block / 1000 + 10 if block else None
     )
     log.info("face worker %s ready", name)
-    Worker(settings, name, client).run(lambda: stopping)
+    Worker(settings, name, client).run(stopping)
 
 
 def start_workers(settings: Settings, redis_url: str, processes: int) -> list[Any]:

@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 import factories
 from conftest import TEST_PASSWORD, csrf_of, login
 from core.settings import Settings
-from models.enums import OrgKind, Role
+from models.enums import OrgKind
 from models.ops import AuditLog
 from portal.menus import MENUS
 from portal.sessions import COOKIE
@@ -28,12 +28,7 @@ async def test_anonymous_home_redirects_to_login(client: httpx.AsyncClient) -> N
 
 
 async def test_each_role_logs_in_and_sees_its_menu(client: httpx.AsyncClient, db: None) -> None:
-    logins = {}
-    for kind in (OrgKind.INSTITUTION, OrgKind.ASSESSOR, OrgKind.COMMISSION, OrgKind.OFFICE):
-        _, acct = await factories.org_with_account(kind)
-        logins[Role(kind.value)] = acct.username
-    institution = await factories.organisation(OrgKind.INSTITUTION)
-    logins[Role.PHYSICIAN] = (await factories.physician(institution)).id_number
+    logins = await factories.one_account_per_role()
     for role, username in logins.items():
         client.cookies.clear()
         response = await login(client, username)

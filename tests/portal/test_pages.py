@@ -10,17 +10,11 @@ from starlette.routing import Route
 
 import factories
 from conftest import login
-from models.enums import OrgKind, Role
 from portal.menus import MENUS
 
 
 async def test_every_menu_entry_answers_for_its_role(client: httpx.AsyncClient, db: None) -> None:
-    usernames = {}
-    for kind in (OrgKind.INSTITUTION, OrgKind.ASSESSOR, OrgKind.COMMISSION, OrgKind.OFFICE):
-        _, acct = await factories.org_with_account(kind)
-        usernames[Role(kind.value)] = acct.username
-    inst = await factories.organisation(OrgKind.INSTITUTION)
-    usernames[Role.PHYSICIAN] = (await factories.physician(inst)).id_number
+    usernames = await factories.one_account_per_role()
     for role, username in usernames.items():
         client.cookies.clear()
         await login(client, username)
