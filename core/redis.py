@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 
 from core.settings import Settings
@@ -31,9 +33,15 @@ class EmbeddedRedis:
         return f"unix://{self._server.socket_file}"
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server._cleanup()
-            self._server = None
+        """Shut the server down if this object started it (even while clients are still
+        connected); a server found running and shared is left to its owner."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        if server.running:
+            with contextlib.suppress(redis.RedisError):
+                server.shutdown(nosave=True)
+        server._cleanup()
 
 
 def client(
