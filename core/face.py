@@ -196,7 +196,12 @@ class FaceService:
 
     async def store_photo(self, physician: Physician, image: bytes, suffix: str = "jpg") -> None:
         """Keep a new or replaced photo with its encoding (refused when it holds no one face)."""
-        encoding = await self.encode_photo(image)
+        await self.keep_photo(physician, image, await self.encode_photo(image), suffix)
+
+    async def keep_photo(
+        self, physician: Physician, image: bytes, encoding: bytes, suffix: str = "jpg"
+    ) -> None:
+        """Keep a photo already encoded by ``encode_photo``."""
         relative = Path("photos") / f"{physician.id}-{uuid.uuid4().hex[:8]}.{suffix}"
         physician.photo = await self._write_media(relative, image)
         physician.face_encoding = encoding

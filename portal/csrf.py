@@ -51,7 +51,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def form_token(headers: Headers, body: bytes) -> str | None:
+async def form_token(headers: Headers, body: bytes, max_part: int) -> str | None:
     content_type = headers.get("content-type", "")
     if content_type.startswith("application/x-www-form-urlencoded"):
         values = parse_qs(body.decode("latin-1"), keep_blank_values=True).get(FIELD)
@@ -62,7 +62,7 @@ async def form_token(headers: Headers, body: bytes) -> str | None:
             yield body
 
         try:
-            form = await MultiPartParser(headers, stream()).parse()
+            form = await MultiPartParser(headers, stream(), max_part_size=max_part).parse()
         except MultiPartException:
             return None
         value = form.get(FIELD)
@@ -94,7 +94,7 @@ class CSRFMiddleware:
             await self.reject(scope, receive, send, 413, f"提交的内容过大（上限 {limit} MB）。")
             return
         expected = csrf_token(self.secret, scope["session_obj"])
-        supplied = headers.get(HEADER) or await form_token(headers, body)
+        supplied = headers.get(HEADER) or await form_token(headers, body, self.max_body)
         if not supplied or not hmac.compare_digest(supplied, expected):
             await self.reject(
                 scope, receive, send, 403, "页面已过期或请求来源无法验证，请刷新页面后重试。"

@@ -9,6 +9,7 @@ from tortoise.expressions import Q
 
 from models.enums import RegistrationStatus, Role
 from models.org import Organisation
+from models.physician import Physician
 from portal.menus import Entry
 from portal.pagination import paginate
 from portal.web import current_user, render, requires, to_login, user
@@ -20,10 +21,15 @@ async def home(request: Request) -> Response:
     current = current_user(request)
     if current is None:
         return to_login(request)
-    organisation = None
-    if current.organisation_id and current.role != Role.PHYSICIAN:
+    organisation = physician = None
+    if current.physician_id:
+        physician = await Physician.get_or_none(id=current.physician_id).select_related(
+            "institution", "previous_institution"
+        )
+    elif current.organisation_id:
         organisation = await Organisation.get_or_none(id=current.organisation_id)
-    return render(request, "home.html", {"organisation": organisation})
+    context = {"organisation": organisation, "physician": physician, "Status": RegistrationStatus}
+    return render(request, "home.html", context)
 
 
 @requires(*ORG_ROLES)
@@ -55,13 +61,8 @@ def placeholder(role: Role, entry: Entry) -> Route:
     return Route(entry.url, soon, name=f"soon:{entry.url}")
 
 
-async def register_soon(request: Request) -> Response:
-    return render(request, "soon.html", {"entry": Entry("快速注册", "/register")})
-
-
 routes = [
     Route("/", home, name="home"),
-    Route("/register", register_soon, name="register"),
     Route("/physicians", physician_list, name="physicians"),
     Route("/physicians/{physician_id:int}", physician_detail, name="physician"),
 ]

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from face_helpers import grey_jpeg, photo, rgba_png
 from starlette.applications import Starlette
 
 import factories
 from core.errors import DomainError
 from core.face import BUSY, FaceService
 from core.settings import Settings
+from face_helpers import grey_jpeg, photo, rgba_png
 from models.enums import FaceReason, FaceStage, OrgKind
 from models.exam import FaceCheck
 from models.physician import Physician

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 import redis
-from face_helpers import photo, wait_until
 from starlette.applications import Starlette
 
 import factories
 from core.face import DEAD_STREAM, GROUP, STREAM, FaceService
 from core.settings import Settings
+from face_helpers import photo, wait_until
 from models.enums import FaceReason, FaceStage, OrgKind
 from models.physician import Physician
 from workers.face import start_workers

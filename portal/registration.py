@@ -1,0 +1,299 @@
+"""【快速注册】: a physician registers, the photo is checked by the face service, and the
+registration waits for the chosen institution's review."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from core import audit
+from core.errors import DomainError
+from core.idcard import IdNumberError, parse_id_number
+from core.passwords import RULES_TEXT, password_problem
+from models.enums import OrgKind, OrgStatus, RegistrationStatus, Role, Sex
+from models.org import Account, County, Organisation, Prefecture
+from models.physician import Physician
+from models.practice import PRACTICE_SCOPES, TITLES, valid_scope
+from portal.sessions import get_session
+from portal.web import client_ip, redirect, render
+
+NAME = re.compile(r"^[\u4e00-\u9fff]+(·[\u4e00-\u9fff]+)*$")
+DOTS = str.maketrans({"•": "·", "・": "·", ".": "·", "．": "·", "∙": "·"})
+MOBILE = re.compile(r"^1[3-9]\d{9}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+LICENCE = re.compile(r"^\d{15}$")
+PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png"}
+
+
+@dataclass
+class Registration:
+    """A registration form once every field has been checked."""
+
+    name: str
+    id_number: str
+    sex: Sex
+    birth_date: date
+    prefecture: Prefecture
+    county: County
+    institution: Organisation
+    practice_category: str
+    practice_scope: str
+    title: str
+    licence_number: str
+    email: str
+    mobile: str
+    password: str
+    photo: bytes
+    photo_suffix: str
+
+
+def clean_name(raw: str) -> tuple[str, str | None]:
+    name = re.sub(r"\s+", "", raw).translate(DOTS)
+    if not name:
+        return name, "请填写姓名"
+    if len(name) > 30:
+        return name, "姓名不能超过30个字"
+    if not NAME.match(name):
+        return name, "姓名须与身份证一致，只能包含汉字和间隔号「·」"
+    return name, None
+
+
+async def _place(
+    form: FormData, errors: dict[str, str]
+) -> tuple[Prefecture | None, County | None, Organisation | None]:
+    def as_id(key: str) -> int | None:
+        value = str(form.get(key, ""))
+        return int(value) if value.isdigit() else None
+
+    prefecture = await Prefecture.get_or_none(id=as_id("prefecture") or 0)
+    if prefecture is None:
+        errors["prefecture"] = "请选择所属地（州、市）"
+        return None, None, None
+    county = await County.get_or_none(id=as_id("county") or 0, prefecture_id=prefecture.id)
+    if county is None:
+        errors["county"] = "请选择所属县（市、区）"
+        return prefecture, None, None
+    institution = await Organisation.get_or_none(
+        id=as_id("institution") or 0,
+        kind=OrgKind.INSTITUTION,
+        status=OrgStatus.ACTIVE,
+        county_id=county.id,
+    )
+    if institution is None:
+        errors["institution"] = "请选择所在县（市、区）的执业机构"
+    return prefecture, county, institution
+
+
+async def validate(form: FormData, max_photo: int) -> tuple[Registration | None, dict[str, str]]:
+    errors: dict[str, str] = {}
+    name, problem = clean_name(str(form.get("name", "")))
+    if problem:
+        errors["name"] = problem
+    id_number = None
+    try:
+        id_number = parse_id_number(str(form.get("id_number", "")))
+    except IdNumberError as exc:
+        errors["id_number"] = str(exc)
+    if id_number and await Account.exists(username=id_number.number):
+        errors["id_number"] = "该身份证号已注册，请直接登录；忘记密码可通过邮箱找回"
+    prefecture, county, institution = await _place(form, errors)
+    category = str(form.get("practice_category", ""))
+    scope = str(form.get("practice_scope", ""))
+    if category not in PRACTICE_SCOPES:
+        errors["practice_category"] = "请选择执业类别"
+    elif not valid_scope(category, scope):
+        errors["practice_scope"] = "请选择与执业类别对应的执业范围"
+    title = str(form.get("title", ""))
+    if title not in TITLES:
+        errors["title"] = "请选择职称"
+    licence = str(form.get("licence_number", "")).strip()
+    if not LICENCE.match(licence):
+        errors["licence_number"] = "医师执业证书编码为15位数字"
+    email = str(form.get("email", "")).strip()
+    if len(email) > 100 or not EMAIL.match(email):
+        errors["email"] = "请填写有效的电子邮箱，审核结果将发送至该邮箱"
+    mobile = str(form.get("mobile", "")).strip()
+    if not MOBILE.match(mobile):
+        errors["mobile"] = "请填写11位手机号码"
+    password = str(form.get("password", ""))
+    problem = password_problem(password, id_number.number if id_number else "")
+    if problem:
+        errors["password"] = problem
+    elif password != str(form.get("confirm_password", "")):
+        errors["confirm_password"] = "两次输入的密码不一致"
+    photo, suffix = await _photo(form, max_photo, errors)
+    if errors:
+        return None, errors
+    assert id_number and prefecture and county and institution
+    return Registration(
+        name=name,
+        id_number=id_number.number,
+        sex=id_number.sex,
+        birth_date=id_number.birth_date,
+        prefecture=prefecture,
+        county=county,
+        institution=institution,
+        practice_category=category,
+        practice_scope=scope,
+        title=title,
+        licence_number=licence,
+        email=email,
+        mobile=mobile,
+        password=password,
+        photo=photo,
+        photo_suffix=suffix,
+    ), errors
+
+
+async def _photo(form: FormData, limit: int, errors: dict[str, str]) -> tuple[bytes, str]:
+    upload = form.get("photo")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        errors["photo"] = "请上传本人近期免冠证件照"
+        return b"", ""
+    suffix = PHOTO_TYPES.get(upload.content_type or "")
+    if suffix is None:
+        errors["photo"] = "照片须为 JPG 或 PNG 格式"
+        return b"", ""
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        errors["photo"] = f"照片不能超过 {limit // 1024 // 1024} MB"
+        return b"", ""
+    return data, suffix
+
+
+async def register(request: Request, reg: Registration) -> Physician:
+    """Create the account and the pending registration; the photo must hold one clear face."""
+    state = request.app.state
+    encoding = await state.face.encode_photo(reg.photo)  # DomainError(field="photo") if not
+    password_hash = await state.hasher.hash(reg.password)
+    async with in_transaction():
+        if await Account.exists(username=reg.id_number):
+            raise DomainError("该身份证号已注册，请直接登录", field="id_number")
+        account = await Account.create(
+            username=reg.id_number,
+            role=Role.PHYSICIAN,
+            password_hash=password_hash,
+            display_name=reg.name,
+            email=reg.email,
+        )
+        physician = await Physician.create(
+            account=account,
+            name=reg.name,
+            id_number=reg.id_number,
+            sex=reg.sex,
+            birth_date=reg.birth_date,
+            prefecture=reg.prefecture,
+            county=reg.county,
+            institution=reg.institution,
+            practice_category=reg.practice_category,
+            practice_scope=reg.practice_scope,
+            title=reg.title,
+            licence_number=reg.licence_number,
+            email=reg.email,
+            mobile=reg.mobile,
+            registration_status=RegistrationStatus.PENDING,
+            submitted_at=datetime.now(UTC),
+        )
+    await state.face.keep_photo(physician, reg.photo, encoding, reg.photo_suffix)
+    await audit.record(
+        account,
+        "registration_submitted",
+        obj=physician,
+        to_state=RegistrationStatus.PENDING.value,
+        ip=client_ip(request),
+        institution=reg.institution.id,
+    )
+    return physician
+
+
+async def form_context(form: FormData | None = None) -> dict[str, Any]:
+    values = {k: v for k, v in (form or {}).items() if isinstance(v, str)}
+    values.pop("password", None)
+    values.pop("confirm_password", None)
+    return {
+        "values": values,
+        "prefectures": await Prefecture.all(),
+        "counties": await _counties(values.get("prefecture", "")),
+        "institutions": await _institutions(values.get("county", ""), ""),
+        "scopes": PRACTICE_SCOPES,
+        "titles": TITLES,
+        "rules": RULES_TEXT,
+    }
+
+
+async def _counties(prefecture: str) -> list[County]:
+    return await County.filter(prefecture_id=int(prefecture)) if prefecture.isdigit() else []
+
+
+async def _institutions(county: str, q: str) -> list[Organisation]:
+    if not county.isdigit():
+        return []
+    qs = Organisation.filter(
+        kind=OrgKind.INSTITUTION, status=OrgStatus.ACTIVE, county_id=int(county)
+    )
+    if q:
+        qs = qs.filter(Q(name__icontains=q[:30]))
+    return await qs.order_by("name").limit(200)
+
+
+async def register_page(request: Request) -> Response:
+    if request.method == "GET":
+        return render(request, "registration/register.html", await form_context())
+    form = await request.form(max_part_size=request.app.state.settings.max_body_bytes)
+    reg, errors = await validate(form, request.app.state.settings.face_max_frame_bytes)
+    if reg is not None:
+        try:
+            await register(request, reg)
+        except DomainError as exc:
+            errors[exc.field or "photo"] = exc.message
+    if errors:
+        context = {**await form_context(form), "errors": errors}
+        return render(request, "registration/register.html", context, status_code=400)
+    get_session(request).flash("注册信息已提交，请等待所属执业机构审核。审核结果将发送至您的邮箱。")
+    return redirect(request, "/login")
+
+
+async def counties(request: Request) -> Response:
+    """htmx: the counties of the chosen prefecture (and an emptied institution list)."""
+    context = {
+        "counties": await _counties(request.query_params.get("prefecture", "")),
+        "values": {},
+    }
+    return render(request, "registration/register.html", context, block="county_options")
+
+
+async def institutions(request: Request) -> Response:
+    """htmx: the institutions of the chosen county, narrowed by the search box."""
+    params = request.query_params
+    found = await _institutions(params.get("county", ""), params.get("q", "").strip())
+    context = {"institutions": found, "values": {}}
+    return render(request, "registration/register.html", context, block="institution_options")
+
+
+async def id_facts(request: Request) -> Response:
+    """htmx: what the ID number says (birth date and sex), or why it is not valid."""
+    raw = request.query_params.get("id_number", "")
+    context: dict[str, Any] = {"values": {}}
+    if raw.strip():
+        try:
+            context["id_info"] = parse_id_number(raw)
+        except IdNumberError as exc:
+            context["id_error"] = str(exc)
+    return render(request, "registration/register.html", context, block="id_facts")
+
+
+routes = [
+    Route("/register", register_page, methods=["GET", "POST"], name="register"),
+    Route("/register/counties", counties, name="register_counties"),
+    Route("/register/institutions", institutions, name="register_institutions"),
+    Route("/register/id", id_facts, name="register_id"),
+]

@@ -1,0 +1,231 @@
+"""【快速注册】 through the real app, with a real face worker checking the photo."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+import factories
+from conftest import csrf_of, login
+from core.idcard import make_id_number
+from core.settings import Settings
+from face_helpers import grey_jpeg, photo
+from models.enums import OrgKind, RegistrationStatus, Sex
+from models.ops import AuditLog
+from models.org import Account, County, Organisation
+from models.physician import Physician
+from workers.face import start_workers
+
+
+@pytest.fixture(scope="module")
+def worker(app: Starlette, settings: Settings, redis_url: str) -> Iterator[Any]:
+    proc = start_workers(settings, redis_url, 1)[0]
+    yield proc
+    proc.terminate()
+    proc.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+async def place(app: Starlette) -> tuple[County, Organisation]:
+    county = await County.get(code="653121")  # 疏附县, 喀什地区
+    inst = await Organisation.create(
+        kind=OrgKind.INSTITUTION,
+        name="疏附县人民医院",
+        prefecture_id=county.prefecture_id,
+        county=county,
+    )
+    return county, inst
+
+
+def form(where: County, inst: Organisation, **overrides: str) -> dict[str, str]:
+    values = {
+        "name": "买买提•艾力",
+        "id_number": make_id_number("653121", date(1984, 3, 9), 135),
+        "prefecture": str(where.prefecture_id),
+        "county": str(where.id),
+        "institution": str(inst.id),
+        "practice_category": "中医",
+        "practice_scope": "维医专业",
+        "title": "主治医师",
+        "licence_number": "110653121000123",
+        "email": "maimaiti@example.com",
+        "mobile": "13912345678",
+        "password": "Kashgar2026",
+        "confirm_password": "Kashgar2026",
+    }
+    values.update(overrides)
+    return values
+
+
+async def submit(
+    client: httpx.AsyncClient, data: dict[str, str], image: bytes, kind: str = "image/jpeg"
+) -> httpx.Response:
+    token = await csrf_of(client, "/register")
+    files = {"photo": ("photo.jpg", image, kind)}
+    return await client.post("/register", data={**data, "csrf_token": token}, files=files)
+
+
+async def htmx(client: httpx.AsyncClient, path: str, **params: object) -> httpx.Response:
+    return await client.get(path, params=params, headers={"HX-Request": "true"})  # type: ignore[arg-type]
+
+
+def field_error(html: str, field: str) -> str:
+    found = re.search(rf'name="{field}".*?<p class="error"[^>]*>(.*?)</p>', html, re.S)
+    return found.group(1) if found else ""
+
+
+async def test_the_form_names_every_field(client: httpx.AsyncClient) -> None:
+    page = await client.get("/register")
+    for label in (
+        "姓名",
+        "身份证号",
+        "所属地（州、市）",
+        "所属县（市、区）",
+        "执业机构",
+        "执业类别",
+        "执业范围",
+        "职称",
+        "医师执业证书编码",
+        "电子邮箱",
+        "手机号码",
+        "登录密码",
+        "插入“·”",
+    ):
+        assert label in page.text
+    assert "喀什地区" in page.text and "维医专业" in page.text
+
+
+async def test_cascading_selects_and_institution_search(
+    client: httpx.AsyncClient, place: tuple[County, Organisation]
+) -> None:
+    county, inst = place
+    options = await client.get(
+        "/register/counties",
+        params={"prefecture": county.prefecture_id},
+        headers={"HX-Request": "true"},
+    )
+    assert "疏附县" in options.text and "<html" not in options.text
+    found = await client.get(
+        "/register/institutions",
+        params={"county": county.id, "q": "人民"},
+        headers={"HX-Request": "true"},
+    )
+    assert inst.name in found.text
+    none = await client.get(
+        "/register/institutions",
+        params={"county": county.id, "q": "不存在"},
+        headers={"HX-Request": "true"},
+    )
+    assert inst.name not in none.text
+    facts = await client.get(
+        "/register/id",
+        params={"id_number": form(county, inst)["id_number"]},
+        headers={"HX-Request": "true"},
+    )
+    assert "1984-03-09" in facts.text and "男" in facts.text
+    bad = await client.get(
+        "/register/id", params={"id_number": "653121198403091350"}, headers={"HX-Request": "true"}
+    )
+    assert "校验位" in bad.text
+
+
+async def test_register_then_wait_for_review(
+    client: httpx.AsyncClient, place: tuple[County, Organisation], worker: Any, settings: Settings
+) -> None:
+    county, inst = place
+    data = form(county, inst)
+    response = await submit(client, data, photo("obama.jpg"))
+    assert response.status_code == 303, field_error(response.text, "photo") or response.text[-2000:]
+    assert "请等待所属执业机构审核" in (await client.get("/login")).text
+    doctor = await Physician.get(id_number=data["id_number"])
+    assert doctor.name == "买买提·艾力"  # the look-alike dot is normalised
+    assert doctor.sex == Sex.MALE and doctor.birth_date == date(1984, 3, 9)
+    assert doctor.registration_status == RegistrationStatus.PENDING
+    assert doctor.institution_id == inst.id and doctor.face_encoding
+    assert (settings.media_path / doctor.photo).exists()
+    assert await AuditLog.filter(action="registration_submitted", object_id=doctor.id).exists()
+    assert (await login(client, data["id_number"], "Kashgar2026")).status_code == 303
+    home = await client.get("/")
+    assert "注册审核中" in home.text and inst.name in home.text
+
+    again = await submit(client, data, photo("obama.jpg"))
+    assert again.status_code == 400
+    assert "已注册" in field_error(again.text, "id_number")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"name": "Tom2"}, "name", "只能包含汉字和间隔号"),
+        ({"id_number": "653121198403091350"}, "id_number", "校验位"),
+        ({"id_number": "653121198402301357"}, "id_number", "出生日期"),
+        ({"practice_scope": "内科专业"}, "practice_scope", "对应"),
+        ({"mobile": "12345"}, "mobile", "11位手机号码"),
+        ({"email": "not-an-email"}, "email", "有效的电子邮箱"),
+        ({"licence_number": "12"}, "licence_number", "15位数字"),
+        ({"password": "short", "confirm_password": "short"}, "password", "密码长度"),
+        ({"confirm_password": "Different2026"}, "confirm_password", "不一致"),
+        ({"county": ""}, "county", "请选择所属县"),
+    ],
+)
+async def test_bad_fields_are_explained_and_nothing_is_saved(
+    client: httpx.AsyncClient,
+    place: tuple[County, Organisation],
+    overrides: dict[str, str],
+    field: str,
+    message: str,
+) -> None:
+    county, inst = place
+    number = make_id_number("653121", date(1990, 1, 2), 246)
+    data = form(county, inst, **{"id_number": number, **overrides})
+    before = await Account.all().count()
+    response = await submit(client, data, photo("obama.jpg"))
+    assert response.status_code == 400
+    assert message in field_error(response.text, field), field
+    assert await Account.all().count() == before
+
+
+async def test_institution_of_another_county_is_refused(
+    client: httpx.AsyncClient, place: tuple[County, Organisation]
+) -> None:
+    county, _ = place
+    elsewhere = await factories.organisation(OrgKind.INSTITUTION, "650100")
+    data = form(county, elsewhere, id_number=make_id_number("653121", date(1991, 5, 6), 357))
+    response = await submit(client, data, photo("obama.jpg"))
+    assert response.status_code == 400
+    assert "所在县" in field_error(response.text, "institution")
+
+
+@pytest.mark.parametrize(
+    ("image", "kind", "message"),
+    [
+        (lambda: photo("obama_and_biden.jpg"), "image/jpeg", "检测到多张人脸"),
+        (grey_jpeg, "image/jpeg", "无法识别人脸"),
+        (lambda: b"%PDF-1.4 not a photo", "image/jpeg", "图片无法读取"),
+        (lambda: b"GIF89a", "image/gif", "JPG 或 PNG"),
+        (lambda: b"\xff\xd8" + b"\x00" * (3 * 1024 * 1024), "image/jpeg", "不能超过 2 MB"),
+    ],
+)
+async def test_bad_photos_are_refused_with_the_reason(
+    client: httpx.AsyncClient,
+    place: tuple[County, Organisation],
+    worker: Any,
+    image: Any,
+    kind: str,
+    message: str,
+) -> None:
+    county, inst = place
+    data = form(county, inst, id_number=make_id_number("653121", date(1992, 7, 8), 468))
+    before = await Physician.all().count()
+    response = await submit(client, data, image(), kind)
+    assert response.status_code == 400
+    assert message in field_error(response.text, "photo")
+    assert await Physician.all().count() == before
+    assert data["email"] in response.text  # what was typed is kept, the password is not
+    assert "Kashgar2026" not in response.text
