@@ -229,34 +229,23 @@ class FaceService:
         total_ms = round((time.perf_counter() - started) * 1000, 2)
         if outcome is None:
             return FaceResult(False, BUSY, BUSY_MESSAGE, total_ms=total_ms)
+        measured: dict[str, Any] = {
+            "passed": outcome.passed,
+            "reason": outcome.reason,
+            "distance": outcome.distance,
+            "box": outcome.box,
+            "queued_ms": outcome.queued_ms,
+            "compute_ms": outcome.compute_ms,
+            "total_ms": total_ms,
+            "worker": outcome.worker,
+        }
         check = await FaceCheck.create(
-            physician_id=physician_id,
-            attempt_id=attempt_id,
-            stage=stage,
-            passed=outcome.passed,
-            reason=outcome.reason,
-            distance=outcome.distance,
-            box=outcome.box,
-            queued_ms=outcome.queued_ms,
-            compute_ms=outcome.compute_ms,
-            total_ms=total_ms,
-            worker=outcome.worker,
+            physician_id=physician_id, attempt_id=attempt_id, stage=stage, **measured
         )
         if not outcome.passed and frame and outcome.reason != FaceReason.TOO_LARGE:
             check.frame_path = await self._keep_frame(check.id, frame)
             await check.save(update_fields=["frame_path"])
-        return FaceResult(
-            passed=outcome.passed,
-            reason=outcome.reason,
-            message=outcome.reason.label,
-            distance=outcome.distance,
-            box=outcome.box,
-            queued_ms=outcome.queued_ms,
-            compute_ms=outcome.compute_ms,
-            total_ms=total_ms,
-            worker=outcome.worker,
-            check_id=check.id,
-        )
+        return FaceResult(message=outcome.reason.label, check_id=check.id, **measured)
 
     async def _keep_frame(self, check_id: int, frame: bytes) -> str:
         """Failed frames are kept for proctors to look at, passing ones are not (biometrics)."""
