@@ -21,7 +21,7 @@ from core.passwords import Hasher
 from core.redis import open_redis
 from core.settings import ROOT, Settings
 from models.enums import Role
-from portal import auth, pages, registration
+from portal import auth, pages, registration, registration_review
 from portal.csrf import CSRFMiddleware, csrf_token
 from portal.errors import HANDLERS, reject
 from portal.menus import MENUS, soon_entries
@@ -48,7 +48,12 @@ def make_templates(settings: Settings) -> Jinja2Blocks:
 
 
 def build_routes() -> list[BaseRoute]:
-    routes: list[BaseRoute] = [*auth.routes, *pages.routes, *registration.routes]
+    routes: list[BaseRoute] = [
+        *auth.routes,
+        *pages.routes,
+        *registration.routes,
+        *registration_review.routes,
+    ]
     taken = {getattr(r, "path", None) for r in routes}
     routes += [
         pages.placeholder(role, e) for url, (role, e) in soon_entries().items() if url not in taken

@@ -57,7 +57,7 @@ MENUS: dict[Role, tuple[Section, ...]] = {
     ),
     Role.INSTITUTION: (
         _account("institution"),
-        Section("注册管理", (Entry("注册审核", "/institution/registrations"),)),
+        Section("注册管理", (Entry("注册审核", "/institution/registrations", soon=False),)),
         Section(
             "人员机构管理",
             (
