@@ -38,7 +38,7 @@ MENUS: dict[Role, tuple[Section, ...]] = {
             "医师考核",
             (
                 Entry("温馨提示", "/", soon=False),
-                Entry("个人资料", "/physician/profile"),
+                Entry("个人资料", "/physician/profile", soon=False),
                 Entry("考试报名", "/physician/enrollment"),
                 Entry("培训管理", "/physician/training"),
                 Entry("考前练习", "/physician/practice"),

@@ -67,7 +67,34 @@ def clean_name(raw: str) -> tuple[str, str | None]:
     return name, None
 
 
-async def _place(
+def practice(form: FormData, errors: dict[str, str]) -> tuple[str, str]:
+    category = str(form.get("practice_category", ""))
+    scope = str(form.get("practice_scope", ""))
+    if category not in PRACTICE_SCOPES:
+        errors["practice_category"] = "请选择执业类别"
+    elif not valid_scope(category, scope):
+        errors["practice_scope"] = "请选择与执业类别对应的执业范围"
+    return category, scope
+
+
+def contact(form: FormData, errors: dict[str, str]) -> tuple[str, str, str, str]:
+    """Title, licence number, e-mail and mobile: what a physician may update at any time."""
+    title = str(form.get("title", ""))
+    if title not in TITLES:
+        errors["title"] = "请选择职称"
+    licence = str(form.get("licence_number", "")).strip()
+    if not LICENCE.match(licence):
+        errors["licence_number"] = "医师执业证书编码为15位数字"
+    email = str(form.get("email", "")).strip()
+    if len(email) > 100 or not EMAIL.match(email):
+        errors["email"] = "请填写有效的电子邮箱，审核结果将发送至该邮箱"
+    mobile = str(form.get("mobile", "")).strip()
+    if not MOBILE.match(mobile):
+        errors["mobile"] = "请填写11位手机号码"
+    return title, licence, email, mobile
+
+
+async def place(
     form: FormData, errors: dict[str, str]
 ) -> tuple[Prefecture | None, County | None, Organisation | None]:
     def as_id(key: str) -> int | None:
@@ -105,32 +132,16 @@ async def validate(form: FormData, max_photo: int) -> tuple[Registration | None,
         errors["id_number"] = str(exc)
     if id_number and await Account.exists(username=id_number.number):
         errors["id_number"] = "该身份证号已注册，请直接登录；忘记密码可通过邮箱找回"
-    prefecture, county, institution = await _place(form, errors)
-    category = str(form.get("practice_category", ""))
-    scope = str(form.get("practice_scope", ""))
-    if category not in PRACTICE_SCOPES:
-        errors["practice_category"] = "请选择执业类别"
-    elif not valid_scope(category, scope):
-        errors["practice_scope"] = "请选择与执业类别对应的执业范围"
-    title = str(form.get("title", ""))
-    if title not in TITLES:
-        errors["title"] = "请选择职称"
-    licence = str(form.get("licence_number", "")).strip()
-    if not LICENCE.match(licence):
-        errors["licence_number"] = "医师执业证书编码为15位数字"
-    email = str(form.get("email", "")).strip()
-    if len(email) > 100 or not EMAIL.match(email):
-        errors["email"] = "请填写有效的电子邮箱，审核结果将发送至该邮箱"
-    mobile = str(form.get("mobile", "")).strip()
-    if not MOBILE.match(mobile):
-        errors["mobile"] = "请填写11位手机号码"
+    prefecture, county, institution = await place(form, errors)
+    category, scope = practice(form, errors)
+    title, licence, email, mobile = contact(form, errors)
     password = str(form.get("password", ""))
     problem = password_problem(password, id_number.number if id_number else "")
     if problem:
         errors["password"] = problem
     elif password != str(form.get("confirm_password", "")):
         errors["confirm_password"] = "两次输入的密码不一致"
-    photo, suffix = await _photo(form, max_photo, errors)
+    photo, suffix = await upload(form, max_photo, errors)
     if errors:
         return None, errors
     assert id_number and prefecture and county and institution
@@ -154,7 +165,7 @@ async def validate(form: FormData, max_photo: int) -> tuple[Registration | None,
     ), errors
 
 
-async def _photo(form: FormData, limit: int, errors: dict[str, str]) -> tuple[bytes, str]:
+async def upload(form: FormData, limit: int, errors: dict[str, str]) -> tuple[bytes, str]:
     upload = form.get("photo")
     if not isinstance(upload, UploadFile) or not upload.filename:
         errors["photo"] = "请上传本人近期免冠证件照"
@@ -215,7 +226,8 @@ async def register(request: Request, reg: Registration) -> Physician:
     return physician
 
 
-async def form_context(form: FormData | None = None) -> dict[str, Any]:
+async def form_context(form: Any = None) -> dict[str, Any]:
+    """What the form needs: the lists, and the values typed so far (never the passwords)."""
     values = {k: v for k, v in (form or {}).items() if isinstance(v, str)}
     values.pop("password", None)
     values.pop("confirm_password", None)
