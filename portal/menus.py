@@ -39,7 +39,7 @@ MENUS: dict[Role, tuple[Section, ...]] = {
             (
                 Entry("温馨提示", "/", soon=False),
                 Entry("个人资料", "/physician/profile", soon=False),
-                Entry("考试报名", "/physician/enrollment"),
+                Entry("考试报名", "/physician/enrollment", soon=False),
                 Entry("培训管理", "/physician/training"),
                 Entry("考前练习", "/physician/practice"),
                 Entry("业务水平测评", "/physician/test"),
@@ -65,7 +65,7 @@ MENUS: dict[Role, tuple[Section, ...]] = {
                 Entry("人员调入审核", "/institution/transfers/in"),
             ),
         ),
-        Section("报名管理", (Entry("报名资格审核", "/institution/enrollments"),)),
+        Section("报名管理", (Entry("报名资格审核", "/institution/enrollments", soon=False),)),
         Section(
             "医师管理",
             (
@@ -76,7 +76,7 @@ MENUS: dict[Role, tuple[Section, ...]] = {
     ),
     Role.ASSESSOR: (
         _account("assessor"),
-        Section("报名管理", (Entry("报名资格审核", "/assessor/enrollments"),)),
+        Section("报名管理", (Entry("报名资格审核", "/assessor/enrollments", soon=False),)),
         Section(
             "医师管理",
             (

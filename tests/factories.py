@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from argon2 import PasswordHasher
 
 from core.idcard import make_id_number
-from models.enums import OrgKind, RegistrationStatus, Role
+from models.enums import OrgKind, Phase, RegistrationStatus, Role
 from models.org import Account, County, Organisation, Prefecture
+from models.period import Period, PhaseWindow
 from models.physician import Physician
 
 _seq = itertools.count(1)
@@ -118,3 +119,17 @@ async def one_account_per_role() -> dict[Role, str]:
         usernames[Role(kind.value)] = acct.username
     usernames[Role.PHYSICIAN] = (await physician(await organisation(OrgKind.INSTITUTION))).id_number
     return usernames
+
+
+async def period(registration_open: bool = True) -> Period:
+    """The current period, its registration window open (or closed) now."""
+    now = datetime.now(UTC)
+    await Period.filter(is_current=True).update(is_current=False)
+    current = await Period.create(name=f"测试考核周期{next(_seq)}", is_current=True)
+    start = now - timedelta(days=10) if registration_open else now + timedelta(days=5)
+    for n, phase in enumerate(Phase):
+        begins = start + timedelta(days=n * 20)
+        await PhaseWindow.create(
+            period=current, phase=phase, starts_at=begins, ends_at=begins + timedelta(days=30)
+        )
+    return current
