@@ -21,7 +21,7 @@ from core.passwords import Hasher
 from core.redis import open_redis
 from core.settings import ROOT, Settings
 from models.enums import Role
-from portal import auth, enrollment, pages, profile, registration, registration_review
+from portal import auth, enrollment, guide, pages, profile, registration, registration_review
 from portal.csrf import CSRFMiddleware, csrf_token
 from portal.errors import HANDLERS, reject
 from portal.menus import MENUS, soon_entries
@@ -55,6 +55,7 @@ def build_routes() -> list[BaseRoute]:
         *registration_review.routes,
         *profile.routes,
         *enrollment.routes,
+        *guide.routes,
     ]
     taken = {getattr(r, "path", None) for r in routes}
     routes += [

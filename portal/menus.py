@@ -44,13 +44,13 @@ MENUS: dict[Role, tuple[Section, ...]] = {
                 Entry("考前练习", "/physician/practice"),
                 Entry("业务水平测评", "/physician/test"),
                 Entry("申请学分", "/physician/credits"),
-                Entry("考核结果", "/physician/result"),
+                Entry("考核结果", "/physician/result", soon=False),
             ),
         ),
         Section(
             "帮助",
             (
-                Entry("操作说明", "/physician/help"),
+                Entry("操作说明", "/physician/help", soon=False),
                 Entry("修改密码", "/account/password", soon=False),
             ),
         ),

@@ -10,6 +10,7 @@ from tortoise.expressions import Q
 from models.enums import RegistrationStatus, Role
 from models.org import Organisation
 from models.physician import Physician
+from portal.guide import guide_for
 from portal.menus import Entry
 from portal.pagination import paginate
 from portal.web import current_user, render, requires, to_login, user
@@ -28,7 +29,14 @@ async def home(request: Request) -> Response:
         )
     elif current.organisation_id:
         organisation = await Organisation.get_or_none(id=current.organisation_id)
-    context = {"organisation": organisation, "physician": physician, "Status": RegistrationStatus}
+    period, guide = await guide_for(physician) if physician else (None, [])
+    context = {
+        "organisation": organisation,
+        "physician": physician,
+        "Status": RegistrationStatus,
+        "period": period,
+        "guide": guide,
+    }
     return render(request, "home.html", context)
 
 
