@@ -19,6 +19,7 @@ from face_helpers import grey_jpeg, photo
 from models.enums import OrgKind, RegistrationStatus, Sex
 from models.ops import AuditLog
 from models.org import Account, County, Organisation
+from models.period import Enrollment
 from models.physician import Physician
 from workers.face import start_workers
 
@@ -229,3 +230,51 @@ async def test_bad_photos_are_refused_with_the_reason(
     assert await Physician.all().count() == before
     assert data["email"] in response.text  # what was typed is kept, the password is not
     assert "Kashgar2026" not in response.text
+
+
+async def test_whole_journey_register_approved_enrolled(
+    client: httpx.AsyncClient, place: tuple[County, Organisation], worker: Any
+) -> None:
+    """register → the institution approves on its page → the physician enrolls (general)."""
+    county, inst = place
+    reviewer = await factories.account(factories.Role.INSTITUTION, inst)
+    await factories.period()
+    data = form(county, inst, id_number=make_id_number("653121", date(1979, 11, 30), 579))
+    assert (await submit(client, data, photo("obama2.jpg"))).status_code == 303
+    doctor = await Physician.get(id_number=data["id_number"])
+
+    client.cookies.clear()
+    await login(client, reviewer.username)
+    token = await csrf_of(client, "/institution/registrations")
+    await client.post(
+        f"/institution/registrations/{doctor.id}/review",
+        data={"decision": "approve", "csrf_token": token},
+    )
+    client.cookies.clear()
+    await login(client, data["id_number"], "Kashgar2026")
+    token = await csrf_of(client, "/physician/enrollment")
+    enrolled = await client.post(
+        "/physician/enrollment", data={"procedure": "general", "csrf_token": token}
+    )
+    assert enrolled.status_code == 303
+    home = await client.get("/")
+    assert "审核通过" in home.text and "一般程序 · 已报名" in home.text
+
+
+async def test_returning_physician_enrolls_without_registering_again(
+    client: httpx.AsyncClient, place: tuple[County, Organisation]
+) -> None:
+    """A physician of the last period: log in, check the profile, enroll in this period."""
+    _, inst = place
+    doctor = await factories.physician(inst)
+    old = await factories.period()
+    await Enrollment.create(period=old, physician=doctor, institution=inst, procedure="general")
+    current = await factories.period()
+    await login(client, doctor.id_number)
+    assert (await client.get("/physician/profile")).status_code == 200
+    token = await csrf_of(client, "/physician/enrollment")
+    response = await client.post(
+        "/physician/enrollment", data={"procedure": "general", "csrf_token": token}
+    )
+    assert response.status_code == 303
+    assert await Enrollment.filter(physician_id=doctor.id, period_id=current.id).exists()

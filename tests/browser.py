@@ -1,0 +1,134 @@
+"""Real headless Chromium for the browser tests, driven over the DevTools protocol, and a real
+uvicorn serving the test's app on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+from starlette.applications import Starlette
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def require_chromium() -> str:
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (see .ci/run)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return CHROMIUM
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Starlette) -> AsyncIterator[str]:
+    """The app (whose lifespan the test already runs) behind a real uvicorn."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no start-up event to await)
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+class Page:
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.n = 0
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.n += 1
+        await self.ws.send(json.dumps({"id": self.n, "method": method, "params": params}))
+        while True:
+            message = json.loads(await self.ws.recv())
+            if message.get("id") == self.n:
+                if "error" in message:
+                    raise RuntimeError(message["error"])
+                return dict(message.get("result", {}))
+
+    async def goto(self, url: str) -> None:
+        await self.call("Page.navigate", url=url)
+        for _ in range(200):
+            state = await self.evaluate("document.readyState")
+            if state == "complete":
+                return
+            await asyncio.sleep(0.05)
+        raise TimeoutError(url)
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+
+@contextlib.asynccontextmanager
+async def chromium(width: int = 375, height: int = 812) -> AsyncIterator[Page]:
+    binary = require_chromium()
+    port = free_port()
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    with tempfile.TemporaryDirectory() as profile:
+        proc = await asyncio.create_subprocess_exec(
+            binary,
+            *flags,
+            f"--user-data-dir={profile}",
+            f"--remote-debugging-port={port}",
+            "about:blank",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            targets: list[dict[str, Any]] = []
+            async with httpx.AsyncClient() as http:
+                for _ in range(100):
+                    try:
+                        targets = (await http.get(f"http://127.0.0.1:{port}/json")).json()
+                        if any(t["type"] == "page" for t in targets):
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.1)
+            url = next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"]
+            async with websockets.connect(url, max_size=None) as ws:
+                page = Page(ws)
+                await page.call(
+                    "Emulation.setDeviceMetricsOverride",
+                    width=width,
+                    height=height,
+                    deviceScaleFactor=2,
+                    mobile=True,
+                )
+                await page.call("Network.enable")
+                await page.call("Runtime.enable")
+                yield page
+        finally:
+            proc.terminate()
+            await proc.wait()
