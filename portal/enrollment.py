@@ -206,7 +206,7 @@ async def review_enrollment(
 
 @requires(Role.PHYSICIAN)
 async def physician_page(request: Request) -> Response:
-    physician = await Physician.get(id=user(request).physician_id)
+    physician = await Physician.get(id=user(request).physician_id).select_related("institution")
     period = await current_period()
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
@@ -215,6 +215,10 @@ async def physician_page(request: Request) -> Response:
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         choice = str(form.get("procedure", ""))
         try:
+            if choice in (Procedure.GENERAL, Procedure.SIMPLIFIED) and (
+                form.get("confirm_profile") != "yes"
+            ):
+                raise DomainError("请先核对个人资料，确认无误后勾选“个人资料已核对”")
             if choice == Procedure.GENERAL:
                 await enroll(request, physician, period, Procedure.GENERAL)
                 get_session(request).flash("一般程序报名成功。")

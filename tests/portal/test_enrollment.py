@@ -15,7 +15,8 @@ REPORT = "本周期内本人认真履行医师职责，坚持以患者为中心�
 
 async def enroll(client: httpx.AsyncClient, **data: str) -> httpx.Response:
     token = await csrf_of(client, "/physician/enrollment")
-    return await client.post("/physician/enrollment", data={**data, "csrf_token": token})
+    fields = {"confirm_profile": "yes", **data, "csrf_token": token}
+    return await client.post("/physician/enrollment", data=fields)
 
 
 async def review(
@@ -53,6 +54,18 @@ async def test_outside_the_window_says_when(client: httpx.AsyncClient, db: None)
     assert "当前不在报名时间内" in (await client.get("/physician/enrollment")).text
     response = await enroll(client, procedure="general")
     assert response.status_code == 400 and "报名时间：" in response.text and "年" in response.text
+    assert not await Enrollment.filter(physician_id=doc.id).exists()
+
+
+async def test_profile_must_be_confirmed(client: httpx.AsyncClient, db: None) -> None:
+    await factories.period()
+    inst = await factories.organisation(OrgKind.INSTITUTION)
+    doc = await factories.physician(inst)
+    await login(client, doc.id_number)
+    page = await client.get("/physician/enrollment")
+    assert "核对个人资料" in page.text and doc.practice_scope in page.text
+    response = await enroll(client, procedure="general", confirm_profile="")
+    assert response.status_code == 400 and "个人资料已核对" in response.text
     assert not await Enrollment.filter(physician_id=doc.id).exists()
 
 

@@ -254,7 +254,8 @@ async def test_whole_journey_register_approved_enrolled(
     await login(client, data["id_number"], "Kashgar2026")
     token = await csrf_of(client, "/physician/enrollment")
     enrolled = await client.post(
-        "/physician/enrollment", data={"procedure": "general", "csrf_token": token}
+        "/physician/enrollment",
+        data={"procedure": "general", "confirm_profile": "yes", "csrf_token": token},
     )
     assert enrolled.status_code == 303
     home = await client.get("/")
@@ -274,7 +275,8 @@ async def test_returning_physician_enrolls_without_registering_again(
     assert (await client.get("/physician/profile")).status_code == 200
     token = await csrf_of(client, "/physician/enrollment")
     response = await client.post(
-        "/physician/enrollment", data={"procedure": "general", "csrf_token": token}
+        "/physician/enrollment",
+        data={"procedure": "general", "confirm_profile": "yes", "csrf_token": token},
     )
     assert response.status_code == 303
     assert await Enrollment.filter(physician_id=doctor.id, period_id=current.id).exists()
