@@ -21,7 +21,16 @@ from core.passwords import Hasher
 from core.redis import open_redis
 from core.settings import ROOT, Settings
 from models.enums import Role
-from portal import auth, enrollment, guide, pages, profile, registration, registration_review
+from portal import (
+    account,
+    auth,
+    enrollment,
+    guide,
+    pages,
+    profile,
+    registration,
+    registration_review,
+)
 from portal.csrf import CSRFMiddleware, csrf_token
 from portal.errors import HANDLERS, reject
 from portal.menus import MENUS, soon_entries
@@ -56,6 +65,7 @@ def build_routes() -> list[BaseRoute]:
         *profile.routes,
         *enrollment.routes,
         *guide.routes,
+        *account.routes,
     ]
     taken = {getattr(r, "path", None) for r in routes}
     routes += [

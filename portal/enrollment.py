@@ -23,6 +23,7 @@ from models.enums import EnrollmentStatus, Phase, Procedure, RegistrationStatus,
 from models.org import Account
 from models.period import Enrollment, Period, PhaseWindow
 from models.physician import Physician
+from portal.account import requires_info
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, redirect, render, requires, user
@@ -261,6 +262,7 @@ def _own_prefix(request: Request) -> CurrentUser:
 
 
 @requires(Role.INSTITUTION, Role.ASSESSOR)
+@requires_info
 async def review_list(request: Request) -> Response:
     _own_prefix(request)
     page = await paginate(
@@ -270,6 +272,7 @@ async def review_list(request: Request) -> Response:
 
 
 @requires(Role.INSTITUTION, Role.ASSESSOR)
+@requires_info
 async def review_decide(request: Request) -> Response:
     reviewer = _own_prefix(request)
     form = await request.form()

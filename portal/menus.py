@@ -25,8 +25,8 @@ def _account(prefix: str) -> Section:
     return Section(
         "账户管理",
         (
-            Entry("机构信息", f"/{prefix}/account/info"),
-            Entry("联系人信息", f"/{prefix}/account/contact"),
+            Entry("机构信息", f"/{prefix}/account/info", soon=False),
+            Entry("联系人信息", f"/{prefix}/account/contact", soon=False),
             Entry("修改密码", "/account/password", soon=False),
         ),
     )

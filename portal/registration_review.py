@@ -18,6 +18,7 @@ from core.errors import Conflict, DomainError, NotFound
 from models.enums import RegistrationStatus, Role, StagingReason
 from models.org import Account
 from models.physician import Physician
+from portal.account import requires_info
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, redirect, render, requires, user
@@ -84,6 +85,7 @@ async def review(
 
 
 @requires(Role.INSTITUTION)
+@requires_info
 async def pending_list(request: Request) -> Response:
     qs = (
         user(request)
@@ -100,6 +102,7 @@ async def pending_list(request: Request) -> Response:
 
 
 @requires(Role.INSTITUTION)
+@requires_info
 async def decide(request: Request) -> Response:
     form = await request.form()
     decision = str(form.get("decision", ""))

@@ -42,13 +42,20 @@ async def organisation(
     n = next(_seq)
     pref = await prefecture(prefecture_code) if kind != OrgKind.OFFICE else None
     place = await county(prefecture_code) if kind == OrgKind.INSTITUTION else None
+    complete = {
+        "address": f"测试路{n}号",
+        "phone": "0991-1234567",
+        "contact_name": "联系人",
+        "contact_phone": "13900000000",
+        "contact_email": f"org{n}@example.com",
+    }
     return await Organisation.create(
         kind=kind,
         name=kw.pop("name", f"测试{kind.label}{n}"),
         prefecture=pref,
         county=place,
         assessor=assessor,
-        **kw,
+        **{**complete, **kw},
     )
 
 

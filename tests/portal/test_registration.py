@@ -40,6 +40,11 @@ async def place(app: Starlette) -> tuple[County, Organisation]:
         name="疏附县人民医院",
         prefecture_id=county.prefecture_id,
         county=county,
+        address="疏附县托克扎克镇",
+        phone="0998-5621234",
+        contact_name="阿不都",
+        contact_phone="13999887766",
+        contact_email="sfxrmyy@example.com",
     )
     return county, inst
 
