@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import tempfile
 from collections.abc import AsyncIterator
@@ -95,7 +96,8 @@ async def chromium(width: int = 375, height: int = 812) -> AsyncIterator[Page]:
         "--disable-component-update",
         "--disable-sync",
     ]
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still be writing the profile while they exit.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = await asyncio.create_subprocess_exec(
             binary,
             *flags,
@@ -104,6 +106,7 @@ async def chromium(width: int = 375, height: int = 812) -> AsyncIterator[Page]:
             "about:blank",
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped together below
         )
         try:
             targets: list[dict[str, Any]] = []
@@ -130,5 +133,6 @@ async def chromium(width: int = 375, height: int = 812) -> AsyncIterator[Page]:
                 await page.call("Runtime.enable")
                 yield page
         finally:
-            proc.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
             await proc.wait()
