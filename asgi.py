@@ -27,6 +27,7 @@ from portal import (
     enrollment,
     guide,
     pages,
+    physician_admin,
     profile,
     registration,
     registration_review,
@@ -66,6 +67,7 @@ def build_routes() -> list[BaseRoute]:
         *enrollment.routes,
         *guide.routes,
         *account.routes,
+        *physician_admin.routes,
     ]
     taken = {getattr(r, "path", None) for r in routes}
     routes += [

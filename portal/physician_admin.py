@@ -1,0 +1,92 @@
+"""What an institution does for its own physicians on the physician's page: reset the
+password (a temporary one, shown once and mailed) and replace the photo (re-encoded by the
+face service). Both are audited; other organisations get 404."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from core import audit, mail
+from core.errors import DomainError
+from models.enums import Role
+from models.org import Account
+from portal import registration
+from portal.account import requires_info
+from portal.auth import set_password
+from portal.sessions import get_session
+from portal.web import client_ip, redirect, requires, user
+
+ALPHABET = string.ascii_letters + string.digits
+
+
+def temporary_password() -> str:
+    while True:
+        candidate = "".join(secrets.choice(ALPHABET) for _ in range(10))
+        if any(c.isdigit() for c in candidate) and any(c.isalpha() for c in candidate):
+            return candidate
+
+
+@requires(Role.INSTITUTION)
+@requires_info
+async def reset_password(request: Request) -> Response:
+    physician = await user(request).jurisdiction.physician(request.path_params["physician_id"])
+    account = await Account.get(id=physician.account_id)
+    password = temporary_password()
+    await set_password(request, account, password)
+    state = request.app.state
+    await state.sessions.end_all(account.id)
+    actor = await Account.get(id=user(request).account_id)
+    await audit.record(actor, "physician_password_reset", obj=physician, ip=client_ip(request))
+    await mail.enqueue(
+        state.templates.env,
+        physician.email,
+        "password_reset_by_institution",
+        redis=state.redis,
+        name=physician.name,
+        institution=user(request).display_name,
+        link=state.settings.public_url + "/login",
+    )
+    get_session(request).flash(
+        f"已重置{physician.name}的密码，临时密码：{password}（仅显示一次，请告知本人登录后立即修改）。"
+    )
+    return redirect(request, f"/physicians/{physician.id}")
+
+
+@requires(Role.INSTITUTION)
+@requires_info
+async def replace_photo(request: Request) -> Response:
+    physician = await user(request).jurisdiction.physician(request.path_params["physician_id"])
+    settings = request.app.state.settings
+    form = await request.form(max_part_size=settings.max_body_bytes)
+    errors: dict[str, str] = {}
+    image, suffix = b"", ""
+    if isinstance(form.get("photo"), UploadFile):
+        image, suffix = await registration.upload(form, settings.face_max_frame_bytes, errors)
+    else:
+        errors["photo"] = "请选择照片"
+    session = get_session(request)
+    if not errors:
+        try:
+            encoding = await request.app.state.face.encode_photo(image)
+        except DomainError as exc:
+            errors["photo"] = exc.message
+    if errors:
+        session.flash(errors["photo"], "error")
+        return redirect(request, f"/physicians/{physician.id}")
+    await request.app.state.face.keep_photo(physician, image, encoding, suffix)
+    actor = await Account.get(id=user(request).account_id)
+    await audit.record(actor, "physician_photo_replaced", obj=physician, ip=client_ip(request))
+    session.flash(f"已更换{physician.name}的照片，人脸识别将使用新照片。")
+    return redirect(request, f"/physicians/{physician.id}")
+
+
+routes = [
+    Route("/physicians/{physician_id:int}/password", reset_password, methods=["POST"]),
+    Route("/physicians/{physician_id:int}/photo/replace", replace_photo, methods=["POST"]),
+]
