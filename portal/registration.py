@@ -280,7 +280,7 @@ async def counties(request: Request) -> Response:
         "counties": await _counties(request.query_params.get("prefecture", "")),
         "values": {},
     }
-    return render(request, "registration/register.html", context, block="county_options")
+    return render(request, "_place_select.html", context, block="county_options")
 
 
 async def institutions(request: Request) -> Response:
@@ -288,7 +288,7 @@ async def institutions(request: Request) -> Response:
     params = request.query_params
     found = await _institutions(params.get("county", ""), params.get("q", "").strip())
     context = {"institutions": found, "values": {}}
-    return render(request, "registration/register.html", context, block="institution_options")
+    return render(request, "_place_select.html", context, block="institution_options")
 
 
 async def id_facts(request: Request) -> Response:
