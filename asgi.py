@@ -31,6 +31,7 @@ from portal import (
     profile,
     registration,
     registration_review,
+    transfers,
 )
 from portal.csrf import CSRFMiddleware, csrf_token
 from portal.errors import HANDLERS, reject
@@ -68,6 +69,7 @@ def build_routes() -> list[BaseRoute]:
         *guide.routes,
         *account.routes,
         *physician_admin.routes,
+        *transfers.routes,
     ]
     taken = {getattr(r, "path", None) for r in routes}
     routes += [

@@ -61,8 +61,8 @@ MENUS: dict[Role, tuple[Section, ...]] = {
         Section(
             "人员机构管理",
             (
-                Entry("人员调出申请", "/institution/transfers/out"),
-                Entry("人员调入审核", "/institution/transfers/in"),
+                Entry("人员调出申请", "/institution/transfers/out", soon=False),
+                Entry("人员调入审核", "/institution/transfers/in", soon=False),
             ),
         ),
         Section("报名管理", (Entry("报名资格审核", "/institution/enrollments", soon=False),)),
