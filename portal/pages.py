@@ -5,14 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tortoise.expressions import Q
 
 from models.enums import RegistrationStatus, Role
 from models.org import Organisation
 from models.physician import Physician
+from portal import physician_list
 from portal.guide import guide_for
 from portal.menus import Entry
-from portal.pagination import paginate
 from portal.web import current_user, render, requires, to_login, user
 
 ORG_ROLES = (Role.INSTITUTION, Role.ASSESSOR, Role.COMMISSION, Role.OFFICE)
@@ -41,20 +40,6 @@ async def home(request: Request) -> Response:
 
 
 @requires(*ORG_ROLES)
-async def physician_list(request: Request) -> Response:
-    qs = user(request).jurisdiction.physicians().select_related("institution", "prefecture")
-    q = request.query_params.get("q", "").strip()[:50]
-    if q:
-        qs = qs.filter(Q(name__icontains=q) | Q(id_number__icontains=q.upper()))
-    status = request.query_params.get("status", "")
-    if status in RegistrationStatus._value2member_map_:
-        qs = qs.filter(registration_status=status)
-    page = await paginate(request, qs.order_by("id"))
-    context = {"page": page, "q": q, "status": status, "statuses": RegistrationStatus}
-    return render(request, "physicians/list.html", context, block="results")
-
-
-@requires(*ORG_ROLES)
 async def physician_detail(request: Request) -> Response:
     physician = await user(request).jurisdiction.physician(request.path_params["physician_id"])
     await physician.fetch_related("institution", "prefecture", "county")
@@ -71,6 +56,7 @@ def placeholder(role: Role, entry: Entry) -> Route:
 
 routes = [
     Route("/", home, name="home"),
-    Route("/physicians", physician_list, name="physicians"),
+    Route("/physicians", physician_list.physician_list, name="physicians"),
+    Route("/physicians/export.xlsx", physician_list.export, name="physicians_export"),
     Route("/physicians/{physician_id:int}", physician_detail, name="physician"),
 ]

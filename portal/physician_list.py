@@ -1,0 +1,145 @@
+"""【考核信息查看】: the physicians of one's jurisdiction, searched and filtered, one page at a
+time or all of them as an .xlsx file."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from tortoise.expressions import Q, Subquery
+from tortoise.queryset import QuerySet
+
+from models.enums import Outcome, Procedure, RegistrationStatus, Role
+from models.period import Enrollment, Result
+from models.physician import Physician
+from models.practice import PRACTICE_SCOPES
+from portal.enrollment import current_period
+from portal.pagination import paginate
+from portal.web import render, requires, user
+
+ORG_ROLES = (Role.INSTITUTION, Role.ASSESSOR, Role.COMMISSION, Role.OFFICE)
+EXPORT_LIMIT = 50_000
+ALL_SCOPES = sorted({s for scopes in PRACTICE_SCOPES.values() for s in scopes})
+
+
+async def filtered(request: Request) -> tuple[QuerySet[Physician], dict[str, str], int | None]:
+    params = request.query_params
+    qs = user(request).jurisdiction.physicians().select_related("institution", "prefecture")
+    chosen = {
+        k: params.get(k, "").strip()[:50] for k in ("q", "status", "procedure", "scope", "result")
+    }
+    if chosen["q"]:
+        qs = qs.filter(Q(name__icontains=chosen["q"]) | Q(id_number__icontains=chosen["q"].upper()))
+    if chosen["status"] in RegistrationStatus._value2member_map_:
+        qs = qs.filter(registration_status=chosen["status"])
+    if chosen["scope"] in ALL_SCOPES:
+        qs = qs.filter(practice_scope=chosen["scope"])
+    period = await current_period()
+    period_id = period.id if period else None
+    if chosen["procedure"] in Procedure._value2member_map_ and period_id:
+        qs = qs.filter(
+            id__in=Subquery(
+                Enrollment.filter(
+                    period_id=period_id, is_active=True, procedure=chosen["procedure"]
+                ).values("physician_id")
+            )
+        )
+    if chosen["result"] in Outcome._value2member_map_ and period_id:
+        qs = qs.filter(
+            id__in=Subquery(
+                Result.filter(period_id=period_id, outcome=chosen["result"]).values("physician_id")
+            )
+        )
+    return qs.order_by("id"), chosen, period_id
+
+
+async def period_facts(period_id: int | None, ids: list[int]) -> dict[int, dict[str, str]]:
+    """Each listed physician's procedure and result in the current period."""
+    facts: dict[int, dict[str, str]] = {i: {"procedure": "未报名", "result": "—"} for i in ids}
+    if period_id is None or not ids:
+        return facts
+    for e in await Enrollment.filter(period_id=period_id, is_active=True, physician_id__in=ids):
+        facts[e.physician_id]["procedure"] = f"{e.procedure.label}（{e.status.label}）"
+    for r in await Result.filter(period_id=period_id, physician_id__in=ids):
+        facts[r.physician_id]["result"] = r.outcome.label
+    return facts
+
+
+@requires(*ORG_ROLES)
+async def physician_list(request: Request) -> Response:
+    qs, chosen, period_id = await filtered(request)
+    page = await paginate(request, qs)
+    context: dict[str, Any] = {
+        "page": page,
+        "facts": await period_facts(period_id, [p.id for p in page.items]),
+        "chosen": chosen,
+        "query": "&".join(f"{k}={quote(v)}" for k, v in chosen.items() if v),
+        "statuses": RegistrationStatus,
+        "procedures": Procedure,
+        "outcomes": Outcome,
+        "scopes": ALL_SCOPES,
+    }
+    return render(request, "physicians/list.html", context, block="results")
+
+
+HEADERS = (
+    "姓名",
+    "身份证号",
+    "性别",
+    "所属地（州、市）",
+    "执业机构",
+    "执业类别",
+    "执业范围",
+    "职称",
+    "注册状态",
+    "本期考核程序",
+    "本期考核结果",
+)
+
+
+def workbook(rows: list[tuple[Any, ...]]) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("考核信息")
+    sheet.append(HEADERS)
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@requires(*ORG_ROLES)
+async def export(request: Request) -> Response:
+    qs, _, period_id = await filtered(request)
+    physicians = await qs.limit(EXPORT_LIMIT)
+    facts = await period_facts(period_id, [p.id for p in physicians])
+    rows = [
+        (
+            p.name,
+            p.id_number,
+            p.sex.label,
+            p.prefecture.name,
+            p.institution.name if p.institution else "暂存区",
+            p.practice_category,
+            p.practice_scope,
+            p.title,
+            p.registration_status.label,
+            facts[p.id]["procedure"],
+            facts[p.id]["result"],
+        )
+        for p in physicians
+    ]
+    data = await asyncio.to_thread(workbook, rows)  # CPU work off the event loop
+    name = f"考核信息_{datetime.now(UTC):%Y%m%d}.xlsx"
+    return Response(
+        data,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )
