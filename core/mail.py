@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+import redis.asyncio as aioredis
 from jinja2 import Environment
 
 from core.settings import Settings
@@ -15,7 +16,11 @@ WAKE_KEY = "mail:wake"
 
 
 async def enqueue(
-    env: Environment, to: str, template: str, redis: object | None = None, **context: object
+    env: Environment,
+    to: str,
+    template: str,
+    redis: aioredis.Redis | None = None,
+    **context: object,
 ) -> OutboxMail:
     """Render ``templates/mail/<template>.txt`` (first line: the subject) into the outbox."""
     text = env.get_template(f"mail/{template}.txt").render(**context)
@@ -24,7 +29,7 @@ async def enqueue(
         to=to, subject=subject.strip(), body=body.strip() + "\n", next_attempt_at=datetime.now(UTC)
     )
     if redis is not None:
-        await redis.lpush(WAKE_KEY, mail.id)  # type: ignore[attr-defined]
+        await redis.lpush(WAKE_KEY, str(mail.id))
     return mail
 
 

@@ -20,7 +20,7 @@ from models.org import Account, Organisation
 from portal.sessions import get_session
 from portal.web import Endpoint, client_ip, redirect, render, requires, user
 
-ORG_ROLES = (Role.INSTITUTION, Role.ASSESSOR, Role.COMMISSION)
+ACCOUNT_ROLES = (Role.INSTITUTION, Role.ASSESSOR, Role.COMMISSION)  # the office has none
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,6})?)$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -81,7 +81,7 @@ def requires_info(endpoint: Endpoint) -> Endpoint:
     return guarded
 
 
-@requires(*ORG_ROLES)
+@requires(*ACCOUNT_ROLES)
 async def edit(request: Request) -> Response:
     current = user(request)
     section = request.path_params["section"]
@@ -132,5 +132,6 @@ async def edit(request: Request) -> Response:
 
 
 routes = [
-    Route(f"/{role.value}/account/{{section}}", edit, methods=["GET", "POST"]) for role in ORG_ROLES
+    Route(f"/{role.value}/account/{{section}}", edit, methods=["GET", "POST"])
+    for role in ACCOUNT_ROLES
 ]

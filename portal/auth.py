@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import audit, mail
+from core import audit
 from core.passwords import RULES_TEXT, password_problem
 from models.org import Account
 from models.physician import Physician
 from portal.sessions import get_session
 from portal.throttle import minutes
-from portal.web import CurrentUser, client_ip, redirect, render, requires, user
+from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
 
 MAX_FIELD = 64
 
@@ -165,11 +165,10 @@ async def forgot_password(request: Request) -> Response:
         token = secrets.token_urlsafe(32)
         ttl = state.settings.password_reset_minutes * 60
         await state.redis.set(_reset_key(token), account.id, ex=ttl)
-        await mail.enqueue(
-            state.templates.env,
+        await send_mail(
+            request,
             account.email,
             "password_reset",
-            redis=state.redis,
             name=account.display_name or account.username,
             link=f"{state.settings.public_url}/password/reset/{token}",
             minutes=state.settings.password_reset_minutes,

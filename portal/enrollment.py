@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -17,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tortoise.expressions import Subquery
 
-from core import audit, mail
+from core import audit
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.enums import EnrollmentStatus, Phase, Procedure, RegistrationStatus, Role
 from models.org import Account
@@ -26,7 +27,7 @@ from models.physician import Physician
 from portal.account import requires_info
 from portal.pagination import paginate
 from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, user
+from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
 
 REJECTED = (EnrollmentStatus.INSTITUTION_REJECTED, EnrollmentStatus.ASSESSOR_REJECTED)
 LOCAL = "Asia/Shanghai"
@@ -41,8 +42,6 @@ def window(period: Period, phase: Phase) -> PhaseWindow | None:
 
 
 def window_text(w: PhaseWindow) -> str:
-    from zoneinfo import ZoneInfo
-
     tz = ZoneInfo(LOCAL)
     starts = w.starts_at.astimezone(tz).strftime("%Y年%m月%d日 %H:%M")
     ends = w.ends_at.astimezone(tz).strftime("%Y年%m月%d日 %H:%M")
@@ -185,19 +184,16 @@ async def review_enrollment(
         ip=client_ip(request),
     )
     physician = await Physician.get(id=enrollment.physician_id)
-    state = request.app.state
-    await mail.enqueue(
-        state.templates.env,
+    await send_mail(
+        request,
         physician.email,
         "enrollment_result",
-        redis=state.redis,
         name=physician.name,
         level=reviewer.role.label,
         organisation=reviewer.display_name,
         approved=approve,
         final=reviewer.role == Role.ASSESSOR or not approve,
         reason=reason,
-        link=state.settings.public_url + "/physician/enrollment",
     )
     return enrollment
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import audit, mail
+from core import audit
 from core.errors import DomainError
 from models.enums import Role
 from models.org import Account
@@ -20,7 +20,7 @@ from portal import registration
 from portal.account import requires_info
 from portal.auth import set_password
 from portal.sessions import get_session
-from portal.web import client_ip, redirect, requires, user
+from portal.web import client_ip, redirect, requires, send_mail, user
 
 ALPHABET = string.ascii_letters + string.digits
 
@@ -43,14 +43,12 @@ async def reset_password(request: Request) -> Response:
     await state.sessions.end_all(account.id)
     actor = await Account.get(id=user(request).account_id)
     await audit.record(actor, "physician_password_reset", obj=physician, ip=client_ip(request))
-    await mail.enqueue(
-        state.templates.env,
+    await send_mail(
+        request,
         physician.email,
         "password_reset_by_institution",
-        redis=state.redis,
         name=physician.name,
         institution=user(request).display_name,
-        link=state.settings.public_url + "/login",
     )
     get_session(request).flash(
         f"已重置{physician.name}的密码，临时密码：{password}（仅显示一次，请告知本人登录后立即修改）。"

@@ -14,15 +14,14 @@ from starlette.responses import Response
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from models.enums import Outcome, Procedure, RegistrationStatus, Role
+from models.enums import Outcome, Procedure, RegistrationStatus
 from models.period import Enrollment, Result
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES
 from portal.enrollment import current_period
 from portal.pagination import paginate
-from portal.web import render, requires, user
+from portal.web import ORG_ROLES, render, requires, user
 
-ORG_ROLES = (Role.INSTITUTION, Role.ASSESSOR, Role.COMMISSION, Role.OFFICE)
 EXPORT_LIMIT = 50_000
 ALL_SCOPES = sorted({s for scopes in PRACTICE_SCOPES.values() for s in scopes})
 

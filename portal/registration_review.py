@@ -13,7 +13,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
-from core import audit, mail
+from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from models.enums import RegistrationStatus, Role, StagingReason
 from models.org import Account
@@ -21,7 +21,7 @@ from models.physician import Physician
 from portal.account import requires_info
 from portal.pagination import paginate
 from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, user
+from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
 
 MAX_REASON = 200
 
@@ -69,17 +69,14 @@ async def review(
         reason=reason,
         ip=client_ip(request),
     )
-    state = request.app.state
-    await mail.enqueue(
-        state.templates.env,
+    await send_mail(
+        request,
         physician.email,
         "registration_result",
-        redis=state.redis,
         name=physician.name,
         approved=approve,
         institution=reviewer.display_name,
         reason=reason,
-        link=state.settings.public_url + "/login",
     )
     return physician
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import audit, mail
+from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.idcard import IdNumberError, parse_id_number
 from models.enums import OrgKind, OrgStatus, RegistrationStatus, ReviewStatus, Role
@@ -21,7 +21,7 @@ from models.physician import Physician, Transfer
 from portal.account import requires_info
 from portal.pagination import paginate
 from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, user
+from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
 
 
 async def request_transfer(
@@ -102,12 +102,10 @@ async def decide_transfer(
         ip=client_ip(request),
     )
     physician = await Physician.get(id=transfer.physician_id)
-    state = request.app.state
-    await mail.enqueue(
-        state.templates.env,
+    await send_mail(
+        request,
         physician.email,
         "transfer_result",
-        redis=state.redis,
         name=physician.name,
         approved=approve,
         institution=target.name,

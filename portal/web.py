@@ -11,6 +11,7 @@ from urllib.parse import quote
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 
+from core import mail
 from core.errors import Forbidden
 from models.enums import Role
 from portal.jurisdiction import Jurisdiction
@@ -129,6 +130,23 @@ def render(
     )
     response.headers["Vary"] = "HX-Request"
     return response
+
+
+ORG_ROLES = (Role.INSTITUTION, Role.ASSESSOR, Role.COMMISSION, Role.OFFICE)
+
+
+async def send_mail(request: Request, to: str, template: str, **context: Any) -> None:
+    """Queue ``templates/mail/<template>.txt`` for ``to`` and wake the mail sender.
+    ``site`` (the public address) is available to every mail template."""
+    state = request.app.state
+    await mail.enqueue(
+        state.templates.env,
+        to,
+        template,
+        redis=state.redis,
+        site=state.settings.public_url,
+        **context,
+    )
 
 
 def client_ip(conn: HTTPConnection) -> str:

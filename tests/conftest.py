@@ -14,7 +14,7 @@ import pytest_asyncio
 from starlette.applications import Starlette
 
 from asgi import create_app
-from core.db import database, migrate
+from core.db import migrate
 from core.redis import EmbeddedRedis
 from core.seed import load_geography
 from core.settings import Settings
@@ -126,9 +126,6 @@ async def post_form(client: httpx.AsyncClient, path: str, data: dict[str, str]) 
     """Post a form the way the browser does: with the token from the page it came from."""
     token = await csrf_of(client, path)
     return await client.post(path, data={**data, "csrf_token": token})
-
-
-__all__ = ["database"]
 
 
 def table_rows(html: str) -> list[str]:

@@ -70,6 +70,7 @@ async def test_approve_and_reject(client: httpx.AsyncClient, db: None) -> None:
         "已通过" in mails[yes.email].subject and "阿克苏地区第一人民医院" in mails[yes.email].body
     )
     assert "未通过" in mails[no.email].subject and "暂存区" in mails[no.email].body
+    assert "http://testserver/login" in mails[no.email].body
 
     client.cookies.clear()
     await login(client, no.id_number)
