@@ -23,14 +23,21 @@ from core.settings import ROOT, Settings
 from models.enums import Role
 from portal import (
     account,
+    audit_log,
     auth,
     enrollment,
+    evaluations,
+    filings,
     guide,
+    org_accounts,
     pages,
+    periods,
     physician_admin,
     profile,
     registration,
     registration_review,
+    results,
+    statistics,
     transfers,
 )
 from portal.csrf import CSRFMiddleware, csrf_token
@@ -70,6 +77,13 @@ def build_routes() -> list[BaseRoute]:
         *account.routes,
         *physician_admin.routes,
         *transfers.routes,
+        *evaluations.routes,
+        *results.routes,
+        *filings.routes,
+        *org_accounts.routes,
+        *periods.routes,
+        *statistics.routes,
+        *audit_log.routes,
     ]
     taken = {getattr(r, "path", None) for r in routes}
     routes += [
