@@ -45,7 +45,7 @@ from portal.errors import HANDLERS, reject
 from portal.menus import MENUS, soon_entries
 from portal.sessions import SessionMiddleware, SessionStore, get_session
 from portal.throttle import Throttle
-from portal.web import current_user
+from portal.web import current_user, local_time
 
 
 def make_templates(settings: Settings) -> Jinja2Blocks:
@@ -62,6 +62,7 @@ def make_templates(settings: Settings) -> Jinja2Blocks:
 
     templates = Jinja2Blocks(directory=str(ROOT / "templates"), context_processors=[context])
     templates.env.autoescape = select_autoescape(["html"])
+    templates.env.filters["local"] = local_time
     return templates
 
 

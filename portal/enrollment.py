@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -27,10 +26,19 @@ from models.physician import Physician
 from portal.account import requires_info
 from portal.pagination import paginate
 from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from portal.web import (
+    CurrentUser,
+    client_ip,
+    local_time,
+    redirect,
+    render,
+    requires,
+    send_mail,
+    user,
+)
 
 REJECTED = (EnrollmentStatus.INSTITUTION_REJECTED, EnrollmentStatus.ASSESSOR_REJECTED)
-LOCAL = "Asia/Shanghai"
+WINDOW_FORMAT = "%Y年%m月%d日 %H:%M"
 
 
 async def current_period() -> Period | None:
@@ -42,10 +50,7 @@ def window(period: Period, phase: Phase) -> PhaseWindow | None:
 
 
 def window_text(w: PhaseWindow) -> str:
-    tz = ZoneInfo(LOCAL)
-    starts = w.starts_at.astimezone(tz).strftime("%Y年%m月%d日 %H:%M")
-    ends = w.ends_at.astimezone(tz).strftime("%Y年%m月%d日 %H:%M")
-    return f"{starts} 至 {ends}"
+    return f"{local_time(w.starts_at, WINDOW_FORMAT)} 至 {local_time(w.ends_at, WINDOW_FORMAT)}"
 
 
 async def active_enrollment(physician_id: int, period_id: int) -> Enrollment | None:
