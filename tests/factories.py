@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 from argon2 import PasswordHasher
 
 from core.idcard import make_id_number
-from models.enums import OrgKind, Phase, RegistrationStatus, Role
+from models.enums import EnrollmentStatus, OrgKind, Phase, Procedure, RegistrationStatus, Role
 from models.org import Account, County, Organisation, Prefecture
-from models.period import Period, PhaseWindow
+from models.period import Enrollment, Period, PhaseWindow
 from models.physician import Physician
 
 _seq = itertools.count(1)
@@ -140,3 +140,28 @@ async def period(registration_open: bool = True) -> Period:
             period=current, phase=phase, starts_at=begins, ends_at=begins + timedelta(days=30)
         )
     return current
+
+
+async def enrollment(
+    period: Period,
+    physician: Physician,
+    procedure: Procedure = Procedure.GENERAL,
+    status: EnrollmentStatus = EnrollmentStatus.SUBMITTED,
+) -> Enrollment:
+    assert physician.institution_id is not None
+    return await Enrollment.create(
+        period=period,
+        physician=physician,
+        institution_id=physician.institution_id,
+        procedure=procedure,
+        status=status,
+    )
+
+
+async def open_window(period: Period, phase: Phase) -> None:
+    """Open ``phase`` of ``period`` now (the other windows stay as they are)."""
+    now = datetime.now(UTC)
+    await PhaseWindow.filter(period=period, phase=phase).update(
+        starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1)
+    )
+    await period.fetch_related("windows")
