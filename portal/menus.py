@@ -69,7 +69,7 @@ MENUS: dict[Role, tuple[Section, ...]] = {
         Section(
             "医师管理",
             (
-                Entry("医师考核", "/institution/evaluations"),
+                Entry("医师考核", "/institution/evaluations", soon=False),
                 Entry("考核信息查看", "/physicians", soon=False),
             ),
         ),
@@ -80,7 +80,7 @@ MENUS: dict[Role, tuple[Section, ...]] = {
         Section(
             "医师管理",
             (
-                Entry("医师考核", "/assessor/evaluations"),
+                Entry("医师考核", "/assessor/evaluations", soon=False),
                 Entry("考核信息查看", "/physicians", soon=False),
             ),
         ),
