@@ -3,9 +3,6 @@ time or all of them as an .xlsx file."""
 
 from __future__ import annotations
 
-import asyncio
-import io
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -18,11 +15,11 @@ from models.enums import Outcome, Procedure, RegistrationStatus
 from models.period import Enrollment, Result
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES
+from portal import xlsx
 from portal.enrollment import current_period
 from portal.pagination import paginate
 from portal.web import ORG_ROLES, render, requires, user
 
-EXPORT_LIMIT = 50_000
 ALL_SCOPES = sorted({s for scopes in PRACTICE_SCOPES.values() for s in scopes})
 
 
@@ -101,23 +98,10 @@ HEADERS = (
 )
 
 
-def workbook(rows: list[tuple[Any, ...]]) -> bytes:
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("考核信息")
-    sheet.append(HEADERS)
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
 @requires(*ORG_ROLES)
 async def export(request: Request) -> Response:
     qs, _, period_id = await filtered(request)
-    physicians = await qs.limit(EXPORT_LIMIT)
+    physicians = await qs.limit(xlsx.EXPORT_LIMIT)
     facts = await period_facts(period_id, [p.id for p in physicians])
     rows = [
         (
@@ -135,10 +119,4 @@ async def export(request: Request) -> Response:
         )
         for p in physicians
     ]
-    data = await asyncio.to_thread(workbook, rows)  # CPU work off the event loop
-    name = f"考核信息_{datetime.now(UTC):%Y%m%d}.xlsx"
-    return Response(
-        data,
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
-    )
+    return await xlsx.download("考核信息", HEADERS, rows)
