@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -31,6 +32,39 @@ async def enqueue(
     if redis is not None:
         await redis.lpush(WAKE_KEY, str(mail.id))
     return mail
+
+
+async def enqueue_many(
+    env: Environment,
+    template: str,
+    letters: Iterable[tuple[str, dict[str, object]]],
+    redis: aioredis.Redis | None = None,
+    batch: int = 500,
+    **common: object,
+) -> int:
+    """One ``template`` mail per (address, context), written in batches (a period's results
+    reach every physician at once). Returns how many were queued."""
+    compiled = env.get_template(f"mail/{template}.txt")
+    now = datetime.now(UTC)
+    count = 0
+    pending: list[OutboxMail] = []
+    for to, context in letters:
+        subject, _, body = compiled.render(**common, **context).partition("\n")
+        pending.append(
+            OutboxMail(
+                to=to, subject=subject.strip(), body=body.strip() + "\n", next_attempt_at=now
+            )
+        )
+        if len(pending) >= batch:
+            await OutboxMail.bulk_create(pending)
+            count += len(pending)
+            pending = []
+    if pending:
+        await OutboxMail.bulk_create(pending)
+        count += len(pending)
+    if redis is not None and count:
+        await redis.lpush(WAKE_KEY, "batch")
+    return count
 
 
 def build_message(settings: Settings, mail: OutboxMail) -> EmailMessage:

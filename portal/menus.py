@@ -90,16 +90,16 @@ MENUS: dict[Role, tuple[Section, ...]] = {
         Section(
             "执业机构管理",
             (
-                Entry("执业机构列表", "/commission/institutions"),
-                Entry("添加执业机构申请", "/commission/institutions/add"),
-                Entry("删除执业机构申请", "/commission/institutions/delete"),
+                Entry("执业机构列表", "/commission/institutions", soon=False),
+                Entry("添加执业机构申请", "/commission/institutions/add", soon=False),
+                Entry("删除执业机构申请", "/commission/institutions/delete", soon=False),
             ),
         ),
         Section(
             "特殊人员处理",
             (
-                Entry("调入暂存区申请", "/commission/staging/in"),
-                Entry("调出暂存区申请", "/commission/staging/out"),
+                Entry("调入暂存区申请", "/commission/staging/in", soon=False),
+                Entry("调出暂存区申请", "/commission/staging/out", soon=False),
             ),
         ),
         Section(
@@ -114,15 +114,15 @@ MENUS: dict[Role, tuple[Section, ...]] = {
         Section(
             "备案审核",
             (
-                Entry("执业机构备案", "/office/filings/institutions"),
-                Entry("暂存区备案", "/office/filings/staging"),
+                Entry("执业机构备案", "/office/filings/institutions", soon=False),
+                Entry("暂存区备案", "/office/filings/staging", soon=False),
             ),
         ),
         Section(
             "考核管理",
             (
                 Entry("考核周期管理", "/office/periods"),
-                Entry("考核结果", "/office/results"),
+                Entry("考核结果", "/office/results", soon=False),
                 Entry("统计分析", "/office/statistics"),
                 Entry("考核信息查看", "/physicians", soon=False),
             ),

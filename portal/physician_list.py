@@ -3,6 +3,7 @@ time or all of them as an .xlsx file."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -11,7 +12,7 @@ from starlette.responses import Response
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from models.enums import Outcome, Procedure, RegistrationStatus
+from models.enums import Outcome, Procedure, RegistrationStatus, Role
 from models.period import Enrollment, Result
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES
@@ -23,7 +24,16 @@ from portal.web import ORG_ROLES, render, requires, user
 ALL_SCOPES = sorted({s for scopes in PRACTICE_SCOPES.values() for s in scopes})
 
 
-async def filtered(request: Request) -> tuple[QuerySet[Physician], dict[str, str], int | None]:
+@dataclass(frozen=True)
+class Shown:
+    """The current period, and whether its results may be shown: organisations see them
+    once published, the office as soon as they are computed."""
+
+    period_id: int | None
+    results: bool
+
+
+async def filtered(request: Request) -> tuple[QuerySet[Physician], dict[str, str], Shown]:
     params = request.query_params
     qs = user(request).jurisdiction.physicians().select_related("institution", "prefecture")
     chosen = {
@@ -37,6 +47,10 @@ async def filtered(request: Request) -> tuple[QuerySet[Physician], dict[str, str
         qs = qs.filter(practice_scope=chosen["scope"])
     period = await current_period()
     period_id = period.id if period else None
+    shown = Shown(
+        period_id,
+        bool(period and (period.results_published_at or user(request).role == Role.OFFICE)),
+    )
     if chosen["procedure"] in Procedure._value2member_map_ and period_id:
         qs = qs.filter(
             id__in=Subquery(
@@ -45,34 +59,37 @@ async def filtered(request: Request) -> tuple[QuerySet[Physician], dict[str, str
                 ).values("physician_id")
             )
         )
-    if chosen["result"] in Outcome._value2member_map_ and period_id:
+    if chosen["result"] in Outcome._value2member_map_:
+        # Before publication no result is visible, so no physician matches one.
+        published = Result.filter(period_id=period_id if shown.results else -1)
         qs = qs.filter(
-            id__in=Subquery(
-                Result.filter(period_id=period_id, outcome=chosen["result"]).values("physician_id")
-            )
+            id__in=Subquery(published.filter(outcome=chosen["result"]).values("physician_id"))
         )
-    return qs.order_by("id"), chosen, period_id
+    return qs.order_by("id"), chosen, shown
 
 
-async def period_facts(period_id: int | None, ids: list[int]) -> dict[int, dict[str, str]]:
+async def period_facts(shown: Shown, ids: list[int]) -> dict[int, dict[str, str]]:
     """Each listed physician's procedure and result in the current period."""
     facts: dict[int, dict[str, str]] = {i: {"procedure": "未报名", "result": "—"} for i in ids}
-    if period_id is None or not ids:
+    if shown.period_id is None or not ids:
         return facts
-    for e in await Enrollment.filter(period_id=period_id, is_active=True, physician_id__in=ids):
+    for e in await Enrollment.filter(
+        period_id=shown.period_id, is_active=True, physician_id__in=ids
+    ):
         facts[e.physician_id]["procedure"] = f"{e.procedure.label}（{e.status.label}）"
-    for r in await Result.filter(period_id=period_id, physician_id__in=ids):
-        facts[r.physician_id]["result"] = r.outcome.label
+    if shown.results:
+        for r in await Result.filter(period_id=shown.period_id, physician_id__in=ids):
+            facts[r.physician_id]["result"] = r.outcome.label
     return facts
 
 
 @requires(*ORG_ROLES)
 async def physician_list(request: Request) -> Response:
-    qs, chosen, period_id = await filtered(request)
+    qs, chosen, shown = await filtered(request)
     page = await paginate(request, qs)
     context: dict[str, Any] = {
         "page": page,
-        "facts": await period_facts(period_id, [p.id for p in page.items]),
+        "facts": await period_facts(shown, [p.id for p in page.items]),
         "chosen": chosen,
         "query": "&".join(f"{k}={quote(v)}" for k, v in chosen.items() if v),
         "statuses": RegistrationStatus,
@@ -100,9 +117,9 @@ HEADERS = (
 
 @requires(*ORG_ROLES)
 async def export(request: Request) -> Response:
-    qs, _, period_id = await filtered(request)
+    qs, _, shown = await filtered(request)
     physicians = await qs.limit(xlsx.EXPORT_LIMIT)
-    facts = await period_facts(period_id, [p.id for p in physicians])
+    facts = await period_facts(shown, [p.id for p in physicians])
     rows = [
         (
             p.name,

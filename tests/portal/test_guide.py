@@ -72,7 +72,11 @@ async def test_results_only_after_publication(client: httpx.AsyncClient, db: Non
         procedure=Procedure.GENERAL,
         outcome=Outcome.QUALIFIED,
         test_score=86,
-        parts={"工作成绩": "合格", "职业道德": "合格"},
+        parts={
+            "业务水平测评": {"passed": True, "text": "86 分（合格线 60 分）"},
+            "工作成绩": {"passed": True, "text": "合格"},
+            "职业道德": {"passed": True, "text": "合格"},
+        },
     )
     await login(client, doc.id_number)
     before = await client.get("/physician/result")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 
 import httpx
 from openpyxl import load_workbook
@@ -10,7 +11,7 @@ from openpyxl import load_workbook
 import factories
 from conftest import login, table_rows
 from models.enums import OrgKind, Outcome, Procedure, RegistrationStatus
-from models.period import Enrollment, Result
+from models.period import Enrollment, Period, Result
 
 
 async def test_filters_and_export(client: httpx.AsyncClient, db: None) -> None:
@@ -38,6 +39,7 @@ async def test_filters_and_export(client: httpx.AsyncClient, db: None) -> None:
         procedure=Procedure.SIMPLIFIED,
         outcome=Outcome.UNQUALIFIED,
     )
+    await Period.filter(id=period.id).update(results_published_at=datetime.now(UTC))
     elsewhere = await factories.physician(
         await factories.organisation(OrgKind.INSTITUTION), name="别家医师"
     )
