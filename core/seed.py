@@ -24,10 +24,12 @@ from core.errors import DomainError
 from core.idcard import make_id_number
 from models.enums import (
     EnrollmentStatus,
+    EvaluationStatus,
     OrgKind,
     Phase,
     PrefectureKind,
     Procedure,
+    Rating,
     RegistrationStatus,
     Role,
     Sex,
@@ -35,7 +37,7 @@ from models.enums import (
 )
 from models.geo_data import PREFECTURES
 from models.org import Account, County, Organisation, Prefecture
-from models.period import Enrollment, Period, PhaseWindow
+from models.period import Enrollment, Evaluation, Period, PhaseWindow
 from models.physician import Physician
 
 T = TypeVar("T")
@@ -179,12 +181,13 @@ _CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 2
 
 # Phase windows as (phase, first day, end day exclusive), in days from the period's base date
 # (today for the current period).
+VETO_COMMENT = "经科室核实，该医师本周期内收受患者红包一次，已退还并通报批评。"
 PHASE_WINDOWS: tuple[tuple[Phase, int, int], ...] = (
     (Phase.REGISTRATION, -30, 31),
     (Phase.TRAINING, -30, 44),
     (Phase.SIMPLIFIED_REVIEW, -25, 41),
     (Phase.TEST, 45, 52),
-    (Phase.EVALUATION, 53, 76),
+    (Phase.EVALUATION, -20, 76),  # institutions rate during the period
     (Phase.RESULTS, 80, 200),
 )
 
@@ -314,6 +317,7 @@ class _DemoBuilder:
         await self._physicians(institutions, physician_count)
         current = await self._periods()
         await self._enrollments(current, institutions)
+        await self._evaluations(current, institutions)
 
     # ---- organisations and their accounts
 
@@ -735,6 +739,48 @@ class _DemoBuilder:
             )
             enrollments.append(enrollment)
         await Enrollment.bulk_create(enrollments)
+
+    async def _evaluations(self, period: Period, institutions: list[_Institution]) -> None:
+        """A few 医师定期考核表: rated by the institution, one with an ethics veto, two
+        confirmed by the assessment body; the rest wait for the institutions."""
+        by_id = {i.id: i for i in institutions}
+        assessor_accounts = await _ids_by(Account, "organisation_id", role=Role.ASSESSOR)
+        standing = (
+            await Enrollment.filter(period_id=period.id, is_active=True)
+            .exclude(
+                status__in=(
+                    EnrollmentStatus.INSTITUTION_REJECTED,
+                    EnrollmentStatus.ASSESSOR_REJECTED,
+                )
+            )
+            .order_by("id")
+            .values("physician_id", "institution_id")
+        )
+        evaluations = []
+        for n, row in enumerate(standing[:6]):
+            inst = by_id[row["institution_id"]]
+            vetoed = n == 2
+            values: dict[str, Any] = {
+                "status": EvaluationStatus.INSTITUTION_RATED,
+                "work_performance": Rating.PASS,
+                "ethics": Rating.FAIL if vetoed else Rating.PASS,
+                "ethics_vetoes": ["red_envelope"] if vetoed else [],
+                "institution_comment": VETO_COMMENT if vetoed else "",
+                "rated_by_id": inst.account_id,
+                "rated_at": self._ago(2, 10),
+            }
+            if n in (4, 5):
+                values.update(
+                    status=EvaluationStatus.ASSESSOR_CONFIRMED,
+                    assessor_work_performance=Rating.PASS,
+                    assessor_ethics=Rating.PASS,
+                    confirmed_by_id=assessor_accounts.get(inst.assessor_id),
+                    confirmed_at=self._ago(0, 1),
+                )
+            evaluations.append(
+                Evaluation(period_id=period.id, physician_id=row["physician_id"], **values)
+            )
+        await Evaluation.bulk_create(evaluations)
 
 
 # --------------------------------------------------------------------------- summary

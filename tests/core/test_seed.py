@@ -20,10 +20,19 @@ from core.seed import (
     load_geography,
     seed_demo,
 )
-from models.enums import OrgKind, Phase, RegistrationStatus, Role, StagingReason
+from models.enums import (
+    EnrollmentStatus,
+    EvaluationStatus,
+    OrgKind,
+    Phase,
+    Rating,
+    RegistrationStatus,
+    Role,
+    StagingReason,
+)
 from models.geo_data import PREFECTURES
 from models.org import Account, County, Organisation, Prefecture
-from models.period import Enrollment, Period, PhaseWindow
+from models.period import Enrollment, Evaluation, Period, PhaseWindow
 from models.physician import Physician
 
 PASSWORD_HASH = "x"
@@ -131,7 +140,8 @@ async def test_periods_and_windows() -> None:
     assert windows[Phase.REGISTRATION].is_open(now)
     assert windows[Phase.TRAINING].is_open(now)
     assert windows[Phase.TEST].starts_at > now
-    assert windows[Phase.EVALUATION].starts_at >= windows[Phase.TEST].ends_at
+    assert windows[Phase.EVALUATION].is_open(now)  # institutions rate during the period
+    assert windows[Phase.EVALUATION].ends_at >= windows[Phase.TEST].ends_at
     assert windows[Phase.RESULTS].starts_at >= windows[Phase.EVALUATION].ends_at
 
     past = await Period.get(is_current=False)
@@ -145,6 +155,22 @@ async def test_periods_and_windows() -> None:
     for e in enrollments:
         assert e.physician.registration_status == RegistrationStatus.APPROVED
         assert e.institution_id == e.physician.institution_id
+
+
+async def test_evaluations_of_standing_enrollments() -> None:
+    evaluations = await Evaluation.all()
+    assert {e.status for e in evaluations} == {
+        EvaluationStatus.INSTITUTION_RATED,
+        EvaluationStatus.ASSESSOR_CONFIRMED,
+    }
+    vetoed = [e for e in evaluations if e.ethics_vetoes]
+    assert len(vetoed) == 1 and vetoed[0].ethics == Rating.FAIL
+    for e in evaluations:
+        enrollment = await Enrollment.get(physician_id=e.physician_id, is_active=True)
+        assert enrollment.status not in (
+            EnrollmentStatus.INSTITUTION_REJECTED,
+            EnrollmentStatus.ASSESSOR_REJECTED,
+        )
 
 
 async def test_logins_exist(seeded: Seeded) -> None:
