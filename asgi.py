@@ -25,6 +25,8 @@ from portal import (
     account,
     audit_log,
     auth,
+    courses,
+    credits,
     enrollment,
     evaluations,
     filings,
@@ -33,11 +35,14 @@ from portal import (
     pages,
     periods,
     physician_admin,
+    practice,
     profile,
+    questions,
     registration,
     registration_review,
     results,
     statistics,
+    training,
     transfers,
 )
 from portal.csrf import CSRFMiddleware, csrf_token
@@ -85,6 +90,11 @@ def build_routes() -> list[BaseRoute]:
         *periods.routes,
         *statistics.routes,
         *audit_log.routes,
+        *training.routes,
+        *courses.routes,
+        *credits.routes,
+        *questions.routes,
+        *practice.routes,
     ]
     taken = {getattr(r, "path", None) for r in routes}
     routes += [

@@ -5,7 +5,14 @@ from models.ops import AuditLog, OutboxMail
 from models.org import Account, County, Organisation, Prefecture
 from models.period import Enrollment, Evaluation, Period, PhaseWindow, Result
 from models.physician import Filing, Physician, Transfer
-from models.training import Course, CreditApplication, Lesson, LessonProgress
+from models.training import (
+    Course,
+    CreditApplication,
+    Lesson,
+    LessonProgress,
+    PracticeAnswer,
+    PracticeSet,
+)
 
 __all__ = [
     "Account",
@@ -29,6 +36,8 @@ __all__ = [
     "Period",
     "PhaseWindow",
     "Physician",
+    "PracticeAnswer",
+    "PracticeSet",
     "Prefecture",
     "Question",
     "Result",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
 from models.enums import CourseCategory
+from models.exam import Question
 from models.period import Period
 from models.physician import Physician
 
@@ -91,3 +94,52 @@ class CreditApplication(Model):
     class Meta:
         table = "credit_application"
         unique_together = (("physician", "period"),)
+
+
+class PracticeSet(Model):
+    """考前练习: one set of questions drawn for a physician, answered one by one."""
+
+    id = fields.IntField(primary_key=True)
+    physician: fields.ForeignKeyRelation[Physician] = fields.ForeignKeyField(
+        "models.Physician", related_name="practice_sets", on_delete=fields.CASCADE
+    )
+    physician_id: int
+    period: fields.ForeignKeyRelation[Period] = fields.ForeignKeyField(
+        "models.Period", related_name="practice_sets", on_delete=fields.CASCADE
+    )
+    period_id: int
+    source = fields.CharField(max_length=20, default="draw", description="draw or wrong (redo)")
+    question_count = fields.IntField()
+    answered_count = fields.IntField(default=0)
+    correct_count = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    answers: fields.ReverseRelation[PracticeAnswer]
+
+    class Meta:
+        table = "practice_set"
+        ordering = ["-id"]
+
+
+class PracticeAnswer(Model):
+    """One question of a practice set: what was chosen and whether it was right."""
+
+    id = fields.IntField(primary_key=True)
+    practice_set: fields.ForeignKeyRelation[PracticeSet] = fields.ForeignKeyField(
+        "models.PracticeSet", related_name="answers", on_delete=fields.CASCADE
+    )
+    practice_set_id: int
+    question: fields.ForeignKeyRelation[Question] = fields.ForeignKeyField(
+        "models.Question", related_name="practice_answers", on_delete=fields.RESTRICT
+    )
+    question_id: int
+    position = fields.IntField()
+    chosen = fields.JSONField[list[Any]](null=True, description="option keys, null until answered")
+    correct = fields.BooleanField(null=True, db_index=True)
+    answered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "practice_answer"
+        unique_together = (("practice_set", "question"),)
+        ordering = ["position"]
