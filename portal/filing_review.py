@@ -329,7 +329,10 @@ async def decide(request: Request) -> Response:
         session.flash(exc.message, "error")
         return redirect(request, back)
     except DomainError as exc:
+        # Shown next to the filing's form, and on top in case it is not on the first page.
         context = await _listing(request, group, {filing_id: exc.message})
+        await filing.fetch_related("institution", "physician")
+        context["error"] = f"「{subject_of(filing)}」{filing.kind.label}：{exc.message}"
         return render(request, "office/filings.html", context, status_code=400)
     filing = done.filing
     verdict = "备案已通过" if filing.status == ReviewStatus.APPROVED else "备案未通过"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import date
 
 import httpx
 from starlette.applications import Starlette
 
 import factories
 from conftest import csrf_of, login, post_form, table_rows
+from core.idcard import make_id_number
 from models.enums import FilingKind, OrgKind, OrgStatus, ReviewStatus, Role, StagingReason
 from models.ops import AuditLog, OutboxMail
 from models.org import Account, County, Organisation
@@ -271,6 +273,12 @@ async def test_edit_institution(client: httpx.AsyncClient, db: None) -> None:
     first = await client.get("/commission/institutions", params={"q": "哈密社区"})
     assert "第 1 / 2 页，共 22 条" in first.text
     assert len(table_rows(first.text)) == 20
+    second_page = await client.get(
+        "/commission/institutions",
+        params={"q": "哈密社区", "page": "2"},
+        headers={"HX-Request": "true"},
+    )
+    assert len(table_rows(second_page.text)) == 2 and "<html" not in second_page.text
     found = await client.get("/commission/institutions", params={"q": "旧名"})
     rows = table_rows(found.text)
     assert len(rows) == 1 and assessor.name in rows[0] and "正常" in rows[0]
@@ -319,7 +327,8 @@ async def test_staging_in(client: httpx.AsyncClient, db: None) -> None:
     )
     assert "没有该身份证号的医师" in hidden.text and outsider.name not in hidden.text
 
-    for number in (outsider.id_number, "653121198403091350"):
+    unknown = make_id_number("650102", date(1970, 5, 6), 999)
+    for number in (outsider.id_number, unknown, "653121198403091350"):
         bad = await post_form(
             client, "/commission/staging/in", {"id_number": number, "reason": "death"}
         )
