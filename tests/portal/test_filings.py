@@ -15,7 +15,7 @@ from core.idcard import make_id_number
 from models.enums import FilingKind, OrgKind, OrgStatus, ReviewStatus, Role, StagingReason
 from models.ops import AuditLog, OutboxMail
 from models.org import Account, County, Organisation
-from models.physician import Filing, Physician
+from models.physician import Filing, Physician, Transfer
 
 STILL_STAFFED = "该执业机构内仍有个人信息留存，无法进行删除！"
 REPORTED = "机构删除已上报！"
@@ -240,11 +240,18 @@ async def test_delete_institution(client: httpx.AsyncClient, app: Starlette, db:
         assert refused.status_code == 400 and STILL_STAFFED in refused.text
         assert (await Filing.get(id=filing.id)).status == ReviewStatus.PENDING
         await Physician.filter(id=newcomer.id).update(institution_id=staffed.id)
+        # A move into the institution is still waiting: it can never be approved now.
+        waiting = await Transfer.create(
+            physician=newcomer, from_institution=staffed, to_institution=empty, requested_by=acct
+        )
 
         assert (await decide(client, filing, "approve")).status_code == 303
         assert (await Organisation.get(id=empty.id)).status == OrgStatus.DELETED
         assert not (await Account.get(id=empty_acct.id)).is_active
         assert (await other.get("/")).status_code == 303  # its session was ended
+    waiting = await Transfer.get(id=waiting.id)
+    assert waiting.status == ReviewStatus.REJECTED and waiting.reason == "调入机构已删除"
+    assert await AuditLog.exists(object_type="transfer", object_id=waiting.id)
     blocked = await login(client, empty_acct.username)
     assert blocked.status_code == 403 and "已停用" in blocked.text
 
