@@ -24,7 +24,7 @@ from tortoise.queryset import QuerySet
 
 from core import audit
 from core.errors import Conflict, DomainError, Forbidden, NotFound
-from models.enums import EvaluationStatus, Phase, Rating, Role
+from models.enums import EvaluationStatus, OrgStatus, Phase, Rating, Role
 from models.exam import Attempt
 from models.org import Account
 from models.period import Enrollment, Evaluation, Period
@@ -322,7 +322,11 @@ async def evaluation_list(request: Request) -> Response:
         context["window_text"] = window_text(found) if found else "未设置"
         context["query"] = "&".join(f"{k}={quote(v)}" for k, v in chosen.items() if v)
         if reviewer.role == Role.ASSESSOR:
-            context["institutions"] = await reviewer.jurisdiction.institutions().order_by("name")
+            context["institutions"] = (
+                await reviewer.jurisdiction.institutions()
+                .filter(status__in=(OrgStatus.ACTIVE, OrgStatus.PENDING_DELETE))
+                .order_by("name")
+            )
     return render(request, "review/evaluations.html", context, block="results")
 
 

@@ -252,13 +252,14 @@ async def publish(request: Request, period: Period, accept_incomplete: bool) -> 
 # --- pages ---------------------------------------------------------------------------
 
 
-async def _period(request: Request) -> Period:
+async def _period(request: Request) -> Period | None:
+    """The period asked for (404 when unknown), else the current one, else None."""
     raw = request.query_params.get("period", "")
     qs = Period.all().prefetch_related("windows")
     found = await (
         qs.get_or_none(id=int(raw)) if raw.isdigit() else qs.filter(is_current=True).first()
     )
-    if found is None:
+    if found is None and raw:
         raise NotFound()
     return found
 
@@ -299,6 +300,8 @@ async def _last_summary(period: Period) -> AuditLog | None:
 @requires(Role.OFFICE)
 async def results_page(request: Request) -> Response:
     period = await _period(request)
+    if period is None:
+        return render(request, "office/results.html", {"period": None})
     chosen = _chosen(request)
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -358,6 +361,8 @@ HEADERS = (
 @requires(Role.OFFICE)
 async def results_export(request: Request) -> Response:
     period = await _period(request)
+    if period is None:
+        raise NotFound()
     results = (
         await _filtered(period, _chosen(request))
         .select_related("physician__prefecture")
