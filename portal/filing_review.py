@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,17 +29,11 @@ from portal.physician_admin import temporary_password
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
 
-LOCAL = ZoneInfo("Asia/Shanghai")
 GROUPS: dict[str, tuple[str, tuple[FilingKind, ...]]] = {
     "institutions": ("执业机构备案", (FilingKind.INSTITUTION_ADD, FilingKind.INSTITUTION_DELETE)),
     "staging": ("暂存区备案", (FilingKind.STAGING_IN, FilingKind.STAGING_OUT)),
 }
 STILL_STAFFED = "该执业机构内仍有个人信息留存，无法进行删除！"
-
-
-def local(moment: datetime | None) -> str:
-    """A stored UTC time as the user reads it (Asia/Shanghai)."""
-    return moment.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
 def group_of(kind: FilingKind) -> str:
@@ -296,7 +289,6 @@ async def _listing(request: Request, group: str, errors: dict[int, str]) -> dict
         "prefectures": await Prefecture.all(),
         "staffed": staffed,
         "errors": errors,
-        "local": local,
         "Kind": FilingKind,
     }
 

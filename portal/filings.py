@@ -30,7 +30,7 @@ from models.org import Account, County, Organisation
 from models.physician import Filing, Physician, Transfer
 from portal import filing_review
 from portal.account import requires_info
-from portal.filing_review import STILL_STAFFED, local
+from portal.filing_review import STILL_STAFFED
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import CurrentUser, Endpoint, client_ip, redirect, render, requires, user
@@ -268,7 +268,6 @@ async def institution_add(request: Request) -> Response:
         "assessors": await _assessors(current),
         "recent": await _recent(current, FilingKind.INSTITUTION_ADD),
         "kind": FilingKind.INSTITUTION_ADD,
-        "local": local,
     }
     return render(
         request, "commission/institution_add.html", context, status_code=400 if errors else 200
@@ -346,7 +345,6 @@ async def institution_delete(request: Request) -> Response:
         "blocked": blocked,
         "recent": await _recent(current, FilingKind.INSTITUTION_DELETE),
         "kind": FilingKind.INSTITUTION_DELETE,
-        "local": local,
     }
     status = 400 if errors else 200
     return render(
@@ -420,7 +418,6 @@ async def staging_in(request: Request) -> Response:
         "reasons": STAGING_REASONS,
         "recent": await _recent(current, FilingKind.STAGING_IN),
         "kind": FilingKind.STAGING_IN,
-        "local": local,
     }
     return render(
         request, "commission/staging_in.html", context, status_code=400 if errors else 200
@@ -535,7 +532,6 @@ async def staging_out(request: Request) -> Response:
         "errors": errors,
         "recent": await _recent(current, FilingKind.STAGING_OUT),
         "kind": FilingKind.STAGING_OUT,
-        "local": local,
     }
     return render(
         request, "commission/staging_out.html", context, status_code=400 if errors else 200
@@ -562,7 +558,6 @@ async def filing_list(request: Request) -> Response:
         "query": "".join(f"&{k}={quote(v)}" for k, v in chosen.items() if v),
         "kinds": FilingKind,
         "statuses": ReviewStatus,
-        "local": local,
     }
     return render(request, "commission/filings.html", context, block="results")
 
@@ -575,7 +570,7 @@ async def filing_detail(request: Request) -> Response:
     ).select_related("institution__county", "institution__assessor", "physician", "reviewed_by")
     if filing is None:
         raise NotFound()
-    return render(request, "commission/filing.html", {"f": filing, "local": local})
+    return render(request, "commission/filing.html", {"f": filing})
 
 
 routes: list[BaseRoute] = [

@@ -17,7 +17,7 @@ from core.errors import Conflict, DomainError, NotFound
 from core.idcard import IdNumberError, parse_id_number
 from models.enums import OrgKind, OrgStatus, RegistrationStatus, ReviewStatus, Role
 from models.org import Account, Organisation
-from models.physician import Physician, Transfer
+from models.physician import Filing, Physician, Transfer
 from portal.account import requires_info
 from portal.pagination import paginate
 from portal.sessions import get_session
@@ -43,6 +43,8 @@ async def request_transfer(
         raise DomainError("请从列表中选择调入的执业机构", field="target")
     if await Transfer.exists(physician_id=physician.id, status=ReviewStatus.PENDING):
         raise DomainError("该医师已有待审核的调出申请", field="id_number")
+    if await Filing.exists(physician_id=physician.id, status=ReviewStatus.PENDING):
+        raise DomainError("该医师有待备案的暂存区申请，备案完成前不能调出", field="id_number")
     actor = await Account.get(id=sender.account_id)
     transfer = await Transfer.create(
         physician=physician,

@@ -6,9 +6,9 @@ import httpx
 
 import factories
 from conftest import csrf_of, login
-from models.enums import OrgKind, RegistrationStatus, ReviewStatus
+from models.enums import FilingKind, OrgKind, RegistrationStatus, ReviewStatus, StagingReason
 from models.ops import AuditLog, OutboxMail
-from models.physician import Physician, Transfer
+from models.physician import Filing, Physician, Transfer
 
 
 async def send(client: httpx.AsyncClient, id_number: str, target: int) -> httpx.Response:
@@ -115,3 +115,22 @@ async def test_bad_requests_change_nothing(client: httpx.AsyncClient, db: None) 
     )
     assert (await decide(client, transfer.id, "approve")).status_code == 404
     assert (await Transfer.get(id=transfer.id)).status == ReviewStatus.PENDING
+
+
+async def test_no_transfer_while_a_staging_filing_waits(client: httpx.AsyncClient, db: None) -> None:
+    mine, acct = await factories.org_with_account(OrgKind.INSTITUTION)
+    target = await factories.organisation(OrgKind.INSTITUTION)
+    commission, commission_acct = await factories.org_with_account(OrgKind.COMMISSION)
+    doc = await factories.physician(mine)
+    await Filing.create(
+        kind=FilingKind.STAGING_IN,
+        commission=commission,
+        institution=mine,
+        physician=doc,
+        staging_reason=StagingReason.RETIRED,
+        requested_by=commission_acct,
+    )
+    await login(client, acct.username)
+    refused = await send(client, doc.id_number, target.id)
+    assert refused.status_code == 400 and "暂存区申请" in refused.text
+    assert not await Transfer.exists(physician_id=doc.id)
