@@ -117,7 +117,7 @@ async def test_bad_requests_change_nothing(client: httpx.AsyncClient, db: None) 
     assert (await Transfer.get(id=transfer.id)).status == ReviewStatus.PENDING
 
 
-async def test_no_transfer_while_a_staging_filing_waits(client: httpx.AsyncClient, db: None) -> None:
+async def test_no_transfer_while_staging_waits(client: httpx.AsyncClient, db: None) -> None:
     mine, acct = await factories.org_with_account(OrgKind.INSTITUTION)
     target = await factories.organisation(OrgKind.INSTITUTION)
     commission, commission_acct = await factories.org_with_account(OrgKind.COMMISSION)
