@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 
 from core import audit
 from core.errors import Conflict, DomainError, NotFound
-from models.enums import FilingKind, OrgKind, OrgStatus, ReviewStatus, Role
+from models.enums import FilingKind, OrgKind, OrgStatus, RegistrationStatus, ReviewStatus, Role
 from models.org import Account, County, Organisation, Prefecture
 from models.physician import Filing, Physician, Transfer
 from portal.pagination import paginate
@@ -146,13 +146,21 @@ async def _apply(filing: Filing, approve: bool, password_hash: str) -> dict[str,
             )
             if target is None:
                 raise DomainError("调入的执业机构已不是正常状态，请不通过此申请")
+            moved: dict[str, Any] = {}
+            if doc.registration_status == RegistrationStatus.REJECTED:
+                # A registration rejected by the wrong institution goes to the right one.
+                moved = {
+                    "registration_status": RegistrationStatus.PENDING,
+                    "submitted_at": datetime.now(UTC),
+                }
             await Physician.filter(id=doc.id).update(
                 institution_id=target.id,
                 prefecture_id=target.prefecture_id,
                 county_id=target.county_id,
                 staging_reason=None,
+                **moved,
             )
-            effects.update(to_institution=target.id)
+            effects.update(to_institution=target.id, registration_resubmitted=bool(moved))
     return effects
 
 

@@ -12,7 +12,15 @@ from starlette.applications import Starlette
 import factories
 from conftest import csrf_of, login, post_form, table_rows
 from core.idcard import make_id_number
-from models.enums import FilingKind, OrgKind, OrgStatus, ReviewStatus, Role, StagingReason
+from models.enums import (
+    FilingKind,
+    OrgKind,
+    OrgStatus,
+    RegistrationStatus,
+    ReviewStatus,
+    Role,
+    StagingReason,
+)
 from models.ops import AuditLog, OutboxMail
 from models.org import Account, County, Organisation
 from models.physician import Filing, Physician, Transfer
@@ -479,3 +487,27 @@ async def test_jurisdiction_and_roles(client: httpx.AsyncClient, db: None) -> No
             assert (await client.get(path)).status_code == 403, path
     await as_user(client, acct_a.username)
     assert (await client.get(f"/commission/filings/{filing.id}")).status_code == 200
+
+
+async def test_rejected_registration_goes_to_its_new_institution(
+    client: httpx.AsyncClient, db: None
+) -> None:
+    commission, acct, _ = await commission_of("652300")
+    target = await factories.organisation(OrgKind.INSTITUTION, "652300", name="昌吉州人民医院")
+    target_acct = await factories.account(Role.INSTITUTION, target)
+    wrong = await factories.physician(None, RegistrationStatus.REJECTED, name="报错机构医师")
+    await Physician.filter(id=wrong.id).update(
+        prefecture_id=commission.prefecture_id, staging_reason=StagingReason.REJECTED
+    )
+    _, office = await factories.org_with_account(OrgKind.OFFICE)
+    await as_user(client, acct.username)
+    path = "/commission/staging/out"
+    saved = await post_form(client, path, {"physician": str(wrong.id), "target": str(target.id)})
+    assert saved.status_code == 303
+    await as_user(client, office.username)
+    await decide(client, await Filing.get(physician_id=wrong.id), "approve")
+    moved = await Physician.get(id=wrong.id)
+    assert moved.institution_id == target.id
+    assert moved.registration_status == RegistrationStatus.PENDING
+    await as_user(client, target_acct.username)
+    assert "报错机构医师" in (await client.get("/institution/registrations")).text
