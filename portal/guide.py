@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tortoise.functions import Sum
 
+from core.study import class_hours as class_hours  # portal.evaluations imports it from here
+from core.study import tally
 from models.enums import (
     EnrollmentStatus,
     EvaluationStatus,
@@ -24,11 +25,9 @@ from models.enums import (
 )
 from models.period import Evaluation, Period, Result
 from models.physician import Physician
-from models.training import CreditApplication, LessonProgress
+from models.training import CreditApplication
 from portal.enrollment import REJECTED, active_enrollment, current_period, window, window_text
 from portal.web import render, requires, user
-
-SECONDS_PER_CLASS_HOUR = 45 * 60  # one 课时 is a 45-minute class
 
 
 @dataclass(frozen=True)
@@ -38,16 +37,6 @@ class Step:
     done: bool
     action: str = ""
     url: str = ""
-
-
-async def class_hours(physician_id: int, period_id: int) -> int:
-    row = (
-        await LessonProgress.filter(physician_id=physician_id, period_id=period_id)
-        .annotate(total=Sum("seconds_credited"))
-        .first()
-        .values("total")
-    )
-    return int((row or {}).get("total") or 0) // SECONDS_PER_CLASS_HOUR
 
 
 async def steps(physician: Physician, period: Period) -> list[Step]:
@@ -82,15 +71,18 @@ async def steps(physician: Physician, period: Period) -> list[Step]:
         )
         label = f"{enrollment.procedure.label} · {enrollment.status.label}"
         found.append(Step("考试报名", label, settled, "查看报名", "/physician/enrollment"))
-    hours = await class_hours(physician.id, period.id)
+    studied = await tally(physician.id, period)
     credit = await CreditApplication.exists(physician_id=physician.id, period_id=period.id)
+    missing = studied.category_shortfalls
     found.append(
         Step(
             "培训",
-            f"已完成 {hours}/{period.required_hours} 课时" + ("，已申请学分" if credit else ""),
-            hours >= period.required_hours,
-            "去学习",
-            "/physician/training",
+            f"已完成 {studied.hours}/{period.required_hours} 课时"
+            + (f"（{'，'.join(missing)}）" if missing else "")
+            + ("，已申请学分" if credit else ""),
+            studied.complete,
+            "申请学分" if studied.complete and not credit else "去学习",
+            "/physician/credits" if studied.complete and not credit else "/physician/training",
         )
     )
     test = window(period, Phase.TEST)
