@@ -20,6 +20,9 @@ from core.face import FaceService
 from core.passwords import Hasher
 from core.redis import open_redis
 from core.settings import ROOT, Settings
+from examhall import pages as examhall_pages
+from examhall import web as examhall_web
+from examhall.hall import Hall
 from models.enums import Role
 from portal import (
     account,
@@ -95,6 +98,8 @@ def build_routes() -> list[BaseRoute]:
         *credits.routes,
         *questions.routes,
         *practice.routes,
+        *examhall_web.routes,
+        *examhall_pages.routes,
     ]
     taken = {getattr(r, "path", None) for r in routes}
     routes += [
@@ -119,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         state.face = FaceService(settings, handles.binary)
         state.hasher = hasher
         state.sessions = SessionStore(redis, settings.session_idle_seconds)
+        state.hall = Hall(settings, redis, state.face)
         state.throttle = Throttle(
             redis,
             max_account=settings.login_max_failures_account,
@@ -127,7 +133,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         try:
             async with database(settings.db_url):
-                yield
+                state.hall.start()
+                try:
+                    yield
+                finally:
+                    await state.hall.close()
         finally:
             hasher.close()
             await state.face.close()

@@ -146,6 +146,10 @@ class Settings:
     exam_face_retries: int = 3
     """EXAM_FACE_RETRIES: failed tries of one face check before the attempt is flagged."""
 
+    exam_grace_seconds: int = 300
+    """EXAM_GRACE_SECONDS: after the deadline, how long the submit face check stays open
+    before the attempt is graded as unverified and flagged for proctors."""
+
     # --- processes ---------------------------------------------------------------------
     host: str = "127.0.0.1"
     """HOST: the address ``serve`` and ``run`` listen on."""

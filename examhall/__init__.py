@@ -1,1 +1,1 @@
-"""The WebSocket exam hall: protocol, server and proctor monitor (issue 7 builds it)."""
+"""The exam hall: the proctored online test over one WebSocket per attempt."""

@@ -88,6 +88,10 @@ class SessionStore:
         raw, _ = await pipe.execute()
         return json.loads(raw) if raw else None
 
+    async def touch(self, session_id: str) -> None:
+        """Keep a session alive without a request (the exam hall's heartbeats)."""
+        await self.redis.expire(_key(session_id), self.idle_seconds)
+
     async def save(self, session: Session) -> None:
         pipe = self.redis.pipeline(transaction=True)
         if session.rotated_from:

@@ -1,0 +1,133 @@
+"""A protocol client for the hall: what the tests and the load-test tool use to sit a test.
+
+It keeps what a careful page keeps: every answer until it is acknowledged (resent after a
+reconnect), the latest state, the paper and the messages received, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from collections import deque
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from examhall import protocol as p
+
+
+class HallClient:
+    def __init__(self, base_url: str, cookie: str, origin: str | None = None) -> None:
+        """``base_url`` like http://127.0.0.1:8000; ``cookie`` the session cookie header."""
+        self.url = base_url.replace("http", "ws", 1) + p.PATH
+        self.headers = {"Cookie": cookie}
+        if origin:
+            self.headers["Origin"] = origin
+        self.ws: ClientConnection | None = None
+        self.inbox: deque[dict[str, Any]] = deque()
+        self.arrived = asyncio.Event()
+        self.welcome: dict[str, Any] = {}
+        self.items: list[dict[str, Any]] = []
+        self.state = ""
+        self.unacked: dict[int, tuple[list[str], int]] = {}  # item -> (choice, seq)
+        self.seqs: dict[int, itertools.count[int]] = {}
+        self.closed_with: dict[str, Any] | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def connect(self) -> dict[str, Any]:
+        """Open (or reopen) the socket; returns the welcome and resends unacknowledged answers."""
+        self.ws = await websockets.connect(
+            self.url, additional_headers=self.headers, max_size=2**22, open_timeout=20
+        )
+        self.closed_with = None
+        self.inbox.clear()
+        self._reader = asyncio.create_task(self._read())
+        with contextlib.suppress(websockets.ConnectionClosed):  # refused: the bye says why
+            await self.ws.send(p.encode(p.HELLO, v=p.VERSION))
+        self.welcome = await self.expect(p.WELCOME)
+        self.state = self.welcome["state"]
+        for item, (choice, seq) in list(self.unacked.items()):
+            stored = self.welcome["answers"].get(str(item))
+            if stored and stored["seq"] >= seq:
+                self.unacked.pop(item, None)
+            else:
+                await self.ws.send(p.encode(p.ANSWER, item=item, choice=choice, seq=seq))
+        return self.welcome
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        try:
+            async for raw in self.ws:
+                message = json.loads(raw)
+                kind = message["type"]
+                if kind == p.PAPER:
+                    self.items = message["items"]
+                elif kind == p.STATE:
+                    self.state = message["state"]
+                elif kind == p.ACK:
+                    pending = self.unacked.get(message["item"])
+                    if pending and pending[1] <= message["seq"]:
+                        self.unacked.pop(message["item"], None)
+                elif kind == p.BYE:
+                    self.closed_with = message
+                self.inbox.append(message)
+                self.arrived.set()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.arrived.set()
+
+    async def expect(self, kind: str, within: float = 30.0, **match: Any) -> dict[str, Any]:
+        """The next message of ``kind`` (and fields equal to ``match``) arriving ``within``
+        seconds; messages of other kinds stay in the inbox."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            for message in list(self.inbox):
+                if message["type"] == kind and all(message.get(k) == v for k, v in match.items()):
+                    self.inbox.remove(message)
+                    return message
+            if self._reader is not None and self._reader.done():
+                raise ConnectionError(f"closed while waiting for {kind}: {self.closed_with}")
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError(
+                    f"no {kind} {match or ''} in {within} s; got {list(self.inbox)}"
+                )
+            self.arrived.clear()
+            await asyncio.wait_for(self.arrived.wait(), left)
+
+    def received(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.inbox if m["type"] == kind]
+
+    async def answer(self, item: int, choice: list[str]) -> int:
+        """Send an answer (kept until acknowledged); returns its seq."""
+        assert self.ws is not None
+        seq = next(self.seqs.setdefault(item, itertools.count(1)))
+        self.unacked[item] = (choice, seq)
+        await self.ws.send(p.encode(p.ANSWER, item=item, choice=choice, seq=seq))
+        return seq
+
+    async def send(self, kind: str, **fields: Any) -> None:
+        assert self.ws is not None
+        await self.ws.send(p.encode(kind, **fields))
+
+    async def frame(self, jpeg: bytes) -> None:
+        assert self.ws is not None
+        await self.ws.send(jpeg)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+    async def drop(self) -> None:
+        """Cut the connection abruptly (no closing handshake), as a lost network does."""
+        if self.ws is not None:
+            self.ws.transport.abort()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)

@@ -1,0 +1,312 @@
+"""The exam hall over a real uvicorn, with real `websockets` clients, real face workers and
+the real photos: a whole attempt, failed and passed checks, resume, take-over, the deadline."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import websockets
+from starlette.applications import Starlette
+
+import factories
+from browser import serve
+from conftest import login
+from core.settings import Settings
+from examhall import protocol as p
+from examhall.client import HallClient
+from face_helpers import photo
+from models.enums import (
+    AttemptStatus,
+    FaceStage,
+    OrgKind,
+    Phase,
+    QuestionCategory,
+    QuestionType,
+)
+from models.exam import Answer, Attempt, AttemptEvent, FaceCheck, Paper, PaperItem, Question
+from models.period import Period, PhaseWindow
+from models.physician import Physician
+from portal.sessions import COOKIE
+from workers.face import start_workers
+
+
+@pytest.fixture(scope="module")
+def worker(app: Starlette, settings: Settings, redis_url: str) -> Iterator[Any]:
+    proc = start_workers(settings, redis_url, 1)[0]
+    yield proc
+    proc.terminate()
+    proc.join(timeout=10)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def base_url(app: Starlette) -> AsyncIterator[str]:
+    async with serve(app) as url:
+        yield url
+
+
+async def question_bank() -> None:
+    """A small bank: public questions and 临床/内科专业 ones, of every type."""
+    if await Question.exists():
+        return
+    two = [{"key": "A", "text": "正确"}, {"key": "B", "text": "错误"}]
+    four = [{"key": k, "text": f"选项{k}"} for k in "ABCD"]
+    rows = []
+    for n in range(6):
+        rows.append((QuestionType.SINGLE, QuestionCategory.LAW, "", "", four, ["B"], n))
+    for n in range(6):
+        rows.append(
+            (
+                QuestionType.MULTIPLE,
+                QuestionCategory.PROFESSIONAL,
+                "临床",
+                "内科专业",
+                four,
+                ["A", "C"],
+                n,
+            )
+        )
+    for n in range(4):
+        rows.append((QuestionType.JUDGE, QuestionCategory.PROFESSIONAL, "临床", "", two, ["A"], n))
+    for kind, category, practice, scope, options, answer, n in rows:
+        await Question.create(
+            type=kind,
+            stem=f"{category.label}{kind.label}{n}",
+            options=options,
+            answer=answer,
+            category=category,
+            practice_category=practice,
+            practice_scope=scope,
+            fingerprint=f"{kind}{category}{n}",
+        )
+
+
+@dataclass
+class Sitter:
+    physician: Physician
+    cookie: str
+    period: Period
+
+
+async def sitter(app: Starlette, client: httpx.AsyncClient) -> Sitter:
+    """A physician enrolled (general procedure) in a period whose test window is open."""
+    await question_bank()
+    period = await factories.period()
+    await Period.filter(id=period.id).update(question_count=10, duration_minutes=30)
+    await factories.open_window(period, Phase.TEST)
+    inst = await factories.organisation(OrgKind.INSTITUTION)
+    doc = await factories.physician(inst)
+    await app.state.face.store_photo(doc, photo("obama.jpg"))
+    await factories.enrollment(period, doc)
+    client.cookies.clear()
+    assert (await login(client, doc.id_number)).status_code == 303
+    return Sitter(doc, f"{COOKIE}={client.cookies[COOKIE]}", await Period.get(id=period.id))
+
+
+async def key_of(item: dict[str, Any]) -> list[str]:
+    """The right option ids of a paper item, as this physician's page shows them."""
+    row = await PaperItem.get(id=item["id"]).select_related("question")
+    return sorted(shown for shown, key in row.option_map.items() if key in row.question.answer)
+
+
+async def start(hall: HallClient) -> dict[str, Any]:
+    welcome = await hall.connect()
+    assert welcome["check"] == p.START and welcome["state"] == p.WAITING
+    await hall.expect(p.CHECK, stage=p.START)
+    await hall.frame(photo("obama2.jpg"))
+    result = await hall.expect(p.CHECK_RESULT)
+    assert result["passed"], result
+    await hall.expect(p.PAPER)
+    await hall.expect(p.STATE, state=p.TESTING)
+    return welcome
+
+
+async def recheck(app: Starlette, attempt_id: int) -> None:
+    """What a proctor's action does: the node holding the socket re-reads the attempt."""
+    hall = app.state.hall
+    await hall.live.tell(hall.node, {"op": "recheck", "attempt": attempt_id})
+
+
+async def test_a_whole_attempt(
+    app: Starlette, client: httpx.AsyncClient, base_url: str, worker: Any
+) -> None:
+    me = await sitter(app, client)
+    hall = HallClient(base_url, me.cookie)
+    await start(hall)
+    assert len(hall.items) == 10
+    assert all("answer" not in item for item in hall.items)  # no key reaches the page
+    attempt = await Attempt.get(paper__physician_id=me.physician.id)
+    assert attempt.status == AttemptStatus.IN_PROGRESS and attempt.deadline is not None
+    assert attempt.random_check_at is not None
+    share = (attempt.random_check_at - attempt.started_at).total_seconds() / (30 * 60)
+    assert 0.2 <= share <= 0.8
+
+    right = {item["id"]: await key_of(item) for item in hall.items}
+    first, *rest = hall.items
+    for item in rest[:6]:
+        await hall.answer(item["id"], right[item["id"]])
+    for item in rest[:6]:
+        await hall.expect(p.ACK, item=item["id"])
+    assert not hall.unacked
+
+    # The random check: answering pauses until a frame of the right person passes.
+    await Attempt.filter(id=attempt.id).update(
+        random_check_at=datetime.now(UTC) - timedelta(seconds=1)
+    )
+    await recheck(app, attempt.id)
+    await hall.expect(p.CHECK, stage=p.RANDOM)
+    await hall.answer(first["id"], right[first["id"]])
+    paused = await hall.expect(p.ERROR, item=first["id"])
+    assert paused["code"] == p.PAUSED
+    await hall.frame(photo("biden.jpg"))
+    refused = await hall.expect(p.CHECK_RESULT)
+    assert not refused["passed"] and refused["reason"] == "mismatch"
+    assert "不是同一人" in refused["message"] and refused["tries_left"] == 2
+    await hall.frame(photo("obama-480p.jpg"))
+    assert (await hall.expect(p.CHECK_RESULT))["passed"]
+    await hall.expect(p.STATE, state=p.TESTING)
+    await hall.answer(first["id"], right[first["id"]])
+    await hall.expect(p.ACK, item=first["id"], seq=2)
+
+    await hall.send(p.SUBMIT)
+    await hall.expect(p.CHECK, stage=p.FINAL)
+    await hall.frame(photo("obama2.jpg"))
+    assert (await hall.expect(p.CHECK_RESULT))["passed"]
+    result = await hall.expect(p.RESULT)
+    assert result == {"type": p.RESULT, "score": 70, "passed": True, "pass_mark": 60}
+    bye = await hall.expect(p.BYE)
+    assert bye["code"] == p.DONE
+    await hall.close()
+
+    attempt = await Attempt.get(id=attempt.id)
+    assert attempt.status == AttemptStatus.SUBMITTED and attempt.score == 70 and attempt.passed
+    assert not attempt.flagged and attempt.time_credit_seconds > 0
+    checks = await FaceCheck.filter(attempt_id=attempt.id).order_by("id")
+    assert [(c.stage, c.passed) for c in checks] == [
+        (FaceStage.START, True),
+        (FaceStage.RANDOM, False),
+        (FaceStage.RANDOM, True),
+        (FaceStage.SUBMIT, True),
+    ]
+    kinds = [e.kind async for e in AttemptEvent.filter(attempt_id=attempt.id)]
+    for kind in ("connected", "started", "check_asked", "check_failed", "submitted"):
+        assert kind in kinds
+    # Coming back shows the result and nothing else.
+    again = HallClient(base_url, me.cookie)
+    welcome = await again.connect()
+    assert welcome["state"] == p.SUBMITTED
+    assert (await again.expect(p.RESULT))["score"] == 70
+    await again.close()
+
+
+async def test_resume_and_take_over(
+    app: Starlette, client: httpx.AsyncClient, base_url: str, worker: Any
+) -> None:
+    me = await sitter(app, client)
+    hall = HallClient(base_url, me.cookie)
+    await start(hall)
+    items = hall.items
+    for item in items[:3]:
+        await hall.answer(item["id"], [item["options"][0]["id"]])
+        await hall.expect(p.ACK, item=item["id"])
+    await hall.answer(items[3]["id"], [items[3]["options"][1]["id"]])
+    await hall.drop()  # cut before (maybe) the ack arrived
+
+    again = HallClient(base_url, me.cookie)
+    again.unacked = dict(hall.unacked)
+    again.seqs = hall.seqs
+    welcome = await again.connect()
+    assert welcome["state"] == p.TESTING and welcome["check"] is None
+    assert {int(k) for k in welcome["answers"]} >= {i["id"] for i in items[:3]}
+    assert 29 * 60 < welcome["remaining"] <= 30 * 60
+    await again.expect(p.PAPER)
+    await asyncio.sleep(0.2)
+    while again.unacked:
+        await again.expect(p.ACK)
+    stored = await Answer.filter(attempt__paper__physician_id=me.physician.id).count()
+    assert stored == 4
+
+    # A second page for the same attempt takes over; the first is told and closed.
+    third = HallClient(base_url, me.cookie)
+    await third.connect()
+    bye = await again.expect(p.BYE)
+    assert bye["code"] == p.TAKEN_OVER and "另一个页面" in bye["message"]
+    await third.close()
+    await again.close()
+
+
+async def test_deadline_locks_answers_and_sweep_flags(
+    app: Starlette, client: httpx.AsyncClient, base_url: str, worker: Any
+) -> None:
+    me = await sitter(app, client)
+    hall = HallClient(base_url, me.cookie)
+    await start(hall)
+    attempt = await Attempt.get(paper__physician_id=me.physician.id)
+    await Attempt.filter(id=attempt.id).update(deadline=datetime.now(UTC) + timedelta(seconds=1))
+    await recheck(app, attempt.id)
+    finishing = await hall.expect(p.STATE, state=p.FINISHING, within=10)
+    assert "时间到" in finishing["message"]
+    await hall.expect(p.CHECK, stage=p.FINAL)
+    item = hall.items[0]
+    await hall.answer(item["id"], [item["options"][0]["id"]])
+    locked = await hall.expect(p.ERROR, item=item["id"])
+    assert locked["code"] == p.LOCKED
+    assert not await Answer.filter(attempt_id=attempt.id).exists()
+    await hall.close()
+
+    # Nobody finished the submit check: after the grace period the sweep grades and flags.
+    swept = await app.state.hall.sweep(datetime.now(UTC) + timedelta(hours=1))
+    assert swept >= 1
+    attempt = await Attempt.get(id=attempt.id)
+    assert attempt.status == AttemptStatus.SUBMITTED and attempt.score == 0
+    assert attempt.flagged and "未核验" in attempt.flag_reason
+
+
+async def test_who_may_enter(
+    app: Starlette, client: httpx.AsyncClient, base_url: str, worker: Any
+) -> None:
+    me = await sitter(app, client)
+    url = base_url.replace("http", "ws") + p.PATH
+    with pytest.raises(websockets.InvalidStatus) as anonymous:
+        await websockets.connect(url)
+    assert anonymous.value.response.status_code == 403
+    with pytest.raises(websockets.InvalidStatus) as foreign:
+        await websockets.connect(
+            url, additional_headers={"Cookie": me.cookie, "Origin": "https://evil.example"}
+        )
+    assert foreign.value.response.status_code == 403
+
+    # Before the waiting room opens the hall says when it will.
+    await PhaseWindow.filter(period_id=me.period.id, phase=Phase.TEST).update(
+        starts_at=datetime.now(UTC) + timedelta(hours=3),
+        ends_at=datetime.now(UTC) + timedelta(hours=5),
+    )
+    early = HallClient(base_url, me.cookie)
+    with pytest.raises(ConnectionError):
+        await early.connect()
+    assert early.closed_with is not None and early.closed_with["code"] == p.NOT_OPEN
+    assert "候考室" in early.closed_with["message"]
+
+    # Inside the waiting room the start check passes, and the test waits for the window.
+    await PhaseWindow.filter(period_id=me.period.id, phase=Phase.TEST).update(
+        starts_at=datetime.now(UTC) + timedelta(minutes=10)
+    )
+    waiting = HallClient(base_url, me.cookie, origin=base_url)
+    welcome = await waiting.connect()
+    assert welcome["state"] == p.WAITING and welcome["opens_in"] > 500
+    await waiting.expect(p.CHECK, stage=p.START)
+    await waiting.frame(photo("obama2.jpg"))
+    assert (await waiting.expect(p.CHECK_RESULT))["passed"]
+    state = await waiting.expect(p.STATE)
+    assert state["state"] == p.WAITING and "候考室" in state["message"]
+    await waiting.send(p.ANSWER, item=1, choice=[], seq=1)
+    assert (await waiting.expect(p.ERROR))["code"] == p.NOT_STARTED
+    assert not waiting.items
+    await waiting.close()
+    assert (await Paper.get(physician_id=me.physician.id)) is not None
