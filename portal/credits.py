@@ -1,7 +1,190 @@
-"""【申请学分】: credits after the required hours, the certificate and its public check."""
+"""【申请学分】: credits after the required hours, the certificate and its public check.
+
+Once the current period's required 课时 and category minimums are credited, the physician
+applies once for the period's 自治区级I类学分. The record carries a random verification code
+printed on the certificate; anyone can check a code on a public page, which is rate-limited
+per client address so codes cannot be guessed.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
 
-routes: list[BaseRoute] = []
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from tortoise.exceptions import IntegrityError
+
+from core import audit, study
+from core.errors import Conflict, DomainError, NotFound
+from models.enums import Role
+from models.org import Account
+from models.period import Period
+from models.physician import Physician
+from models.training import CreditApplication
+from portal.enrollment import current_period
+from portal.errors import error_page
+from portal.pagination import paginate
+from portal.sessions import get_session
+from portal.web import client_ip, redirect, render, requires, user
+
+# No 0/O or 1/I: a code read from paper is typed back without guessing. 16 characters of 32
+# symbols are 80 random bits.
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+CODE_LENGTH = 16
+VERIFY_MAX_FAILURES = 10  # per client address and window
+VERIFY_WINDOW_SECONDS = 15 * 60
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def shown_code(code: str) -> str:
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+def normalised_code(typed: str) -> str:
+    return re.sub(r"[^0-9A-Z]", "", typed.upper())[:32]
+
+
+def masked_name(name: str) -> str:
+    """张* / 张*丰 / 买*****力: enough to recognise, not enough to identify."""
+    if len(name) <= 2:
+        return name[:1] + "*" * (len(name) - 1)
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+async def apply(request: Request, physician: Physician, period: Period) -> CreditApplication:
+    """申请学分 for the period: once, and only with training complete."""
+    if await CreditApplication.exists(physician_id=physician.id, period_id=period.id):
+        raise Conflict("您已申请本期学分，不能重复申请")
+    tally = await study.tally(physician.id, period)
+    if not tally.complete:
+        raise DomainError(f"尚未完成培训（{'；'.join(tally.shortfalls)}），完成后方可申请学分")
+    try:
+        found = await CreditApplication.create(
+            physician_id=physician.id,
+            period_id=period.id,
+            hours=tally.hours,
+            credits=period.credit_points,
+            verification_code=new_code(),
+        )
+    except IntegrityError as exc:  # applied from another tab at the same moment
+        raise Conflict("您已申请本期学分，不能重复申请") from exc
+    await audit.record(
+        await Account.get(id=physician.account_id),
+        "credits_applied",
+        obj=found,
+        to_state="issued",
+        ip=client_ip(request),
+        period=period.id,
+        hours=found.hours,
+        credits=found.credits,
+    )
+    return found
+
+
+@requires(Role.PHYSICIAN)
+async def credits_page(request: Request) -> Response:
+    physician = await Physician.get(id=user(request).physician_id)
+    period = await current_period()
+    error = ""
+    if request.method == "POST":
+        try:
+            if period is None:
+                raise DomainError("当前没有进行中的考核周期")
+            await apply(request, physician, period)
+        except DomainError as exc:
+            error = exc.message
+        else:
+            get_session(request).flash(
+                f"已申请{period.credit_points}分自治区级I类学分，可查看并打印学分证明。"
+            )
+            return redirect(request, "/physician/credits")
+    page = await paginate(
+        request,
+        CreditApplication.filter(physician_id=physician.id)
+        .select_related("period")
+        .order_by("-id"),
+    )
+    context: dict[str, Any] = {
+        "period": period,
+        "tally": await study.tally(physician.id, period) if period else None,
+        "applied": await CreditApplication.get_or_none(
+            physician_id=physician.id, period_id=period.id
+        )
+        if period
+        else None,
+        "page": page,
+        "error": error,
+        "shown_code": shown_code,
+    }
+    status = 400 if error else 200
+    return render(request, "credits/index.html", context, status_code=status)
+
+
+@requires(Role.PHYSICIAN)
+async def certificate(request: Request) -> Response:
+    found = await CreditApplication.get_or_none(
+        id=request.path_params["application_id"], physician_id=user(request).physician_id
+    ).select_related("physician", "period")
+    if found is None:
+        raise NotFound()
+    return render(request, "credits/certificate.html", {"application": found, "code": shown_code})
+
+
+@dataclass(frozen=True)
+class VerifyThrottle:
+    """Failed look-ups per client address, counted in Redis like log-in failures."""
+
+    request: Request
+
+    @property
+    def key(self) -> str:
+        return f"credits:verify:fail:{client_ip(self.request)}"
+
+    async def wait_seconds(self) -> int:
+        redis = self.request.app.state.redis
+        count = await redis.get(self.key)
+        if count and int(count) >= VERIFY_MAX_FAILURES:
+            return max(1, int(await redis.ttl(self.key)))
+        return 0
+
+    async def failed(self) -> None:
+        pipe = self.request.app.state.redis.pipeline(transaction=True)
+        pipe.set(self.key, 0, ex=VERIFY_WINDOW_SECONDS, nx=True)
+        pipe.incr(self.key)
+        await pipe.execute()
+
+
+async def verify(request: Request) -> Response:
+    """Public: anyone checks a certificate's code (no log-in)."""
+    typed = request.query_params.get("code", "").strip()[:64]
+    code = normalised_code(typed)
+    context: dict[str, Any] = {"typed": typed, "searched": bool(typed), "found": None}
+    if typed:
+        throttle = VerifyThrottle(request)
+        wait = await throttle.wait_seconds()
+        if wait:
+            minutes = -(-wait // 60)
+            return error_page(request, 429, f"查询失败次数过多，请 {minutes} 分钟后再试。")
+        found = None
+        if len(code) == CODE_LENGTH:
+            found = await CreditApplication.get_or_none(verification_code=code).select_related(
+                "physician", "period"
+            )
+        if found is None:
+            await throttle.failed()
+        context.update(found=found, code=shown_code(code), masked=masked_name)
+    return render(request, "credits/verify.html", context, block="result")
+
+
+routes = [
+    Route("/physician/credits", credits_page, methods=["GET", "POST"], name="credits"),
+    Route("/physician/credits/{application_id:int}/certificate", certificate),
+    Route("/credits/verify", verify),
+]
