@@ -518,6 +518,10 @@ async def import_file(filename: str, data: bytes) -> tuple[int, list[RowError]]:
     return await store([q for _, q in parsed.questions]), []
 
 
+def _parse_path(path: Path) -> Parsed:
+    return parse(path.name, path.read_bytes())
+
+
 async def load_demo_questions(folder: Path = DEMO_DIR) -> int:
     """The demo bank: every ``questions_*.csv`` of ``folder`` through the same checks, stored
     in one transaction, only into an empty bank (running it again changes nothing).
@@ -528,7 +532,7 @@ async def load_demo_questions(folder: Path = DEMO_DIR) -> int:
     seen: dict[str, str] = {}
     problems: list[str] = []
     for path in await asyncio.to_thread(lambda: sorted(folder.glob("questions_*.csv"))):
-        parsed = await asyncio.to_thread(lambda p=path: parse(p.name, p.read_bytes()))
+        parsed = await asyncio.to_thread(_parse_path, path)
         problems += [f"{path.name} 第 {e.row} 行：{e.reason}" for e in parsed.errors]
         for row, question in parsed.questions:
             where = f"{path.name} 第 {row} 行"

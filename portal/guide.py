@@ -27,6 +27,7 @@ from models.period import Evaluation, Period, Result
 from models.physician import Physician
 from models.training import CreditApplication
 from portal.enrollment import REJECTED, active_enrollment, current_period, window, window_text
+from portal.practice import summary as practice_summary
 from portal.web import render, requires, user
 
 
@@ -88,10 +89,11 @@ async def steps(physician: Physician, period: Period) -> list[Step]:
     test = window(period, Phase.TEST)
     test_open = bool(test and test.is_open(now))
     before_test = bool(test and now < test.starts_at)
+    practised = await practice_summary(physician.id, period.id)
     found.append(
         Step(
             "考前练习",
-            "可不限次数练习" if before_test else "测评开始后练习关闭",
+            "可不限次数练习" + practised.text if before_test else "测评开始后练习关闭",
             not before_test,
             "去练习" if before_test else "",
             "/physician/practice" if before_test else "",
