@@ -41,7 +41,7 @@ MENUS: dict[Role, tuple[Section, ...]] = {
                 Entry("个人资料", "/physician/profile", soon=False),
                 Entry("考试报名", "/physician/enrollment", soon=False),
                 Entry("培训管理", "/physician/training", soon=False),
-                Entry("考前练习", "/physician/practice"),
+                Entry("考前练习", "/physician/practice", soon=False),
                 Entry("业务水平测评", "/physician/test"),
                 Entry("申请学分", "/physician/credits", soon=False),
                 Entry("考核结果", "/physician/result", soon=False),
@@ -131,7 +131,7 @@ MENUS: dict[Role, tuple[Section, ...]] = {
             "培训与题库",
             (
                 Entry("课程管理", "/office/courses", soon=False),
-                Entry("题库管理", "/office/questions"),
+                Entry("题库管理", "/office/questions", soon=False),
             ),
         ),
         Section(
