@@ -207,6 +207,28 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if stopping() else 1
 
 
+def cmd_generate_papers(settings: Settings, args: argparse.Namespace) -> int:
+    """Draw the papers of the current period's general-procedure physicians (idempotent)."""
+    from core.errors import DomainError
+    from examhall.papers import generate_for_period
+    from models.period import Period
+
+    async def work() -> int | None:
+        period = await Period.filter(is_current=True).first()
+        return await generate_for_period(period) if period else None
+
+    try:
+        made = asyncio.run(_with_db(settings, work))
+    except DomainError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    if made is None:
+        print("没有当前考核周期。", file=sys.stderr)
+        return 1
+    print(f"已生成 {made} 份试卷。")
+    return 0
+
+
 def cmd_bench_face(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
@@ -235,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("kind", choices=["mail", "face"])
     worker.add_argument("--processes", type=int, default=1, help="face: worker processes")
     sub.add_parser("run", help="migrate, seed, start Redis, web and workers (make run)")
+    sub.add_parser("generate-papers", help="draw the current period's papers ahead of the test")
     bench = sub.add_parser("bench-face", help="benchmark the face pipeline against the library")
     bench.add_argument("--frames", type=int, default=200)
     bench.add_argument("--processes", type=int, default=2)
@@ -249,6 +272,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": cmd_serve,
     "worker": cmd_worker,
     "run": cmd_run,
+    "generate-papers": cmd_generate_papers,
     "bench-face": cmd_bench_face,
 }
 
