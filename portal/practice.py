@@ -42,7 +42,7 @@ from models.training import PracticeAnswer, PracticeSet
 from portal.enrollment import REJECTED, active_enrollment, current_period, window, window_text
 from portal.pagination import Page, paginate
 from portal.sessions import get_session
-from portal.web import redirect, render, requires, user
+from portal.web import is_htmx, redirect, render, requires, user
 
 SET_SIZES = (10, 20, 50)
 DEFAULT_SIZE = 20
@@ -369,6 +369,8 @@ async def answer_post(request: Request) -> Response:
         if exc.field is None:
             raise
         errors[exc.field] = exc.message
+    if not errors and not is_htmx(request):  # a plain form post: show the result by GET
+        return redirect(request, f"/physician/practice/{set_id}?n={position}")
     practice_set = await own_set(physician.id, set_id)
     context = await _set_context(practice_set, position, errors)
     return render(

@@ -96,6 +96,15 @@ async def post(client: httpx.AsyncClient, path: str, data: dict[str, object]) ->
     return await client.post(path, data={**data, "csrf_token": token})
 
 
+async def answer_by_form(client: httpx.AsyncClient, path: str, choice: object) -> str:
+    """A plain form post (no htmx): redirected to the question, now showing the result."""
+    response = await post(client, path, {"choice": choice})
+    assert response.status_code == 303
+    shown = await client.get(response.headers["location"])
+    assert shown.status_code == 200
+    return text(shown.text)
+
+
 def text(html: str) -> str:
     return BeautifulSoup(html, "html.parser").get_text(" ", strip=True)
 
@@ -182,8 +191,7 @@ async def test_one_question_per_screen_checked_at_once(client: httpx.AsyncClient
     assert stored.chosen == [wrong] and stored.correct is False
 
     # Answering the same question again: the first answer stands, nothing counted twice.
-    again = await post(client, f"{url}/1", {"choice": q.answer})
-    assert again.status_code == 200 and "回答错误" in text(again.text)
+    assert "回答错误" in await answer_by_form(client, f"{url}/1", q.answer)
     assert (await PracticeAnswer.get(id=first.id)).chosen == [wrong]
     counted = await PracticeSet.get(id=drawn.id)
     assert (counted.answered_count, counted.correct_count) == (1, 0)
@@ -191,8 +199,8 @@ async def test_one_question_per_screen_checked_at_once(client: httpx.AsyncClient
     for item in await PracticeAnswer.filter(
         practice_set_id=drawn.id, position__gt=1
     ).select_related("question"):
-        done = await post(client, f"{url}/{item.position}", {"choice": item.question.answer})
-        assert "回答正确" in text(done.text)
+        shown = await answer_by_form(client, f"{url}/{item.position}", item.question.answer)
+        assert "回答正确" in shown and item.question.explanation in shown
     finished = await PracticeSet.get(id=drawn.id)
     assert (finished.answered_count, finished.correct_count) == (10, 9)
     assert finished.finished_at is not None and practice.score(finished) == 90
@@ -378,3 +386,23 @@ async def test_guide_step_counts_sets_and_best_score(client: httpx.AsyncClient, 
     await practice.answer(doc, drawn.id, 1, q.answer)
     home = text((await client.get("/")).text)
     assert re.search(r"可不限次数练习（本期已练习 1 套，最高 100 分）", home)
+
+
+async def test_wrong_book_pages(client: httpx.AsyncClient, db: None) -> None:
+    await Question.all().update(status=QuestionStatus.RETIRED)
+    for _ in range(12):
+        await question(QuestionCategory.ETHICS)
+    _, doc = await enrolled_doctor()
+    drawn = await practice.start_set(doc, 20)
+    assert drawn.question_count == 12
+    for position in range(1, 13):
+        await practice.answer(doc, drawn.id, position, ["D"])
+    await login(client, doc.id_number)
+    first = await client.get("/physician/practice/wrong")
+    soup = BeautifulSoup(first.text, "html.parser")
+    assert len(soup.select("ol.wrong-list > li")) == 10 and "第 1 / 2 页" in first.text
+    assert "重做错题（12 题）" in text(first.text)
+    second = BeautifulSoup(
+        (await client.get("/physician/practice/wrong?page=2")).text, "html.parser"
+    )
+    assert len(second.select("ol.wrong-list > li")) == 2
