@@ -1,0 +1,110 @@
+"""【操作日志】: newest first, Chinese action names, every filter, Beijing days, office only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+import factories
+from conftest import login, table_rows
+from core import audit
+from models.enums import OrgKind
+from models.ops import AuditLog
+
+
+async def logged(action: str, at: datetime, **kw: Any) -> AuditLog:
+    entry = await audit.record(None, action, **kw)
+    await AuditLog.filter(id=entry.id).update(created_at=at)
+    return entry
+
+
+async def rows(client: httpx.AsyncClient, **params: str) -> list[str]:
+    page = await client.get("/office/audit", params=params)
+    assert page.status_code == 200, page.text
+    return table_rows(page.text)
+
+
+async def test_filters_and_labels(client: httpx.AsyncClient, db: None) -> None:
+    _, office = await factories.org_with_account(OrgKind.OFFICE)
+    doc = await factories.physician(await factories.organisation(OrgKind.INSTITUTION))
+    # 2026-03-01 16:30 UTC is 2026-03-02 00:30 in Beijing: it belongs to 3 March.
+    await logged(
+        "registration_rejected",
+        datetime(2026, 3, 1, 16, 30, tzinfo=UTC),
+        obj=doc,
+        from_state="pending",
+        to_state="rejected",
+        reason="执业机构填写错误",
+        ip="198.51.100.20",
+        label="inst_audit_a",
+        note="第一次",
+    )
+    await logged(
+        "registration_approved",
+        datetime(2026, 3, 1, 15, 30, tzinfo=UTC),
+        obj=doc,
+        from_state="pending",
+        to_state="approved",
+        label="inst_audit_b",
+    )
+    await logged("mystery_action", datetime(2026, 3, 5, 2, 0, tzinfo=UTC), label="inst_audit_c")
+
+    await login(client, office.username)
+    page = await client.get("/office/audit")
+    assert "操作日志" in page.text
+
+    mine = await rows(client, actor="inst_audit")
+    assert len(mine) == 3
+    assert mine[0].startswith("2026-03-05 10:00:00 inst_audit_c mystery_action")  # raw
+    assert "注册审核未通过" in mine[1] and "待审核 → 未通过" in mine[1]
+    assert (
+        "执业机构填写错误" in mine[1] and "198.51.100.20" in mine[1] and "note：第一次" in mine[1]
+    )
+    assert f"医师 #{doc.id}" in mine[1]
+    assert mine[1].startswith("2026-03-02 00:30:00")  # shown in Beijing time
+
+    by_action = await rows(client, action="registration_approved", actor="inst_audit")
+    assert len(by_action) == 1 and "inst_audit_b" in by_action[0]
+    by_object = await rows(client, object_type="physician", object_id=str(doc.id))
+    assert len(by_object) == 2
+    by_day = await rows(client, actor="inst_audit", date_from="2026-03-02", date_to="2026-03-02")
+    assert len(by_day) == 1 and "inst_audit_a" in by_day[0]
+    first_day = await rows(client, actor="inst_audit", date_to="2026-03-01")
+    assert len(first_day) == 1 and "inst_audit_b" in first_day[0]
+    by_reason = await rows(client, q="填写错误")
+    assert len(by_reason) == 1 and "inst_audit_a" in by_reason[0]
+
+    fragment = await client.get(
+        "/office/audit", params={"actor": "inst_audit_c"}, headers={"HX-Request": "true"}
+    )
+    assert "<html" not in fragment.text and "mystery_action" in fragment.text
+
+    bad = await client.get("/office/audit", params={"date_from": "2026-13-01", "object_id": "x"})
+    assert bad.status_code == 400
+    assert "日期格式应为 年-月-日" in bad.text and "对象编号应为数字" in bad.text
+    backwards = await client.get(
+        "/office/audit", params={"date_from": "2026-03-05", "date_to": "2026-03-01"}
+    )
+    assert backwards.status_code == 400 and "结束日期不能早于开始日期" in backwards.text
+
+
+async def test_pagination_newest_first(client: httpx.AsyncClient, db: None) -> None:
+    _, office = await factories.org_with_account(OrgKind.OFFICE)
+    for n in range(55):
+        await audit.record(None, "logout", label=f"paging_{n:02d}")
+    await login(client, office.username)
+    first = await rows(client, actor="paging_")
+    assert len(first) == 50 and first[0].split()[2] == "paging_54"
+    second = await rows(client, actor="paging_", page="2")
+    assert len(second) == 5 and second[-1].split()[2] == "paging_00"
+    assert "第 1 / 2 页" in (await client.get("/office/audit", params={"actor": "paging_"})).text
+
+
+async def test_office_only(client: httpx.AsyncClient, db: None) -> None:
+    for kind in (OrgKind.COMMISSION, OrgKind.INSTITUTION, OrgKind.ASSESSOR):
+        _, acct = await factories.org_with_account(kind)
+        client.cookies.clear()
+        await login(client, acct.username)
+        assert (await client.get("/office/audit")).status_code == 403
