@@ -134,7 +134,12 @@ async def certificate(request: Request) -> Response:
     ).select_related("physician", "period")
     if found is None:
         raise NotFound()
-    return render(request, "credits/certificate.html", {"application": found, "code": shown_code})
+    context = {
+        "application": found,
+        "code": shown_code,
+        "site": request.app.state.settings.public_url.rstrip("/"),
+    }
+    return render(request, "credits/certificate.html", context)
 
 
 @dataclass(frozen=True)

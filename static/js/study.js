@@ -8,6 +8,8 @@
   var every = Number(root.dataset.every || 30) * 1000;
   var timer = null;
   var stopped = false;
+  var sent = 0;  // heartbeats sent; a reply older than one already shown is ignored
+  var shown = 0;
   var clock = document.getElementById("study-clock");
   var bar = document.getElementById("study-progress");
   var state = document.getElementById("study-state");
@@ -42,6 +44,7 @@
   }
 
   function show(data) {
+    var paused = document.visibilityState !== "visible";
     if (typeof data.seconds === "number") {
       clock.textContent = duration(data.seconds);
       bar.value = Math.min(data.seconds, Number(root.dataset.limit));
@@ -59,19 +62,24 @@
       stop(data.message || "记录学习时长失败，请刷新页面");
     } else {
       checkin.hidden = true;
-      say(data.message || "正在计时");
+      say(paused ? "页面已切换到后台，暂停计时" : data.message || "正在计时");
     }
   }
 
   function beat(pause) {
     if (stopped) { return; }
     var fields = { token: root.dataset.token };
+    var n = ++sent;
     if (pause) { fields.pause = "1"; }
     post(root.dataset.beat, fields, pause).then(function (response) {
       return response.json().catch(function () {
         return { state: "error", message: "记录学习时长失败（" + response.status + "），请刷新页面" };
       });
-    }).then(show, function () {
+    }).then(function (data) {
+      if (n < shown) { return; }
+      shown = n;
+      show(data);
+    }, function () {
       say("网络连接异常，暂未计时，恢复后自动继续");
     });
   }

@@ -7,18 +7,23 @@ import asyncio
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from bs4 import BeautifulSoup
 from starlette.applications import Starlette
 
 import factories
+from browser import chromium, serve
 from conftest import login
 from core import study
 from models.enums import CourseCategory, OrgKind, Phase
 from models.period import Period, PhaseWindow
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
+from portal.sessions import COOKIE
+
+OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
 
 
 async def setting() -> tuple[Period, Physician, dict[str, Lesson]]:
@@ -324,3 +329,80 @@ async def test_training_is_for_physicians(client: httpx.AsyncClient, db: None) -
     client.cookies.clear()
     anonymous = await client.get("/physician/training")
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+
+
+async def wait_for(check: Any, what: str) -> None:
+    for _ in range(100):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_study_js_in_a_phone_browser(
+    app: Starlette, client: httpx.AsyncClient, db: None
+) -> None:
+    """The real script in real Chromium at 375 px: it reports while visible, says when it is
+    hidden, shows the 签到 prompt and sends the code back, and stops when another tab counts."""
+    _, doc, lessons = await setting()
+    lesson = lessons["law"]
+    await login(client, doc.id_number)
+    redis = app.state.redis
+    key = study.state_key(doc.id)
+
+    async def state(field: str) -> str | None:
+        found: str | None = await redis.hget(key, field)
+        return found
+
+    def visibility(value: str) -> str:
+        return (
+            f"Object.defineProperty(document, 'visibilityState', {{value: '{value}', "
+            "configurable: true}); document.dispatchEvent(new Event('visibilitychange'))"
+        )
+
+    async with serve(app) as base, chromium(375) as page:
+        await page.call("Network.setCookie", name=COOKIE, value=client.cookies[COOKIE], url=base)
+        await page.goto(f"{base}/physician/training/lessons/{lesson.id}")
+        assert await page.evaluate(OVERFLOW)
+        await wait_for(lambda: state("last"), "the first heartbeat")
+        assert await credited(doc, lesson) == 0
+
+        await rewind(app, doc, 30)
+        await page.evaluate(visibility("hidden"))
+
+        async def paused() -> bool:
+            return await state("last") is None and await credited(doc, lesson) >= 30
+
+        await wait_for(paused, "the pause heartbeat")
+        text = "document.getElementById('study-state').textContent"
+        assert "暂停计时" in await page.evaluate(text)
+        assert await page.evaluate("document.getElementById('study-clock').textContent") in (
+            "0分30秒",
+            "0分31秒",
+        )
+
+        await redis.hset(key, "due", "0")  # the next heartbeat asks for a 签到
+        await page.evaluate(visibility("visible"))
+        shown = "!document.getElementById('study-checkin').hidden"
+        await wait_for(lambda: page.evaluate(shown), "the 签到 prompt")
+        code = await page.evaluate("document.getElementById('study-code').textContent")
+        assert code == await state("check") and re.fullmatch(r"\d{4}", code)
+        await page.evaluate(
+            "var f = document.getElementById('study-checkin');"
+            f"f.elements.code.value = '{code}'; f.requestSubmit()"
+        )
+
+        async def answered() -> bool:
+            return await state("check") == "" and not await page.evaluate(shown)
+
+        await wait_for(answered, "the 签到 answer")
+        assert "签到成功" in await page.evaluate(text)
+
+        await open_page(client, lesson)  # the same lesson opened in another tab
+        await page.evaluate(visibility("hidden"))
+        await page.evaluate(visibility("visible"))
+
+        async def displaced() -> bool:
+            return "另一页面正在学习" in await page.evaluate(text)
+
+        await wait_for(displaced, "the other tab's message")
