@@ -20,6 +20,7 @@ from core.face import FaceService
 from core.passwords import Hasher
 from core.redis import open_redis
 from core.settings import ROOT, Settings
+from examhall import monitor
 from examhall import pages as examhall_pages
 from examhall import web as examhall_web
 from examhall.hall import Hall
@@ -100,6 +101,7 @@ def build_routes() -> list[BaseRoute]:
         *practice.routes,
         *examhall_web.routes,
         *examhall_pages.routes,
+        *monitor.routes,
     ]
     taken = {getattr(r, "path", None) for r in routes}
     routes += [

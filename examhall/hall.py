@@ -455,6 +455,9 @@ class Session:
     async def recheck(self) -> None:
         """Re-read the attempt (a proctor approved a check or changed something)."""
         await self.attempt.refresh_from_db()
+        if self.pending == p.FINAL and await check_passed(self.attempt.id, FaceStage.SUBMIT):
+            await self._passed(p.FINAL)  # the submit check was passed by a proctor's hand
+            return
         before = (self.state, self.pending)
         await self._derive(datetime.now(UTC))
         if self.state in (p.SUBMITTED, p.ENDED):

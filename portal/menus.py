@@ -42,7 +42,7 @@ MENUS: dict[Role, tuple[Section, ...]] = {
                 Entry("考试报名", "/physician/enrollment", soon=False),
                 Entry("培训管理", "/physician/training", soon=False),
                 Entry("考前练习", "/physician/practice", soon=False),
-                Entry("业务水平测评", "/physician/test"),
+                Entry("业务水平测评", "/physician/test", soon=False),
                 Entry("申请学分", "/physician/credits", soon=False),
                 Entry("考核结果", "/physician/result", soon=False),
             ),
@@ -84,6 +84,13 @@ MENUS: dict[Role, tuple[Section, ...]] = {
                 Entry("考核信息查看", "/physicians", soon=False),
             ),
         ),
+        Section(
+            "在线监考",
+            (
+                Entry("在线监考", "/proctor/", soon=False),
+                Entry("异常复核", "/proctor/reviews", soon=False),
+            ),
+        ),
     ),
     Role.COMMISSION: (
         _account("commission"),
@@ -107,6 +114,13 @@ MENUS: dict[Role, tuple[Section, ...]] = {
             (
                 Entry("考核信息查看", "/physicians", soon=False),
                 Entry("机构账号管理", "/commission/accounts"),
+            ),
+        ),
+        Section(
+            "在线监考",
+            (
+                Entry("在线监考", "/proctor/", soon=False),
+                Entry("异常复核", "/proctor/reviews", soon=False),
             ),
         ),
     ),
@@ -137,7 +151,8 @@ MENUS: dict[Role, tuple[Section, ...]] = {
         Section(
             "系统管理",
             (
-                Entry("监考", "/office/monitor"),
+                Entry("在线监考", "/proctor/", soon=False),
+                Entry("异常复核", "/proctor/reviews", soon=False),
                 Entry("账号管理", "/office/accounts"),
                 Entry("操作日志", "/office/audit"),
                 Entry("修改密码", "/account/password", soon=False),

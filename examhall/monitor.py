@@ -1,0 +1,536 @@
+"""The proctors' live monitor, their actions on a session, and the review of flagged attempts.
+
+The office sees every session of the current period, a prefecture commission its prefecture,
+an assessment body the institutions assigned to it (``Jurisdiction.physicians``). Counts come
+from the database (who has an attempt, submitted, flagged) joined with Redis (who is
+connected, in which state, the last heartbeat): one aggregation per jurisdiction per second
+on each web node, whatever the number of monitors open, pushed to the page as server-sent
+events.
+
+Actions reach the physician's socket at once through the node that holds it (``Live.tell``):
+approving a failed face check by hand, a message, ending the attempt. Each is audited, and
+a second action on the same flag or attempt finds it already handled (one wins).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+from tortoise.expressions import Subquery
+
+from core import audit
+from core.errors import Conflict, DomainError, NotFound
+from examhall.hall import STAGES, Hall
+from examhall.live import SESSION
+from models.enums import AttemptStatus, FaceStage, Role
+from models.exam import Attempt, AttemptEvent, FaceCheck
+from models.org import Account, Organisation, Prefecture
+from models.period import Period
+from portal.pagination import Page, paginate
+from portal.sessions import get_session
+from portal.web import CurrentUser, client_ip, current_user, redirect, render, requires, user
+
+PROCTORS = (Role.OFFICE, Role.COMMISSION, Role.ASSESSOR)
+CATEGORIES = {
+    "waiting": "候考中",
+    "testing": "答题中",
+    "checking": "人脸识别中",
+    "disconnected": "已断开",
+    "submitted": "已交卷",
+    "ended": "已终止",
+    "flagged": "待处理异常",
+}
+SNAPSHOT_SECONDS = 1.0  # one aggregation per jurisdiction per second per node
+PUSH_SECONDS = 1.0
+PAGE_SIZE = 50
+EVENT_LABELS = {
+    "connected": "连接考场",
+    "disconnected": "断开连接",
+    "started": "开始答题",
+    "check_asked": "要求人脸识别",
+    "check_passed": "人脸识别通过",
+    "check_failed": "人脸识别未通过",
+    "flagged": "标记异常",
+    "submit_requested": "申请交卷",
+    "submitted": "已交卷",
+    "deadline": "考试时间到",
+    "page_hidden": "离开考试页面",
+    "page_visible": "回到考试页面",
+    "check_approved": "监考人工通过人脸识别",
+    "proctor_message": "监考发送消息",
+    "ended": "监考终止考试",
+    "reviewed": "异常复核",
+}
+STAGE_LABELS = {"start": "开考", "random": "随机", "submit": "交卷"}
+
+
+@dataclass
+class Row:
+    attempt_id: int
+    physician_id: int
+    name: str
+    institution_id: int
+    institution: str
+    prefecture_id: int
+    category: str
+    status: str
+    flagged: bool
+    flag_reason: str
+    remaining: float | None
+    heartbeat_age: float | None
+    failed_checks: int
+    hidden_events: int
+    stage: str
+
+
+@dataclass
+class Snapshot:
+    at: float
+    rows: list[Row] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        found = Counter(r.category for r in self.rows)
+        found["flagged"] = sum(r.flagged for r in self.rows)
+        return {k: found.get(k, 0) for k in CATEGORIES}
+
+    def by(self, key: str) -> dict[int, dict[str, int]]:
+        groups: dict[int, Counter[str]] = {}
+        for r in self.rows:
+            group = groups.setdefault(getattr(r, key), Counter())
+            group[r.category] += 1
+            group["flagged"] += r.flagged
+        return {g: {k: c.get(k, 0) for k in CATEGORIES} for g, c in groups.items()}
+
+
+class Monitor:
+    """Snapshots per jurisdiction, cached for a second on this node."""
+
+    def __init__(self, hall: Hall) -> None:
+        self.hall = hall
+        self._cache: dict[tuple[Any, ...], Snapshot] = {}
+        self._locks: dict[tuple[Any, ...], asyncio.Lock] = {}
+
+    async def snapshot(self, proctor: CurrentUser, period: Period) -> Snapshot:
+        key = (period.id, proctor.role, proctor.organisation_id, proctor.prefecture_id)
+        cached = self._cache.get(key)
+        if cached and time.monotonic() - cached.at < SNAPSHOT_SECONDS:
+            return cached
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            cached = self._cache.get(key)
+            if cached and time.monotonic() - cached.at < SNAPSHOT_SECONDS:
+                return cached
+            fresh = await self._build(proctor, period)
+            self._cache[key] = fresh
+            return fresh
+
+    async def _build(self, proctor: CurrentUser, period: Period) -> Snapshot:
+        mine = Subquery(proctor.jurisdiction.physicians().values("id"))
+        rows = await Attempt.filter(
+            paper__period_id=period.id, paper__physician_id__in=mine
+        ).values(
+            "id",
+            "status",
+            "flagged",
+            "flag_reason",
+            "review_decision",
+            "deadline",
+            "paper__physician_id",
+            "paper__physician__name",
+            "paper__physician__institution_id",
+            "paper__physician__prefecture_id",
+        )
+        names = dict(
+            await Organisation.filter(
+                id__in={r["paper__physician__institution_id"] or 0 for r in rows}
+            ).values_list("id", "name")
+        )
+        fields = ("state", "connected", "last_heartbeat", "failed_checks", "hidden_events", "stage")
+        redis = self.hall.live.redis
+        pipe = redis.pipeline(transaction=False)
+        for r in rows:
+            pipe.hmget(SESSION.format(r["id"]), fields)
+        live = await pipe.execute() if rows else []
+        now = datetime.now(UTC)
+        wall = time.time()
+        snapshot = Snapshot(time.monotonic())
+        for r, values in zip(rows, live, strict=True):
+            state, connected, heartbeat, failed, hidden, stage = values
+            status = AttemptStatus(r["status"])
+            if status == AttemptStatus.SUBMITTED:
+                category = "submitted"
+            elif status in (AttemptStatus.ENDED, AttemptStatus.VOIDED):
+                category = "ended"
+            elif connected != "1":
+                category = "disconnected"
+            elif state in ("checking", "finishing") or stage:
+                category = "checking"
+            elif state == "testing":
+                category = "testing"
+            else:
+                category = "waiting"
+            deadline = r["deadline"]
+            snapshot.rows.append(
+                Row(
+                    attempt_id=r["id"],
+                    physician_id=r["paper__physician_id"],
+                    name=r["paper__physician__name"],
+                    institution_id=r["paper__physician__institution_id"] or 0,
+                    institution=names.get(r["paper__physician__institution_id"], "暂存区"),
+                    prefecture_id=r["paper__physician__prefecture_id"],
+                    category=category,
+                    status=status.value,
+                    flagged=bool(r["flagged"]) and not r["review_decision"],
+                    flag_reason=r["flag_reason"],
+                    remaining=max(0.0, (deadline - now).total_seconds()) if deadline else None,
+                    heartbeat_age=round(wall - float(heartbeat), 1) if heartbeat else None,
+                    failed_checks=int(failed or 0),
+                    hidden_events=int(hidden or 0),
+                    stage=stage or "",
+                )
+            )
+        return snapshot
+
+
+def monitor_of(request: Request) -> Monitor:
+    state = request.app.state
+    if getattr(state, "monitor", None) is None:
+        state.monitor = Monitor(state.hall)
+    found: Monitor = state.monitor
+    return found
+
+
+async def current() -> Period:
+    period = await Period.filter(is_current=True).first()
+    if period is None:
+        raise NotFound()
+    return period
+
+
+def _chosen(request: Request) -> dict[str, str]:
+    params = request.query_params
+    return {k: params.get(k, "").strip()[:40] for k in ("q", "category", "institution")}
+
+
+def _select(snapshot: Snapshot, chosen: dict[str, str], number: int) -> Page[Row]:
+    rows = snapshot.rows
+    if chosen["q"]:
+        rows = [r for r in rows if chosen["q"] in r.name]
+    if chosen["category"] == "flagged":
+        rows = [r for r in rows if r.flagged]
+    elif chosen["category"] in CATEGORIES:
+        rows = [r for r in rows if r.category == chosen["category"]]
+    if chosen["institution"].isdigit():
+        rows = [r for r in rows if r.institution_id == int(chosen["institution"])]
+    order = list(CATEGORIES)
+    rows = sorted(rows, key=lambda r: (not r.flagged, order.index(r.category), r.attempt_id))
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    number = min(max(1, number), pages)
+    start = (number - 1) * PAGE_SIZE
+    return Page(rows[start : start + PAGE_SIZE], number, PAGE_SIZE, len(rows))
+
+
+def _page_number(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    return int(raw) if raw.isdigit() else 1
+
+
+async def _payload(request: Request, proctor: CurrentUser, period: Period) -> dict[str, Any]:
+    snapshot = await monitor_of(request).snapshot(proctor, period)
+    page = _select(snapshot, _chosen(request), _page_number(request))
+    prefectures = dict(await Prefecture.all().values_list("id", "name"))
+    by_prefecture = {
+        prefectures.get(k, str(k)): v for k, v in sorted(snapshot.by("prefecture_id").items())
+    }
+    institutions = {r.institution_id: r.institution for r in snapshot.rows}
+    by_institution = {institutions[k]: v for k, v in sorted(snapshot.by("institution_id").items())}
+    return {
+        "counts": snapshot.counts(),
+        "by_prefecture": by_prefecture if proctor.role == Role.OFFICE else {},
+        "by_institution": by_institution,
+        "rows": [r.__dict__ for r in page.items],
+        "page": page.number,
+        "pages": page.pages,
+        "total": page.total,
+        "live": await request.app.state.hall.live.live_count(),
+    }
+
+
+@requires(*PROCTORS)
+async def monitor_page(request: Request) -> Response:
+    period = await Period.filter(is_current=True).first()
+    context: dict[str, Any] = {"period": period, "categories": CATEGORIES}
+    if period is not None:
+        chosen = _chosen(request)
+        context.update(
+            chosen=chosen,
+            query="&".join(f"{k}={quote(v)}" for k, v in chosen.items() if v),
+            data=await _payload(request, user(request), period),
+            stage_labels=STAGE_LABELS,
+        )
+    return render(request, "proctor/monitor.html", context)
+
+
+async def monitor_stream(request: Request) -> Response:
+    """Server-sent events: the monitor's figures and rows, at most once a second."""
+    proctor = current_user(request)
+    if proctor is None or proctor.role not in PROCTORS:
+        return Response("未登录或无监考权限", status_code=401, media_type="text/plain")
+    period = await current()
+
+    async def events() -> AsyncIterator[str]:
+        while not await request.is_disconnected():
+            data = await _payload(request, proctor, period)
+            yield f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+            await asyncio.sleep(PUSH_SECONDS)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+# --- one attempt: its flags, its timeline and the actions ------------------------------
+
+
+async def attempt_of(proctor: CurrentUser, attempt_id: int) -> Attempt:
+    """An attempt inside the proctor's jurisdiction, else 404."""
+    mine = Subquery(proctor.jurisdiction.physicians().values("id"))
+    found = (
+        await Attempt.filter(id=attempt_id, paper__physician_id__in=mine)
+        .select_related("paper", "paper__physician", "paper__physician__institution")
+        .first()
+    )
+    if found is None:
+        raise NotFound()
+    return found
+
+
+async def _tell(request: Request, attempt: Attempt, message: dict[str, Any]) -> None:
+    """Deliver to the node that holds the physician's socket, if anyone is connected."""
+    hall: Hall = request.app.state.hall
+    session = await hall.live.session(attempt.id)
+    if session.get("node") and session.get("connected") == "1":
+        await hall.live.tell(session["node"], {**message, "attempt": attempt.id})
+
+
+async def approve_check(
+    request: Request, proctor: CurrentUser, attempt: Attempt, reason: str
+) -> FaceCheck:
+    """Pass the attempt's latest failed check of its pending stage by hand."""
+    if not reason:
+        raise DomainError("请填写人工通过的理由", field="reason")
+    session = await request.app.state.hall.live.session(attempt.id)
+    stage = session.get("stage") or ""
+    failed = FaceCheck.filter(attempt_id=attempt.id, passed=False, approved_by_id__isnull=True)
+    if stage in STAGES:
+        failed = failed.filter(stage=STAGES[stage])
+    check = await failed.order_by("-id").first()
+    if check is None:
+        raise Conflict("该考生当前没有待人工处理的人脸识别")
+    changed = await FaceCheck.filter(id=check.id, approved_by_id__isnull=True).update(
+        approved_by_id=proctor.account_id, approval_reason=reason
+    )
+    if not changed:
+        raise Conflict("该人脸识别已由其他监考人员处理")
+    actor = await Account.get(id=proctor.account_id)
+    await audit.record(
+        actor,
+        "face_check_approved",
+        obj=check,
+        from_state="failed",
+        to_state="approved",
+        reason=reason,
+        ip=client_ip(request),
+        attempt=attempt.id,
+    )
+    await request.app.state.hall.event(
+        attempt.id, "check_approved", stage=check.stage.value, by=actor.username, reason=reason
+    )
+    await _tell(request, attempt, {"op": "recheck"})
+    return check
+
+
+async def end_attempt(
+    request: Request, proctor: CurrentUser, attempt: Attempt, reason: str
+) -> None:
+    if not reason:
+        raise DomainError("请填写终止考试的理由", field="reason")
+    changed = await Attempt.filter(
+        id=attempt.id, status__in=(AttemptStatus.WAITING, AttemptStatus.IN_PROGRESS)
+    ).update(status=AttemptStatus.ENDED, ended_reason=reason)
+    if not changed:
+        raise Conflict("该考试已结束或已被其他监考人员终止")
+    await audit.record(
+        await Account.get(id=proctor.account_id),
+        "attempt_ended",
+        obj=attempt,
+        from_state=attempt.status.value,
+        to_state=AttemptStatus.ENDED.value,
+        reason=reason,
+        ip=client_ip(request),
+    )
+    await request.app.state.hall.event(attempt.id, "ended", reason=reason)
+    await _tell(request, attempt, {"op": "end", "reason": f"监考人员已终止本次测评：{reason}"})
+
+
+async def send_message(request: Request, proctor: CurrentUser, attempt: Attempt, text: str) -> bool:
+    if not text:
+        raise DomainError("请填写要发送的消息", field="text")
+    await audit.record(
+        await Account.get(id=proctor.account_id),
+        "proctor_message",
+        obj=attempt,
+        reason=text,
+        ip=client_ip(request),
+    )
+    await request.app.state.hall.event(attempt.id, "proctor_message", text=text)
+    session = await request.app.state.hall.live.session(attempt.id)
+    await _tell(request, attempt, {"op": "notice", "text": text})
+    return session.get("connected") == "1"
+
+
+REVIEW_DECISIONS = {"accept": "认可成绩", "void": "作废本次测评"}
+
+
+async def review_attempt(
+    request: Request, proctor: CurrentUser, attempt: Attempt, decision: str, reason: str
+) -> None:
+    """After the window: accept the flagged attempt's result, or void it. One decision wins."""
+    if decision not in REVIEW_DECISIONS:
+        raise DomainError("请选择复核结论", field="decision")
+    if decision == "void" and not reason:
+        raise DomainError("作废时请填写理由", field="reason")
+    if not attempt.flagged:
+        raise DomainError("该考试没有异常标记，无需复核")
+    values: dict[str, Any] = {
+        "review_decision": decision,
+        "review_reason": reason,
+        "reviewed_by_id": proctor.account_id,
+    }
+    if decision == "void":
+        values["status"] = AttemptStatus.VOIDED
+    changed = await Attempt.filter(
+        id=attempt.id,
+        review_decision="",
+        status__in=(AttemptStatus.SUBMITTED, AttemptStatus.ENDED),
+    ).update(**values)
+    if not changed:
+        raise Conflict("该考试已复核，或尚未结束")
+    await audit.record(
+        await Account.get(id=proctor.account_id),
+        f"attempt_review_{decision}",
+        obj=attempt,
+        from_state=attempt.status.value,
+        to_state=AttemptStatus.VOIDED.value if decision == "void" else attempt.status.value,
+        reason=reason,
+        ip=client_ip(request),
+    )
+    await request.app.state.hall.event(attempt.id, "reviewed", decision=decision, reason=reason)
+
+
+@requires(*PROCTORS)
+async def attempt_page(request: Request) -> Response:
+    proctor = user(request)
+    attempt = await attempt_of(proctor, request.path_params["attempt_id"])
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = await request.form()
+        action = str(form.get("action", ""))
+        reason = str(form.get("reason", "")).strip()[:500]
+        session = get_session(request)
+        try:
+            if action == "approve":
+                await approve_check(request, proctor, attempt, reason)
+                session.flash("已人工通过该考生的人脸识别，考生页面已继续。")
+            elif action == "message":
+                delivered = await send_message(request, proctor, attempt, reason)
+                session.flash(
+                    "消息已送达考生页面。" if delivered else "考生当前不在线，消息已记录。"
+                )
+            elif action == "end":
+                await end_attempt(request, proctor, attempt, reason)
+                session.flash("已终止该考生的考试。")
+            elif action in ("accept", "void"):
+                await review_attempt(request, proctor, attempt, action, reason)
+                session.flash("复核结论已保存。")
+            else:
+                raise DomainError("请选择操作")
+        except DomainError as exc:
+            errors[exc.field or "form"] = exc.message
+        else:
+            return redirect(request, f"/proctor/attempts/{attempt.id}")
+    attempt = await attempt_of(proctor, attempt.id)
+    events = await AttemptEvent.filter(attempt_id=attempt.id).order_by("id")
+    checks = await FaceCheck.filter(attempt_id=attempt.id).order_by("id")
+    context = {
+        "attempt": attempt,
+        "physician": attempt.paper.physician,
+        "events": events,
+        "checks": checks,
+        "live": await request.app.state.hall.live.session(attempt.id),
+        "labels": EVENT_LABELS,
+        "stage_labels": STAGE_LABELS,
+        "errors": errors,
+        "decisions": REVIEW_DECISIONS,
+        "S": AttemptStatus,
+        "F": FaceStage,
+    }
+    return render(request, "proctor/attempt.html", context, status_code=400 if errors else 200)
+
+
+@requires(*PROCTORS)
+async def check_frame(request: Request) -> Response:
+    """The kept frame of a failed check, for the proctor who decides on it."""
+    proctor = user(request)
+    check = await FaceCheck.get_or_none(id=request.path_params["check_id"])
+    if check is None or check.attempt_id is None or not check.frame_path:
+        raise NotFound()
+    await attempt_of(proctor, check.attempt_id)
+    path = request.app.state.settings.media_path / check.frame_path
+    if not path.is_file():
+        raise NotFound()
+    return Response(
+        await asyncio.to_thread(path.read_bytes),
+        media_type="image/jpeg",
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
+@requires(*PROCTORS)
+async def review_queue(request: Request) -> Response:
+    """Flagged attempts awaiting a decision, oldest first."""
+    proctor = user(request)
+    period = await Period.filter(is_current=True).first()
+    page = None
+    if period is not None:
+        mine = Subquery(proctor.jurisdiction.physicians().values("id"))
+        qs = Attempt.filter(
+            paper__period_id=period.id,
+            paper__physician_id__in=mine,
+            flagged=True,
+            review_decision="",
+        ).select_related("paper__physician", "paper__physician__institution")
+        page = await paginate(request, qs.order_by("id"))
+    return render(request, "proctor/reviews.html", {"page": page, "period": period})
+
+
+routes: list[BaseRoute] = [
+    Route("/proctor/", monitor_page),
+    Route("/proctor/stream", monitor_stream),
+    Route("/proctor/reviews", review_queue),
+    Route("/proctor/attempts/{attempt_id:int}", attempt_page, methods=["GET", "POST"]),
+    Route("/proctor/checks/{check_id:int}/frame", check_frame),
+]

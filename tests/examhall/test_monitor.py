@@ -1,0 +1,212 @@
+"""The proctors' monitor and actions, with real hall sessions over a real uvicorn."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from starlette.applications import Starlette
+from test_hall import sitter, start
+
+import factories
+from browser import serve
+from conftest import csrf_of, login
+from core.settings import Settings
+from examhall import protocol as p
+from examhall.client import HallClient
+from face_helpers import photo
+from models.enums import AttemptStatus, OrgKind
+from models.exam import Attempt, AttemptEvent, FaceCheck
+from models.ops import AuditLog
+from models.period import Period
+from portal.sessions import COOKIE
+from workers.face import start_workers
+
+
+@pytest.fixture(scope="module")
+def worker(app: Starlette, settings: Settings, redis_url: str) -> Iterator[Any]:
+    proc = start_workers(settings, redis_url, 1)[0]
+    yield proc
+    proc.terminate()
+    proc.join(timeout=10)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def base_url(app: Starlette) -> AsyncIterator[str]:
+    async with serve(app) as url:
+        yield url
+
+
+async def proctor_client(app: Starlette, username: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app)
+    proctor = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    assert (await login(proctor, username)).status_code == 303
+    return proctor
+
+
+async def act(
+    proctor: httpx.AsyncClient, attempt_id: int, action: str, reason: str = ""
+) -> httpx.Response:
+    path = f"/proctor/attempts/{attempt_id}"
+    token = await csrf_of(proctor, path)
+    return await proctor.post(path, data={"action": action, "reason": reason, "csrf_token": token})
+
+
+async def snapshot(
+    base_url: str,
+    cookie: str,
+    until: Callable[[dict[str, Any]], bool] = lambda data: True,
+    **params: str,
+) -> dict[str, Any]:
+    """The first event of the monitor's stream that satisfies ``until`` (pushed each second)."""
+    async with (
+        httpx.AsyncClient(base_url=base_url, headers={"Cookie": cookie}, timeout=20) as http,
+        http.stream("GET", "/proctor/stream", params=params) as stream,
+    ):
+        assert stream.status_code == 200
+        seen = 0
+        async for line in stream.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            data: dict[str, Any] = json.loads(line[6:])
+            if until(data):
+                return data
+            seen += 1
+            assert seen < 15, f"the monitor never showed it: {data}"
+    raise AssertionError("the stream ended")
+
+
+def row_of(data: dict[str, Any], attempt_id: int) -> dict[str, Any] | None:
+    return next((r for r in data["rows"] if r["attempt_id"] == attempt_id), None)
+
+
+async def test_monitor_follows_checks_and_proctor_acts(
+    app: Starlette, client: httpx.AsyncClient, base_url: str, worker: Any
+) -> None:
+    me = await sitter(app, client)
+    await Period.filter(id=me.period.id).update(face_retries=1)
+    _, office = await factories.org_with_account(OrgKind.OFFICE)
+    proctor = await proctor_client(app, office.username)
+    office_cookie = f"{COOKIE}={proctor.cookies[COOKIE]}"
+
+    hall = HallClient(base_url, me.cookie)
+    welcome = await hall.connect()
+    await hall.expect(p.CHECK, stage=p.START)
+    attempt = await Attempt.get(id=welcome["attempt"])
+    data = await snapshot(base_url, office_cookie, q=me.physician.name)
+    assert data["counts"]["checking"] >= 1
+    row = next(r for r in data["rows"] if r["attempt_id"] == attempt.id)
+    assert row["category"] == "checking" and row["stage"] == p.START
+
+    # A failed start check at the retry limit: flagged, and the physician is stuck.
+    await hall.frame(photo("biden.jpg"))
+    failed = await hall.expect(p.CHECK_RESULT)
+    assert not failed["passed"] and failed["tries_left"] == 0 and "监考人员" in failed["message"]
+    await hall.frame(photo("obama2.jpg"))
+    stuck = await hall.expect(p.CHECK_RESULT)
+    assert stuck["reason"] == "limit"
+    data = await snapshot(
+        base_url, office_cookie, lambda d: row_of(d, attempt.id) is not None, category="flagged"
+    )
+    row = row_of(data, attempt.id)
+    assert (
+        row
+        and row["flagged"]
+        and row["failed_checks"] == 1
+        and "开考人脸识别" in row["flag_reason"]
+    )
+
+    page = await proctor.get(f"/proctor/attempts/{attempt.id}")
+    assert "人脸识别未通过" in page.text and "与注册照片不是同一人" in page.text
+    check = await FaceCheck.get(attempt_id=attempt.id, passed=False)
+    frame = await proctor.get(f"/proctor/checks/{check.id}/frame")
+    assert frame.status_code == 200 and frame.content == photo("biden.jpg")
+
+    # The proctor's message reaches the page; the approval unblocks the physician.
+    await act(proctor, attempt.id, "message", "请摘下口罩，正对摄像头")
+    assert (await hall.expect(p.NOTICE))["text"] == "请摘下口罩，正对摄像头"
+    assert (await act(proctor, attempt.id, "approve", "")).status_code == 400
+    done = await act(proctor, attempt.id, "approve", "人工核对身份证件，确认本人")
+    assert done.status_code == 303
+    await hall.expect(p.PAPER)
+    await hall.expect(p.STATE, state=p.TESTING)
+    twice = await act(proctor, attempt.id, "approve", "再次通过")
+    assert twice.status_code == 400 and "没有待人工处理" in twice.text
+
+    # Ending the attempt closes the physician's socket with the reason.
+    ended = await act(proctor, attempt.id, "end", "发现替考")
+    assert ended.status_code == 303
+    bye = await hall.expect(p.BYE)
+    assert bye["code"] == p.ENDED_BY_PROCTOR and "发现替考" in bye["message"]
+    await hall.close()
+    assert (await Attempt.get(id=attempt.id)).status == AttemptStatus.ENDED
+    again = await act(proctor, attempt.id, "end", "再次终止")
+    assert again.status_code == 400 and "已结束" in again.text
+
+    # After the window: the review queue, one decision wins.
+    assert me.physician.name in (await proctor.get("/proctor/reviews")).text
+    assert (await act(proctor, attempt.id, "void", "")).status_code == 400
+    assert (await act(proctor, attempt.id, "void", "替考属实")).status_code == 303
+    late = await act(proctor, attempt.id, "accept", "")
+    assert late.status_code == 400
+    attempt = await Attempt.get(id=attempt.id)
+    assert attempt.status == AttemptStatus.VOIDED and attempt.review_decision == "void"
+    assert me.physician.name not in (await proctor.get("/proctor/reviews")).text
+
+    kinds = [e.kind async for e in AttemptEvent.filter(attempt_id=attempt.id)]
+    order = ["check_failed", "flagged", "proctor_message", "check_approved", "ended", "reviewed"]
+    positions = [kinds.index(k) for k in order]
+    assert positions == sorted(positions)
+    actions = {a.action async for a in AuditLog.filter(actor_id=office.id)}
+    assert {
+        "face_check_approved",
+        "proctor_message",
+        "attempt_ended",
+        "attempt_review_void",
+    } <= actions
+    events = await app.state.redis.xrange("hall:events", count=10_000)
+    assert any(
+        e[1]["kind"] == "check_failed" and e[1]["attempt"] == str(attempt.id) for e in events
+    )
+    await proctor.aclose()
+
+
+async def test_jurisdiction_of_proctors(
+    app: Starlette, client: httpx.AsyncClient, base_url: str, worker: Any
+) -> None:
+    me = await sitter(app, client)  # an Urumqi physician
+    hall = HallClient(base_url, me.cookie)
+    await start(hall)
+    attempt_id = hall.welcome["attempt"]
+    inst = await factories.organisation(OrgKind.INSTITUTION)
+    assert inst.prefecture_id == me.physician.prefecture_id
+    _, far_commission = await factories.org_with_account(OrgKind.COMMISSION, "653100")
+    _, far_assessor = await factories.org_with_account(OrgKind.ASSESSOR, "653100")
+    _, near_commission = await factories.org_with_account(OrgKind.COMMISSION, "650100")
+    for outsider in (far_commission, far_assessor):
+        proctor = await proctor_client(app, outsider.username)
+        assert (await proctor.get(f"/proctor/attempts/{attempt_id}")).status_code == 404
+        assert (await act(proctor, attempt_id, "end", "越权")).status_code == 404
+        cookie = f"{COOKIE}={proctor.cookies[COOKIE]}"
+        data = await snapshot(base_url, cookie)
+        assert all(r["attempt_id"] != attempt_id for r in data["rows"])
+        await proctor.aclose()
+    near = await proctor_client(app, near_commission.username)
+    assert (await near.get(f"/proctor/attempts/{attempt_id}")).status_code == 200
+    data = await snapshot(base_url, f"{COOKIE}={near.cookies[COOKIE]}")
+    assert any(r["attempt_id"] == attempt_id for r in data["rows"])
+    await near.aclose()
+
+    _, institution = await factories.org_with_account(OrgKind.INSTITUTION)
+    inst_client = await proctor_client(app, institution.username)
+    assert (await inst_client.get("/proctor/")).status_code == 403
+    await inst_client.aclose()
+    async with httpx.AsyncClient(base_url=base_url) as anonymous:
+        refused = await anonymous.get("/proctor/stream")
+        assert refused.status_code == 401 and "未登录" in refused.text
+    await hall.close()
+    assert (await Attempt.get(id=attempt_id)).status == AttemptStatus.IN_PROGRESS
