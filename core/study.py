@@ -239,7 +239,7 @@ async def _seconds(
     rows = await LessonProgress.filter(physician_id=physician_id, period_id=period_id).values(
         "lesson_id",
         "seconds_credited",
-        "completed_at",
+        minutes="lesson__minutes",
         course_id="lesson__course_id",
         category="lesson__course__category",
         class_hours="lesson__course__class_hours",
@@ -249,10 +249,13 @@ async def _seconds(
     caps: dict[int, tuple[str, int]] = {}
     completed: set[int] = set()
     for row in rows:
-        by_lesson[row["lesson_id"]] = row["seconds_credited"]
-        by_course[row["course_id"]] = by_course.get(row["course_id"], 0) + row["seconds_credited"]
+        # The office may shorten a lesson after it was studied: it counts its minutes at most.
+        limit = row["minutes"] * 60
+        seconds = min(row["seconds_credited"], limit)
+        by_lesson[row["lesson_id"]] = seconds
+        by_course[row["course_id"]] = by_course.get(row["course_id"], 0) + seconds
         caps[row["course_id"]] = (str(row["category"]), row["class_hours"] * SECONDS_PER_CLASS_HOUR)
-        if row["completed_at"] is not None:
+        if seconds >= limit:
             completed.add(row["lesson_id"])
     categories: dict[str, int] = {}
     for course_id, seconds in by_course.items():

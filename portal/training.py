@@ -137,6 +137,7 @@ async def lesson_page(request: Request) -> Response:
         "previous": siblings[at - 1] if at > 0 else None,
         "next": siblings[at + 1] if at + 1 < len(siblings) else None,
         "position": (at + 1, len(siblings)),
+        "body": study.sanitise(lesson.body),  # stored sanitised; checked again on the way out
         "direct_video": study.is_direct_video(lesson.video_url),
         "video_ok": study.valid_video_url(lesson.video_url),
         "beat_seconds": study.BEAT_SECONDS,

@@ -221,6 +221,11 @@ async def test_totals_cap_each_course_and_check_category_minimums(db: None) -> N
     period.category_minimums = {}
     await period.save()
     assert (await study.tally(doc.id, period)).complete
+    # A lesson shortened after it was studied counts its new minutes at most, and is complete.
+    await Lesson.filter(id=talk.id).update(minutes=60)
+    shortened = await study.tally(doc.id, period)
+    assert shortened.by_lesson[talk.id] == 3600 and talk.id in shortened.completed_lessons
+    assert lesson.id in shortened.completed_lessons and shortened.hours == 2
 
 
 def test_sanitise_keeps_the_allow_list_only() -> None:

@@ -178,8 +178,10 @@ async def test_heartbeats_credit_honest_time_over_http(
     before = await credited(doc, lesson)
     assert before >= 120
     assert (await beat(client, lesson, tab)).json()["seconds"] == before
+    await Lesson.filter(id=lesson.id).update(body='<p>正文</p><script>alert("x")</script>')
     page = await client.get(f"/physician/training/lessons/{lesson.id}")
     assert "已学" in page.text and 'src="/static/js/study.js"' in page.text
+    assert "<p>正文</p>" in page.text and 'alert("x")' not in page.text
     assert (await client.get("/static/js/study.js")).status_code == 200
 
 
