@@ -72,6 +72,9 @@
     var n = ++sent;
     if (pause) { fields.pause = "1"; }
     post(root.dataset.beat, fields, pause).then(function (response) {
+      if (response.redirected) {  // the session ended: the log-in page answered
+        return { state: "error", message: "登录已失效，请重新登录后继续学习" };
+      }
       return response.json().catch(function () {
         return { state: "error", message: "记录学习时长失败（" + response.status + "），请刷新页面" };
       });
