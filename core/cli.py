@@ -54,7 +54,10 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     password_hash = hasher.hash_sync(DEMO_PASSWORD)  # one hash shared by every demo account
     hasher.close()
     summary = asyncio.run(_with_db(settings, lambda: seed_demo(password_hash)))
-    print(f"演示数据：{summary.organisations} 个机构，{summary.physicians} 名医师。")
+    print(
+        f"演示数据：{summary.organisations} 个机构，{summary.physicians} 名医师，"
+        f"{summary.questions} 道试题，{summary.courses} 门课程，{summary.papers} 份试卷。"
+    )
     print(format_logins(summary, DEMO_PASSWORD))
     return 0
 

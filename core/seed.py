@@ -35,10 +35,12 @@ from models.enums import (
     Sex,
     StagingReason,
 )
+from models.exam import Paper, Question
 from models.geo_data import PREFECTURES
 from models.org import Account, County, Organisation, Prefecture
 from models.period import Enrollment, Evaluation, Period, PhaseWindow
 from models.physician import Physician
+from models.training import Course
 
 T = TypeVar("T")
 
@@ -205,6 +207,9 @@ class SeedSummary:
     physicians: int
     by_status: dict[str, int]  # keys: see STATUS_LABELS
     logins: list[DemoLogin]
+    questions: int = 0
+    courses: int = 0
+    papers: int = 0
 
 
 # --------------------------------------------------------------------------- geography
@@ -281,7 +286,23 @@ async def seed_demo(
     async with in_transaction():
         await load_geography()
         await _DemoBuilder(password_hash, today).build(physicians)
+    await load_content()
     return await _summarise()
+
+
+async def load_content() -> None:
+    """The demo question bank and course catalogue (written by the team, in
+    core/demo_content), and the current period's papers drawn from that bank."""
+    from core.questions import load_demo_questions
+    from core.study import DEMO_COURSES, load_demo_courses
+    from examhall.papers import generate_for_period
+
+    await load_demo_questions()
+    if DEMO_COURSES.exists():
+        await load_demo_courses()
+    current = await Period.filter(is_current=True).first()
+    if current is not None and await Question.exists():
+        await generate_for_period(current)
 
 
 @dataclass
@@ -811,6 +832,9 @@ async def _summarise() -> SeedSummary:
         physicians=await Physician.all().count(),
         by_status=by_status,
         logins=await _demo_logins(),
+        questions=await Question.all().count(),
+        courses=await Course.all().count(),
+        papers=await Paper.all().count(),
     )
 
 

@@ -35,7 +35,10 @@ def test_migrate_seed_and_office_account(tmp_path: Path) -> None:
     seeded = xjdk(tmp_path, "seed-demo", "--if-empty")
     assert seeded.returncode == 0, seeded.stderr
     assert "320 名医师" in seeded.stdout and "wjw650100" in seeded.stdout
+    assert "份试卷" in seeded.stdout
     assert "跳过" in xjdk(tmp_path, "seed-demo", "--if-empty").stdout
+    papers = xjdk(tmp_path, "generate-papers")
+    assert papers.returncode == 0 and "已生成 0 份试卷" in papers.stdout  # made by the seed
 
     weak = xjdk(tmp_path, "create-office-account", "admin", stdin="short\n")
     assert weak.returncode == 2 and "密码长度" in weak.stderr

@@ -25,11 +25,13 @@ from models.enums import (
     EvaluationStatus,
     OrgKind,
     Phase,
+    Procedure,
     Rating,
     RegistrationStatus,
     Role,
     StagingReason,
 )
+from models.exam import Paper, Question
 from models.geo_data import PREFECTURES
 from models.org import Account, County, Organisation, Prefecture
 from models.period import Enrollment, Evaluation, Period, PhaseWindow
@@ -171,6 +173,19 @@ async def test_evaluations_of_standing_enrollments() -> None:
             EnrollmentStatus.INSTITUTION_REJECTED,
             EnrollmentStatus.ASSESSOR_REJECTED,
         )
+
+
+async def test_content_and_papers(seeded: Seeded) -> None:
+    assert await Question.all().count() >= 100
+    current = await Period.get(is_current=True)
+    general = await Enrollment.filter(
+        period=current,
+        is_active=True,
+        procedure=Procedure.GENERAL,
+        status=EnrollmentStatus.SUBMITTED,
+    ).count()
+    assert general > 0
+    assert await Paper.filter(period=current).count() == general
 
 
 async def test_logins_exist(seeded: Seeded) -> None:
