@@ -63,6 +63,7 @@ async def test_apply_once_after_the_required_hours(client: httpx.AsyncClient, db
     await period.save()
     short = await apply(client)
     assert short.status_code == 400 and "专业必修课还差 4 课时" in short.text
+    assert "已完成 36/36 课时（专业必修课还差 4 课时）" in (await client.get("/")).text
     assert not await CreditApplication.exists(physician_id=doc.id)
 
     await studied(period, doc, CourseCategory.PROFESSIONAL_REQUIRED, 4)
