@@ -11,7 +11,7 @@ import shutil
 import signal
 import socket
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -83,7 +83,10 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def chromium(width: int = 375, height: int = 812) -> AsyncIterator[Page]:
+async def chromium(
+    width: int = 375, height: int = 812, extra_flags: Sequence[str] = ()
+) -> AsyncIterator[Page]:
+    """``extra_flags`` are added to the command line (e.g. a fake camera for the exam hall)."""
     binary = require_chromium()
     port = free_port()
     flags = [
@@ -95,6 +98,7 @@ async def chromium(width: int = 375, height: int = 812) -> AsyncIterator[Page]:
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        *extra_flags,
     ]
     # Chromium's helper processes may still be writing the profile while they exit.
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:

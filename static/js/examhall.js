@@ -12,6 +12,9 @@
   var HEARTBEAT_MS = 10000;
   var RESEND_MS = 5000; // an answer unacknowledged this long is sent again (same seq)
   var SHOT_TIMEOUT_MS = 60000;
+  // While the clock runs the server sends the time at least every 30 s; this much silence
+  // means a dead connection (a phone that slept, a network that vanished without a close).
+  var SILENCE_MS = 75000;
   var RUNNING = [ST.testing, ST.checking, ST.finishing]; // the clock runs
 
   function $(id) { return document.getElementById(id); }
@@ -50,6 +53,7 @@
   var everConnected = false;
   var retries = 0;
   var reconnectTimer = null;
+  var heardAt = 0; // when the server last sent anything
 
   var stream = null;
   var cameraReady = false;
@@ -476,6 +480,7 @@
     connected = true;
     everConnected = true;
     retries = 0;
+    say(""); // whatever was said about the connection is over
     attempt = m.attempt;
     $("rule-duration").textContent = Math.round(m.duration / 60);
     $("rule-count").textContent = m.question_count;
@@ -657,20 +662,36 @@
     };
     socket.onmessage = function (event) {
       if (ws !== socket || typeof event.data !== "string") { return; }
+      heardAt = Date.now();
       var message;
       try { message = JSON.parse(event.data); } catch (e) { return; }
       var handle = handlers[message.type];
       if (handle) { handle(message); }
     };
     socket.onclose = function () {
-      if (ws !== socket) { return; }
-      ws = null;
-      connected = false;
-      verifying = false;
-      submitting = false;
-      if (!closedForGood && !finished) { reconnectLater(); }
-      render();
+      if (ws === socket) { lost(); }
     };
+  }
+
+  function lost() {
+    ws = null;
+    connected = false;
+    verifying = false;
+    submitting = false;
+    if (!closedForGood && !finished) { reconnectLater(); }
+    render();
+  }
+
+  function checkAlive() {
+    if (isOpen() && running() && Date.now() - heardAt > SILENCE_MS) {
+      var dead = ws;
+      lost(); // the old socket's events are ignored from now on
+      try { dead.close(); } catch (e) { /* already gone */ }
+    }
+  }
+
+  function reconnectNow() {
+    if (!ws && reconnectTimer) { connect(); }
   }
 
   function reconnectLater() {
@@ -705,15 +726,14 @@
 
   document.addEventListener("visibilitychange", function () {
     if (isOpen()) { send(T.visibility, { hidden: document.hidden }); }
+    if (!document.hidden) { reconnectNow(); }
     if (!document.hidden && stream && el.video.paused) {
       var played = el.video.play();
       if (played && played.catch) { played.catch(function () { /* shown again later */ }); }
     }
   });
 
-  window.addEventListener("online", function () {
-    if (!ws && reconnectTimer) { connect(); }
-  });
+  window.addEventListener("online", reconnectNow);
 
   window.addEventListener("beforeunload", function (event) {
     if (!finished && !closedForGood && running()) {
@@ -727,6 +747,7 @@
   setInterval(function () { if (isOpen()) { send(T.heartbeat, {}); } }, HEARTBEAT_MS);
   setInterval(function () {
     renderClock();
+    checkAlive();
     flush(true);
   }, 1000);
 

@@ -1,0 +1,308 @@
+"""The exam hall page in real headless Chromium at a 375-px phone width, with a fake camera
+that shows the registered physician's face: the start check, answering by tapping, a reload
+that resumes, a dropped connection that comes back by itself, the random check, 交卷 with
+its check, and the score screen."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from PIL import Image
+from starlette.applications import Starlette
+
+import factories
+from browser import Page, chromium, require_chromium, serve
+from conftest import login
+from core.settings import Settings
+from examhall import protocol as p
+from face_helpers import FACES, photo
+from models.enums import AttemptStatus, OrgKind, Phase, QuestionCategory, QuestionType
+from models.exam import Answer, Attempt, FaceCheck, Question
+from models.period import Period
+from models.physician import Physician
+from portal.sessions import COOKIE
+from workers.face import start_workers
+
+# Collected on every page: script errors, and what confirm() asked (answered 确定).
+WATCH = """
+window.__errors = [];
+window.addEventListener("error", function (e) { window.__errors.push(String(e.message)); });
+window.__confirms = [];
+window.confirm = function (text) { window.__confirms.push(String(text)); return true; };
+"""
+# What the page says, for the message of a failed wait.
+SAYS = """JSON.stringify({
+  save: document.getElementById("hall-save").textContent,
+  message: document.getElementById("hall-message").textContent,
+  check: document.getElementById("check-message").textContent,
+  result: document.getElementById("check-result").textContent,
+  camera: document.getElementById("camera-status").textContent,
+  closed: document.getElementById("closed-message").textContent,
+  errors: window.__errors
+})"""
+OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
+def visible(element_id: str) -> str:
+    """True when the element is shown (it and its ancestors are displayed)."""
+    return f"!!document.getElementById({element_id!r}).getClientRects().length"
+
+
+SHOOT_READY = (
+    f"{visible('check-shoot')} && !document.getElementById('check-shoot').disabled"
+    " && document.getElementById('camera-video').videoWidth > 0"
+)
+
+
+@pytest.fixture(scope="module")
+def worker(app: Starlette, settings: Settings, redis_url: str) -> Iterator[Any]:
+    proc = start_workers(settings, redis_url, 1)[0]
+    yield proc
+    proc.terminate()
+    proc.join(timeout=10)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def base_url(app: Starlette) -> AsyncIterator[str]:
+    async with serve(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A webcam feed for Chromium's fake device: the physician's face as a Y4M video."""
+    return y4m(FACES / "obama-480p.jpg", tmp_path_factory.mktemp("camera") / "face.y4m")
+
+
+def y4m(source: Path, target: Path, width: int = 640, height: int = 480, frames: int = 3) -> Path:
+    """A few frames of ``source`` (cropped to ``width`` x ``height``) as raw I420 in Y4M."""
+    with Image.open(source) as image:
+        rgb = image.convert("RGB")
+    scale = max(width / rgb.width, height / rgb.height)
+    rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)))
+    left, top = (rgb.width - width) // 2, (rgb.height - height) // 2
+    y, u, v = rgb.crop((left, top, left + width, top + height)).convert("YCbCr").split()
+    quarter = (width // 2, height // 2)
+    frame = y.tobytes() + u.resize(quarter).tobytes() + v.resize(quarter).tobytes()
+    with target.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n" + frame)
+    return target
+
+
+async def question_bank() -> None:
+    """A small bank: public questions and 临床/内科专业 ones, of every type."""
+    if await Question.exists():
+        return
+    two = [{"key": "A", "text": "正确"}, {"key": "B", "text": "错误"}]
+    four = [{"key": k, "text": f"选项{k}"} for k in "ABCD"]
+    rows: list[tuple[QuestionType, QuestionCategory, str, str, list[Any], list[str], int]] = []
+    for n in range(6):
+        rows.append((QuestionType.SINGLE, QuestionCategory.LAW, "", "", four, ["B"], n))
+    for n in range(6):
+        rows.append(
+            (
+                QuestionType.MULTIPLE,
+                QuestionCategory.PROFESSIONAL,
+                "临床",
+                "内科专业",
+                four,
+                ["A", "C"],
+                n,
+            )
+        )
+    for n in range(4):
+        rows.append((QuestionType.JUDGE, QuestionCategory.PROFESSIONAL, "临床", "", two, ["A"], n))
+    for kind, category, practice, scope, options, answer, n in rows:
+        await Question.create(
+            type=kind,
+            # Markup in a stem must show as text: the page never parses data as HTML.
+            stem=f"{category.label}{kind.label}{n} <b>不是标签</b>",
+            options=options,
+            answer=answer,
+            category=category,
+            practice_category=practice,
+            practice_scope=scope,
+            fingerprint=f"{kind}{category}{n}",
+        )
+
+
+@dataclass
+class Sitter:
+    physician: Physician
+    cookie: str  # the session cookie's value
+    period: Period
+
+
+async def sitter(app: Starlette, client: httpx.AsyncClient) -> Sitter:
+    """A physician enrolled (general procedure) in a period whose test window is open."""
+    await question_bank()
+    period = await factories.period()
+    await Period.filter(id=period.id).update(question_count=10, duration_minutes=30)
+    await factories.open_window(period, Phase.TEST)
+    inst = await factories.organisation(OrgKind.INSTITUTION)
+    doc = await factories.physician(inst)
+    await app.state.face.store_photo(doc, photo("obama.jpg"))
+    await factories.enrollment(period, doc)
+    client.cookies.clear()
+    assert (await login(client, doc.id_number)).status_code == 303
+    return Sitter(doc, client.cookies[COOKIE], await Period.get(id=period.id))
+
+
+async def until(page: Page, expression: str, within: float = 30.0) -> Any:
+    """The expression's value once it is truthy, polled; fails after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        value = await page.evaluate(expression)
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(
+                f"waited {within} s for {expression}; page: {await page.evaluate(SAYS)}"
+            )
+        await asyncio.sleep(0.05)
+
+
+async def text(page: Page, element_id: str) -> str:
+    return str(await page.evaluate(f"document.getElementById({element_id!r}).textContent"))
+
+
+async def answer_current(page: Page) -> None:
+    """Tap the first option of the question shown and wait until the server stored it."""
+    await page.evaluate("document.querySelector('#hall-question input').click()")
+    await until(page, "document.getElementById('item-status').textContent === '已保存'")
+
+
+async def test_a_physician_sits_the_test_in_a_phone_browser(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    base_url: str,
+    worker: Any,
+    camera: Path,
+) -> None:
+    require_chromium()
+    me = await sitter(app, client)
+    flags = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera}",
+    ]
+    async with chromium(375, extra_flags=flags) as page:
+        await page.call("Page.enable")
+        await page.call("Page.addScriptToEvaluateOnNewDocument", source=WATCH)
+        await page.call("Network.setCookie", name=COOKIE, value=me.cookie, url=base_url + "/")
+        await page.goto(base_url + "/examhall/")
+
+        # 考试须知 from the welcome, the live camera, and the start check.
+        await until(page, "document.getElementById('rule-count').textContent === '10'")
+        assert await text(page, "rule-duration") == "30" and await text(page, "rule-pass") == "60"
+        await until(page, SHOOT_READY)
+        assert await text(page, "check-title") == "开考前人脸识别"
+        assert await page.evaluate(OVERFLOW)
+        await page.evaluate("document.getElementById('check-shoot').click()")
+        await until(page, "document.querySelectorAll('#hall-nav button').length === 10")
+        await until(page, visible("hall-question"))
+        assert not await page.evaluate(visible("hall-intro"))
+        assert not await page.evaluate(visible("hall-check"))
+        assert (await text(page, "hall-clock")).startswith("剩余 ")
+        assert await page.evaluate(OVERFLOW)
+        stem = await page.evaluate("document.querySelector('.item-stem').textContent")
+        assert stem.endswith("<b>不是标签</b>")
+        assert await page.evaluate("document.querySelector('.item-stem b') === null")
+
+        # Three answers, tapped one per screen, each acknowledged.
+        for _ in range(3):
+            await answer_current(page)
+            await page.evaluate("document.querySelector('.item-moves button.primary').click()")
+        await until(page, "document.getElementById('hall-save').textContent === '已保存'")
+        assert (
+            await page.evaluate("document.querySelectorAll('#hall-nav button.answered').length")
+            == 3
+        )
+        attempt = await Attempt.get(paper__physician_id=me.physician.id)
+        stored = {str(a.item_id): a.choice for a in await Answer.filter(attempt_id=attempt.id)}
+        assert len(stored) == 3
+
+        # A reload resumes: the same paper, the three answers shown as saved.
+        await page.goto(base_url + "/examhall/")
+        await until(page, "document.querySelectorAll('#hall-nav button.answered').length === 3")
+        await until(page, "document.getElementById('hall-save').textContent === '已保存'")
+        kept = await page.evaluate(f"sessionStorage.getItem('examhall:{attempt.id}')")
+        assert {k: v["choice"] for k, v in json.loads(kept).items()} == stored
+
+        # The server goes away (a restart): the page says so, keeps an answer given
+        # meanwhile, reconnects by itself and the answer is stored.
+        await app.state.hall.sessions[attempt.id].close(p.BUSY, "服务器正在重启，请稍候自动重连")
+        await until(
+            page, "document.getElementById('hall-save').textContent === '连接已断开，正在重连…'"
+        )
+        await page.evaluate("document.querySelectorAll('#hall-nav button')[3].click()")
+        await page.evaluate("document.querySelector('#hall-question input').click()")
+        assert (
+            await page.evaluate("document.querySelectorAll('#hall-nav button.unsaved').length") == 1
+        )
+        await until(page, "document.getElementById('item-status').textContent === '已保存'")
+        await until(page, "document.querySelectorAll('#hall-nav button.answered').length === 4")
+        assert await Answer.filter(attempt_id=attempt.id).count() == 4
+
+        # The random check: answering pauses behind the camera until the face passes.
+        await Attempt.filter(id=attempt.id).update(
+            random_check_at=datetime.now(UTC) - timedelta(seconds=1)
+        )
+        hall = app.state.hall
+        await hall.live.tell(hall.node, {"op": "recheck", "attempt": attempt.id})
+        await until(page, SHOOT_READY)
+        assert await text(page, "check-title") == "随机人脸识别"
+        assert await page.evaluate(
+            "document.getElementById('hall-check').classList.contains('overlay')"
+        )
+        assert await page.evaluate("document.querySelector('#hall-question input').disabled")
+        await page.evaluate("document.getElementById('check-shoot').click()")
+        await until(page, f"!{visible('hall-check')}")
+        await until(page, "!document.querySelector('#hall-question input').disabled")
+        await page.evaluate("document.querySelectorAll('#hall-nav button')[4].click()")
+        await answer_current(page)
+        await until(page, "document.querySelectorAll('#hall-nav button.answered').length === 5")
+
+        # 交卷: confirm() names the unanswered questions, then the submit check.
+        await until(page, "!document.getElementById('hall-submit').disabled")
+        await page.evaluate("document.getElementById('hall-submit').click()")
+        confirms = await until(page, "window.__confirms.length && window.__confirms")
+        assert "还有 5 题未作答" in confirms[0]
+        await until(page, SHOOT_READY)
+        assert await text(page, "check-title") == "交卷前人脸识别"
+        await page.evaluate("document.getElementById('check-shoot').click()")
+
+        # The score screen.
+        await until(page, visible("hall-final"))
+        attempt = await Attempt.get(id=attempt.id)
+        assert attempt.status == AttemptStatus.SUBMITTED and attempt.score is not None
+        assert await text(page, "final-score") == str(attempt.score)
+        assert await text(page, "final-outcome") == ("合格" if attempt.passed else "不合格")
+        assert await text(page, "hall-save") == "试卷已提交"
+        assert not await page.evaluate(visible("hall-closed"))
+        assert await page.evaluate(OVERFLOW)
+        assert (
+            await page.evaluate("document.querySelector('#hall-final a').getAttribute('href')")
+            == "/"
+        )
+        assert await page.evaluate(f"sessionStorage.getItem('examhall:{attempt.id}')") is None
+        assert await page.evaluate("window.__errors") == []
+
+    checks = await FaceCheck.filter(attempt_id=attempt.id).order_by("id")
+    assert [(c.stage.value, c.passed) for c in checks] == [
+        ("start", True),
+        ("random", True),
+        ("submit", True),
+    ]
