@@ -306,3 +306,29 @@ async def test_a_physician_sits_the_test_in_a_phone_browser(
         ("random", True),
         ("submit", True),
     ]
+
+
+async def test_a_refused_camera_says_how_to_allow_it(
+    app: Starlette, client: httpx.AsyncClient, base_url: str, worker: Any
+) -> None:
+    """Without the permission (headless Chromium denies it when nobody can answer the prompt)
+    the page explains how to allow the camera and the check cannot be sent."""
+    require_chromium()
+    me = await sitter(app, client)
+    flags = ["--use-fake-device-for-media-stream", "--deny-permission-prompts"]
+    async with chromium(375, extra_flags=flags) as page:
+        await page.call("Network.setCookie", name=COOKIE, value=me.cookie, url=base_url + "/")
+        await page.goto(base_url + "/examhall/")
+        status = await until(
+            page,
+            "document.getElementById('camera-status').textContent.indexOf('权限被拒绝') >= 0"
+            " && document.getElementById('camera-status').textContent",
+        )
+        assert "允许" in status
+        assert await page.evaluate(visible("camera-retry"))
+        assert await page.evaluate("document.getElementById('camera-help').open")
+        help_text = await text(page, "camera-help")
+        assert "360 极速浏览器" in help_text and "微信" in help_text
+        await until(page, visible("check-shoot"))  # the start check is asked for …
+        assert await page.evaluate("document.getElementById('check-shoot').disabled")  # … in vain
+        assert await page.evaluate(OVERFLOW)
