@@ -163,9 +163,17 @@ def detail_text(detail: dict[str, Any] | None) -> list[tuple[str, str]]:
 
 async def choices() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The actions and object types to filter by: the known ones and any others logged."""
-    present = {str(a) for a in await AuditLog.all().distinct().values_list("action", flat=True)}
+    present = {
+        str(a)
+        for a in await AuditLog.all().order_by("action").distinct().values_list("action", flat=True)
+    }
     actions = [(a, ACTIONS.get(a, a)) for a in sorted(set(ACTIONS) | present)]
-    logged = await AuditLog.all().distinct().values_list("object_type", flat=True)
+    logged = (
+        await AuditLog.all()
+        .order_by("object_type")
+        .distinct()
+        .values_list("object_type", flat=True)
+    )
     types = {str(t) for t in logged}
     objects = [(t, OBJECT_TYPES.get(t, t)) for t in sorted((set(OBJECT_TYPES) | types) - {""})]
     return actions, objects

@@ -113,7 +113,7 @@ MENUS: dict[Role, tuple[Section, ...]] = {
             "医师管理",
             (
                 Entry("考核信息查看", "/physicians", soon=False),
-                Entry("机构账号管理", "/commission/accounts"),
+                Entry("机构账号管理", "/commission/accounts", soon=False),
             ),
         ),
         Section(
@@ -135,9 +135,9 @@ MENUS: dict[Role, tuple[Section, ...]] = {
         Section(
             "考核管理",
             (
-                Entry("考核周期管理", "/office/periods"),
+                Entry("考核周期管理", "/office/periods", soon=False),
                 Entry("考核结果", "/office/results", soon=False),
-                Entry("统计分析", "/office/statistics"),
+                Entry("统计分析", "/office/statistics", soon=False),
                 Entry("考核信息查看", "/physicians", soon=False),
             ),
         ),
@@ -153,8 +153,8 @@ MENUS: dict[Role, tuple[Section, ...]] = {
             (
                 Entry("在线监考", "/proctor/", soon=False),
                 Entry("异常复核", "/proctor/reviews", soon=False),
-                Entry("账号管理", "/office/accounts"),
-                Entry("操作日志", "/office/audit"),
+                Entry("账号管理", "/office/accounts", soon=False),
+                Entry("操作日志", "/office/audit", soon=False),
                 Entry("修改密码", "/account/password", soon=False),
             ),
         ),

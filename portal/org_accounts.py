@@ -90,7 +90,7 @@ async def account_list(request: Request) -> Response:
     params = request.query_params
     chosen = {k: params.get(k, "").strip()[:50] for k in ("q", "kind")}
     kinds = KINDS[manager.role]
-    qs = managed_accounts(manager).select_related("organisation", "organisation__prefecture")
+    qs = managed_accounts(manager).select_related("organisation")
     if chosen["q"]:
         q = chosen["q"]
         qs = qs.filter(

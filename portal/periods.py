@@ -14,7 +14,6 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tortoise.expressions import Case, When
 from tortoise.transactions import in_transaction
 
 from core import audit
@@ -219,9 +218,16 @@ ORDER_RULES: tuple[tuple[Phase, str, Phase, str, str], ...] = (
     (
         Phase.EVALUATION,
         "start",
-        Phase.TEST,
+        Phase.REGISTRATION,
         "start",
-        "工作成绩和职业道德评定不能早于业务水平测评开始",
+        "工作成绩和职业道德评定不能早于注册报名开始",
+    ),
+    (
+        Phase.RESULTS,
+        "start",
+        Phase.TEST,
+        "end",
+        "结果公布须在业务水平测评结束后",
     ),
     (
         Phase.RESULTS,
@@ -395,12 +401,13 @@ async def make_current(request: Request) -> Response:
     if period.is_current:
         session.flash(f"{period.name}已是本期考核。", "warning")
         return redirect(request, "/office/periods")
-    async with in_transaction():
-        previous = await Period.filter(is_current=True).values_list("id", flat=True)
-        # One UPDATE sets every row: no moment, and no concurrent request, leaves two
-        # periods current (a second request waits for the row locks, then overwrites all).
-        only_this = Case(When(id=period.id, then=True), default=False)  # type: ignore[arg-type]
-        await Period.all().update(is_current=only_this)
+    async with in_transaction() as conn:
+        # Lock every period row first (there are only a few): a concurrent request waits
+        # here until this one commits, then sees its result, so exactly one stays current.
+        await Period.all().using_db(conn).order_by("id").select_for_update()
+        previous = await Period.filter(is_current=True).using_db(conn).values_list("id", flat=True)
+        await Period.filter(id__in=previous).using_db(conn).update(is_current=False)
+        await Period.filter(id=period.id).using_db(conn).update(is_current=True)
     await audit.record(
         await Account.get(id=user(request).account_id),
         "period_made_current",

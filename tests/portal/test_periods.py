@@ -37,7 +37,7 @@ WINDOWS = {
     "training_end": "2026-05-31T23:59",
     "test_start": "2026-06-01T09:00",
     "test_end": "2026-06-07T18:00",
-    "evaluation_start": "2026-06-08T09:00",
+    "evaluation_start": "2026-03-10T09:00",  # institutions rate during the period
     "evaluation_end": "2026-07-15T18:00",
     "results_start": "2026-07-20T09:00",
     "results_end": "2026-12-31T23:59",
@@ -128,6 +128,7 @@ async def test_windows_round_trip_in_beijing_time(client: httpx.AsyncClient, db:
     await refused({"test_start": "2026-04-30T09:00"}, "须在注册报名结束之后开始")
     await refused({"test_end": "2026-06-01T09:30"}, "不能短于考试时长（60分钟）")
     await refused({"results_start": "2026-07-01T09:00"}, "结果公布须在工作成绩和职业道德评定结束后")
+    await refused({"evaluation_start": "2026-02-10T09:00"}, "评定不能早于注册报名开始")
     await refused({"training_start": ""}, "请填写培训及考前练习的开始时间")
     await refused({"evaluation_end": "2026/07/15"}, "时间格式应为")
 
