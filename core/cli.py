@@ -244,6 +244,17 @@ def cmd_bench_face(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_loadtest(settings: Settings, args: argparse.Namespace) -> int:
+    """The exam-window spike rehearsal (examhall/loadtest.py)."""
+    from examhall import loadtest
+
+    fields = vars(args)
+    names = loadtest.Options.__dataclass_fields__
+    options = loadtest.Options(**{k: v for k, v in fields.items() if k in names and v is not None})
+    options.urls = args.urls or [f"http://{settings.host}:{settings.port}"]
+    return loadtest.main(settings, options, clean=args.cleanup)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xjdk", description="新疆医师定期考核综合管理平台")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -265,6 +276,26 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--frames", type=int, default=200)
     bench.add_argument("--processes", type=int, default=2)
     bench.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    load = sub.add_parser(
+        "loadtest", help="rehearse an exam-window spike against running web nodes (see README)"
+    )
+    load.add_argument("--physicians", type=int, default=200, help="simulated physicians")
+    load.add_argument("--ramp", type=float, default=60, help="seconds in which all connect")
+    load.add_argument("--duration", type=float, default=240, help="seconds of answering")
+    load.add_argument("--pace", type=float, default=20, help="seconds between answers (mean)")
+    load.add_argument("--url", dest="urls", action="append", help="a web node (repeat for several)")
+    load.add_argument("--no-face", action="store_true", help="checks passed in advance")
+    load.add_argument("--processes", type=int, default=1, help="load-generator processes")
+    load.add_argument("--questions", type=int, default=100, help="questions per paper")
+    load.add_argument("--reconnect-share", type=float, default=0.1)
+    load.add_argument("--hidden-share", type=float, default=0.2)
+    load.add_argument("--logins", type=int, default=20, help="real log-ins to time")
+    load.add_argument("--baselines", action="store_true", help="echo server, hall, raw faces")
+    load.add_argument("--baseline-clients", type=int, default=200)
+    load.add_argument("--baseline-seconds", type=float, default=15)
+    load.add_argument("--pid", dest="pids", type=int, action="append", help="also sample")
+    load.add_argument("--report", default="", help="write PATH.json and PATH.html")
+    load.add_argument("--cleanup", action="store_true", help="remove all load-test data")
     return parser
 
 
@@ -277,6 +308,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "run": cmd_run,
     "generate-papers": cmd_generate_papers,
     "bench-face": cmd_bench_face,
+    "loadtest": cmd_loadtest,
 }
 
 

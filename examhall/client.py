@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import json
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import websockets
@@ -20,14 +21,24 @@ from examhall import protocol as p
 
 
 class HallClient:
-    def __init__(self, base_url: str, cookie: str, origin: str | None = None) -> None:
-        """``base_url`` like http://127.0.0.1:8000; ``cookie`` the session cookie header."""
+    def __init__(
+        self,
+        base_url: str,
+        cookie: str,
+        origin: str | None = None,
+        on_message: Callable[[dict[str, Any]], None] | None = None,
+        inbox_limit: int | None = None,
+    ) -> None:
+        """``base_url`` like http://127.0.0.1:8000; ``cookie`` the session cookie header.
+        ``on_message`` sees every message as it arrives (the load-test tool reacts to them
+        instead of waiting for them in order); ``inbox_limit`` keeps only the latest ones."""
         self.url = base_url.replace("http", "ws", 1) + p.PATH
         self.headers = {"Cookie": cookie}
         if origin:
             self.headers["Origin"] = origin
+        self.on_message = on_message
         self.ws: ClientConnection | None = None
-        self.inbox: deque[dict[str, Any]] = deque()
+        self.inbox: deque[dict[str, Any]] = deque(maxlen=inbox_limit)
         self.arrived = asyncio.Event()
         self.welcome: dict[str, Any] = {}
         self.items: list[dict[str, Any]] = []
@@ -74,11 +85,18 @@ class HallClient:
                 elif kind == p.BYE:
                     self.closed_with = message
                 self.inbox.append(message)
+                if self.on_message is not None:
+                    self.on_message(message)
                 self.arrived.set()
         except websockets.ConnectionClosed:
             pass
         finally:
             self.arrived.set()
+
+    @property
+    def is_open(self) -> bool:
+        """The socket is up and its messages are being read."""
+        return self._reader is not None and not self._reader.done()
 
     async def expect(self, kind: str, within: float = 30.0, **match: Any) -> dict[str, Any]:
         """The next message of ``kind`` (and fields equal to ``match``) arriving ``within``
@@ -94,9 +112,7 @@ class HallClient:
                 raise ConnectionError(f"closed while waiting for {kind}: {self.closed_with}")
             left = deadline - loop.time()
             if left <= 0:
-                raise TimeoutError(
-                    f"no {kind} {match or ''} in {within} s; got {list(self.inbox)}"
-                )
+                raise TimeoutError(f"no {kind} {match or ''} in {within} s; got {list(self.inbox)}")
             self.arrived.clear()
             await asyncio.wait_for(self.arrived.wait(), left)
 
