@@ -283,9 +283,15 @@
     } else if (!isOpen()) {
       text = everConnected ? "连接已断开，正在重连…" : "正在连接…";
       kind = "error";
-    } else if (open) {
-      text = state === ST.testing ? "保存中…" : "保存中…（答题暂停，恢复后自动保存）";
+    } else if (open && state === ST.testing) {
+      text = "保存中…";
       kind = "busy";
+    } else if (open && state === ST.checking) {
+      text = "保存中…（答题已暂停，验证通过后自动保存）";
+      kind = "busy";
+    } else if (open) {
+      text = open + " 题答案未能保存（答题已锁定）";
+      kind = "error";
     } else {
       text = "已保存";
       kind = "ok";
@@ -595,8 +601,9 @@
   }
 
   function onError(m) {
-    var a = m.item !== undefined && m.item !== null ? answers[m.item] : null;
-    if (a && (m.seq === undefined || m.seq === a.seq)) {
+    if (m.item !== undefined && m.item !== null) {
+      var a = answers[m.item];
+      if (!a || (m.seq !== undefined && m.seq !== a.seq)) { return; } // about an older change
       if (m.code === C.paused || m.code === C.locked || m.code === C.not_started) {
         a.sentAt = 0; // kept unsent; resent when answering may go on
         a.error = "未保存：" + m.message;
@@ -604,7 +611,7 @@
         a.sentAt = Date.now() - RESEND_MS + 2000; // resent in about two seconds
         a.error = m.message;
       } else {
-        a.rejected = true;
+        a.rejected = true; // the server will never take it: not resent
         a.error = m.message;
       }
       persist();
