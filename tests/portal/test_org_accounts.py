@@ -88,7 +88,10 @@ async def test_commission_resets_its_own_institutions_only(
     assert mine.username in text and assessor_acct.username in text
     for outsider in (theirs, other_commission, gone_acct, commission):
         assert outsider.username not in text
-    only = await client.get("/commission/accounts", params={"kind": "assessor"})
+    only = await client.get(
+        "/commission/accounts", params={"kind": "assessor"}, headers={"HX-Request": "true"}
+    )
+    assert "<html" not in only.text
     assert [assessor_acct.username in r for r in table_rows(only.text)] == [True]
 
     for outsider in (theirs, other_commission, gone_acct):

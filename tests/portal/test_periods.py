@@ -3,12 +3,13 @@ exactly one current period, exam parameters frozen once the test has begun."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import httpx
 
 import factories
-from conftest import login, post_form, table_rows
+from conftest import csrf_of, login, post_form, table_rows
 from models.enums import OrgKind, Phase, Procedure, Role
 from models.exam import Attempt, Paper
 from models.ops import AuditLog
@@ -115,6 +116,14 @@ async def test_windows_round_trip_in_beijing_time(client: httpx.AsyncClient, db:
     listed = "\n".join(table_rows((await client.get("/office/periods")).text))
     assert "业务水平测评 2026-06-01 09:00 2026-06-07 18:00" in listed
     assert await AuditLog.exists(action="period_windows_updated", object_id=period.id)
+    found = await client.get(
+        "/office/periods", params={"q": "窗口"}, headers={"HX-Request": "true"}
+    )
+    assert "<html" not in found.text and "窗口测试周期" in found.text
+    assert (
+        "没有名称包含“无此周期”的考核周期"
+        in (await client.get("/office/periods", params={"q": "无此周期"})).text
+    )
 
     async def refused(changes: dict[str, str], message: str) -> None:
         response = await post_form(client, path, {**WINDOWS, **changes})
@@ -159,6 +168,16 @@ async def test_exactly_one_current_period(client: httpx.AsyncClient, db: None) -
 
     await post_form(client, f"/office/periods/{old.id}/current", {})
     assert await Period.filter(is_current=True).values_list("id", flat=True) == [old.id]
+
+    # Two offices clicking at once: one of the two wins, never both.
+    token = await csrf_of(client, "/office/periods")
+    await asyncio.gather(
+        *(
+            client.post(f"/office/periods/{p.id}/current", data={"csrf_token": token})
+            for p in (new, old, new, old)
+        )
+    )
+    assert len(await Period.filter(is_current=True).values_list("id", flat=True)) == 1
 
 
 async def test_exam_parameters_freeze_once_the_test_began(
