@@ -270,6 +270,10 @@ class Session:
         now = now or datetime.now(UTC)
         return max(0.0, round((deadline - now).total_seconds(), 1))
 
+    def opens_in(self, now: datetime | None = None) -> float:
+        now = now or datetime.now(UTC)
+        return max(0.0, round((self.seat.window.starts_at - now).total_seconds(), 1))
+
     def grace_over(self, now: datetime) -> bool:
         deadline = self.attempt.deadline
         grace = timedelta(seconds=self.hall.settings.exam_grace_seconds)
@@ -311,7 +315,13 @@ class Session:
                 if message["type"] == "websocket.disconnect":
                     break
                 if not self._allow():
-                    await self.send(p.ERROR, code=p.TOO_FAST, message="操作过于频繁，请稍候")
+                    refused = "frame" if message.get("bytes") is not None else "text"
+                    if message.get("text"):
+                        with contextlib.suppress(p.ProtocolError):
+                            refused = p.decode(message["text"])["type"]
+                    await self.send(
+                        p.ERROR, code=p.TOO_FAST, message="操作过于频繁，请稍候", refused=refused
+                    )
                     continue
                 if message.get("bytes") is not None:
                     await self._frame(message["bytes"])
@@ -347,14 +357,13 @@ class Session:
         }
         await self._derive(datetime.now(UTC))
         period = self.seat.period
-        window = self.seat.window
         await self.send(
             p.WELCOME,
             v=p.VERSION,
             attempt=self.attempt.id,
             state=self.state,
             remaining=self.remaining(),
-            opens_in=max(0.0, (window.starts_at - datetime.now(UTC)).total_seconds()),
+            opens_in=self.opens_in(),
             answers=answers,
             check=self.pending,
             tries_left=await self._tries_left(),
@@ -449,7 +458,13 @@ class Session:
         await self.send(p.CHECK, stage=stage, message=messages[stage], tries_left=left)
 
     async def _announce(self, message: str = "") -> None:
-        await self.send(p.STATE, state=self.state, remaining=self.remaining(), message=message)
+        await self.send(
+            p.STATE,
+            state=self.state,
+            remaining=self.remaining(),
+            opens_in=self.opens_in(),
+            message=message,
+        )
         await self.hall.live.update(self.attempt.id, state=self.state, stage=self.pending or "")
 
     async def recheck(self) -> None:
@@ -510,6 +525,14 @@ class Session:
                 await self._begin(now)
                 await self._send_paper()
                 await self._announce("考试开始")
+            else:  # the waiting room's clock, and a sign of life for the page
+                await self.send(
+                    p.STATE,
+                    state=self.state,
+                    remaining=self.remaining(now),
+                    opens_in=self.opens_in(now),
+                    message="",
+                )
             return
         if self.grace_over(now) and not self.verifying:
             grade = await finalise(self.hall, attempt, verified=False)
@@ -534,7 +557,13 @@ class Session:
             await self._announce("随机人脸识别，答题已暂停")
             await self._ask(p.RANDOM)
             return
-        await self.send(p.STATE, state=self.state, remaining=self.remaining(now), message="")
+        await self.send(
+            p.STATE,
+            state=self.state,
+            remaining=self.remaining(now),
+            opens_in=self.opens_in(now),
+            message="",
+        )
 
     # --- messages -------------------------------------------------------------------
 
@@ -706,12 +735,9 @@ class Session:
             self.state = p.TESTING
             await self._announce("验证通过，请继续答题")
         elif stage == p.FINAL:
-            grade = await finalise(self.hall, self.attempt, verified=True)
+            await finalise(self.hall, self.attempt, verified=True)  # or already submitted
             await self.attempt.refresh_from_db()
-            self.state = p.SUBMITTED
-            if grade is None and self.attempt.status != AttemptStatus.SUBMITTED:
-                await self._finished_message()
-                return
+            await self._derive(now)
             await self._finished_message()
         self._wake.set()
 

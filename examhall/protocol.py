@@ -23,10 +23,15 @@ Server → client
               start check; never carries the answer key
   ack         {item, seq}                  stored in the database; safe to forget
   check       {stage, message, tries_left} send a frame now (start / random / submit)
-  check_result {stage, passed, reason, message, tries_left}
-  state       {state, remaining, message}  the attempt moved on (see STATES)
+  check_result {stage, passed, reason, message, tries_left}  reason: a FaceReason value,
+              "busy" (the verifier is saturated: retry) or "limit" (no tries left: a proctor
+              decides)
+  state       {state, remaining, opens_in, message}  the attempt moved on (see STATES);
+              also re-sent every 30 s as the clock (opens_in: seconds until the window opens)
   result      {score, passed, pass_mark}   the paper is graded; the hall closes
-  error       {code, message}              a refused message; the connection stays open
+  error       {code, message, refused?, item?, seq?}  a refused message; the connection
+              stays open. refused: the type of the message refused ("frame" for a binary
+              one); item and seq when an answer was refused (the page keeps it and resends)
   notice      {text}                       a proctor's message
   bye         {code, message}              sent just before the server closes the socket
 
@@ -124,31 +129,34 @@ def decode(text: str) -> dict[str, Any]:
     return message
 
 
+SERVER_TYPES = (WELCOME, PAPER, ACK, CHECK, CHECK_RESULT, STATE, RESULT, ERROR, NOTICE, BYE)
+CODES = (
+    BAD_MESSAGE,
+    TOO_FAST,
+    PAUSED,
+    LOCKED,
+    NOT_STARTED,
+    NO_CHECK,
+    BUSY,
+    TAKEN_OVER,
+    NOT_OPEN,
+    NOT_ELIGIBLE,
+    DONE,
+    ENDED_BY_PROCTOR,
+)
+# After a bye with one of these a page stays closed: reconnecting cannot help.
+FINAL_BYES = (TAKEN_OVER, DONE, ENDED_BY_PROCTOR, NOT_OPEN, NOT_ELIGIBLE)
+
+
 def for_page() -> dict[str, Any]:
     """The constants the page's script needs, rendered into it (one definition)."""
     return {
         "version": VERSION,
         "path": PATH,
-        "types": {
-            name.lower(): value
-            for name, value in globals().items()
-            if name.isupper() and isinstance(value, str) and value in _MESSAGE_TYPES
-        },
+        "types": {t: t for t in (*CLIENT_TYPES, *SERVER_TYPES)},
         "states": list(STATES),
+        "state": {s: s for s in STATES},
         "stages": {"start": START, "random": RANDOM, "submit": FINAL},
+        "codes": {c: c for c in CODES},
+        "final_byes": list(FINAL_BYES),
     }
-
-
-_MESSAGE_TYPES = {
-    *CLIENT_TYPES,
-    WELCOME,
-    PAPER,
-    ACK,
-    CHECK,
-    CHECK_RESULT,
-    STATE,
-    RESULT,
-    ERROR,
-    NOTICE,
-    BYE,
-}
