@@ -130,8 +130,9 @@ def filtered(chosen: dict[str, str]) -> tuple[QuerySet[AuditLog], dict[str, str]
     if chosen["object_type"]:
         qs = qs.filter(object_type=chosen["object_type"])
     if chosen["object_id"]:
-        if chosen["object_id"].isdigit():
-            qs = qs.filter(object_id=int(chosen["object_id"]))
+        raw = chosen["object_id"]
+        if raw.isdecimal() and len(raw) <= 9:
+            qs = qs.filter(object_id=int(raw))
         else:
             errors["object_id"] = "对象编号应为数字"
     days: dict[str, date] = {}

@@ -59,6 +59,11 @@ def from_input(text: str) -> datetime:
     return datetime.strptime(text, INPUT_FORMAT).replace(tzinfo=LOCAL_ZONE).astimezone(UTC)
 
 
+def small_int(raw: str) -> int | None:
+    """A non-negative integer of at most six digits (full-width digits too), else None."""
+    return int(raw) if raw.isdecimal() and len(raw) <= 6 else None
+
+
 async def exam_started(period_id: int) -> bool:
     return await Attempt.exists(paper__period_id=period_id)
 
@@ -69,7 +74,7 @@ async def exam_started(period_id: int) -> bool:
 def read_parameters(
     form: FormData, period: Period | None, locked: bool
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
-    """The form's values (as typed, for redisplay), the cleaned ones and the errors."""
+    """The cleaned values, the values as typed (for redisplay) and the errors."""
     errors: dict[str, str] = {}
     shown: dict[str, str] = {}
     clean: dict[str, Any] = {}
@@ -90,19 +95,21 @@ def read_parameters(
                 errors[field] = LOCKED
             continue
         shown[field] = raw
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        number = small_int(raw)
+        if number is None or not low <= number <= high:
             errors[field] = f"{label}须为 {low}–{high} 之间的整数（单位：{unit}）"
         else:
-            clean[field] = int(raw)
+            clean[field] = number
     minimums: dict[str, int] = {}
     for category in CourseCategory:
         key = f"min_{category.value}"
         raw = str(form.get(key, "")).strip() or "0"
         shown[key] = raw
-        if not raw.isdigit() or int(raw) > 200:
+        number = small_int(raw)
+        if number is None or number > 200:
             errors[key] = f"{category.label}最低课时须为 0–200 之间的整数"
-        elif int(raw):
-            minimums[category.value] = int(raw)
+        elif number:
+            minimums[category.value] = number
     hours = clean.get("required_hours")
     if hours and sum(minimums.values()) > hours:
         errors["min_" + CourseCategory.PROFESSIONAL_REQUIRED.value] = (

@@ -239,7 +239,7 @@ def prefecture_param(request: Request, current: CurrentUser) -> int | None:
     """The prefecture drilled into: chosen by the office, always its own for a commission
     (asking for another one answers 404 through ``prefecture_in_scope``)."""
     raw = request.query_params.get("prefecture", "")
-    if raw and not raw.isdigit():
+    if raw and not (raw.isdecimal() and len(raw) <= 9):
         raise NotFound()
     if current.role == Role.COMMISSION:
         return int(raw) if raw else current.prefecture_id

@@ -84,6 +84,8 @@ async def test_filters_and_labels(client: httpx.AsyncClient, db: None) -> None:
     bad = await client.get("/office/audit", params={"date_from": "2026-13-01", "object_id": "x"})
     assert bad.status_code == 400
     assert "日期格式应为 年-月-日" in bad.text and "对象编号应为数字" in bad.text
+    huge = await client.get("/office/audit", params={"object_id": "12345678901"})
+    assert huge.status_code == 400 and "对象编号应为数字" in huge.text
     backwards = await client.get(
         "/office/audit", params={"date_from": "2026-03-05", "date_to": "2026-03-01"}
     )

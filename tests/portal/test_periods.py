@@ -64,6 +64,8 @@ async def test_create_validates_every_field_and_changes_nothing(
         "duration_minutes": "300",
         "pass_mark": "0",
         "face_retries": "x",
+        "waiting_room_minutes": "²",
+        "credit_points": "６",  # a full-width digit is a digit
         "min_public_required": "40",
     }
     response = await post_form(client, "/office/periods/new", bad)
@@ -74,6 +76,7 @@ async def test_create_validates_every_field_and_changes_nothing(
     assert "考试时长须为 10–240 之间的整数" in text
     assert "合格分数线须为 1–100 之间的整数" in text
     assert "人脸识别重试次数须为 0–10 之间的整数" in text
+    assert "候考室开放时间须为 0–120 之间的整数" in text and "授予学分须为" not in text
     assert "合计（52）不能超过培训学时要求（36）" in text
     assert 'value="300"' in text  # what was typed stays in the form
     assert await Period.all().count() == before

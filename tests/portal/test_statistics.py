@@ -188,9 +188,9 @@ async def test_statistics_of_a_known_data_set(client: httpx.AsyncClient, db: Non
     values = [list(r) for r in sheet.iter_rows(values_only=True)]
     assert len(values) == 2 + 14 + 1 and values[-1][0] == "合计"
 
-    assert (
-        await client.get("/office/statistics", params={"prefecture": 999999})
-    ).status_code == 404
+    for odd in ("999999", "²", "1" * 40):
+        response = await client.get("/office/statistics", params={"prefecture": odd})
+        assert response.status_code == 404
 
 
 async def test_commission_sees_its_own_prefecture(client: httpx.AsyncClient, db: None) -> None:
