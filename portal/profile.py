@@ -22,6 +22,7 @@ from core.errors import Conflict, DomainError
 from models.enums import RegistrationStatus, Role
 from models.org import Account
 from models.physician import Physician
+from models.training import CreditApplication
 from portal import registration
 from portal.sessions import get_session
 from portal.web import client_ip, redirect, render, requires, user
@@ -54,6 +55,9 @@ async def _page(
     context = {
         **await registration.form_context(values),
         "physician": physician,
+        "credits": await CreditApplication.filter(physician_id=physician.id)
+        .select_related("period")
+        .order_by("-id"),
         "errors": errors or {},
         "Status": RegistrationStatus,
     }

@@ -98,6 +98,8 @@ async def test_certificate_is_printable_and_only_ones_own(
     assert doc.name in facts and doc.masked_id_number in facts and doc.id_number not in page.text
     assert period.name in facts and "36 课时" in facts and "自治区级I类学分 6 分" in facts
     assert credits.shown_code(application.verification_code) in facts
+    profile = (await client.get("/physician/profile")).text
+    assert "学分记录" in profile and f"/physician/credits/{application.id}/certificate" in profile
     issued = application.issued_at.astimezone(LOCAL_ZONE)
     assert issued.strftime("%Y年%m月%d日") in facts
     assert soup.select_one("nav.menu") is None and "window.print()" in page.text
