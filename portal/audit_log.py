@@ -77,6 +77,11 @@ ACTIONS = {
     "question_deleted": "删除试题",
     "question_retired": "停用试题",
     "question_reactivated": "恢复使用试题",
+    "face_check_approved": "监考人工通过人脸识别",
+    "attempt_ended": "监考终止测评",
+    "proctor_message": "监考发送消息",
+    "attempt_review_accept": "异常复核：认可成绩",
+    "attempt_review_void": "异常复核：成绩作废",
 }
 OBJECT_TYPES = {
     "account": "账号",
@@ -93,8 +98,9 @@ OBJECT_TYPES = {
     "question": "试题",
     "creditapplication": "学分申请",
     "attempt": "业务水平测评",
+    "facecheck": "人脸识别记录",
 }
-STATES: dict[str, str] = {"current": "本期考核"}
+STATES: dict[str, str] = {"current": "本期考核", "failed": "未通过"}
 for _enum in (
     RegistrationStatus,
     EnrollmentStatus,

@@ -110,3 +110,23 @@ async def test_office_only(client: httpx.AsyncClient, db: None) -> None:
         client.cookies.clear()
         await login(client, acct.username)
         assert (await client.get("/office/audit")).status_code == 403
+
+
+def test_every_recorded_action_has_a_chinese_name() -> None:
+    """Like an undocumented setting, an action recorded without a label fails here
+    (the page would show it raw): add it to ``portal.audit_log.ACTIONS``."""
+    import re
+    from pathlib import Path
+
+    from portal.audit_log import ACTIONS
+
+    root = Path(__file__).resolve().parents[2]
+    call = re.compile(r"audit\.record\(\s*[^,]+,\s*\"([a-z_]+)\"")
+    found = {
+        action
+        for package in ("portal", "examhall", "core", "workers")
+        for path in (root / package).rglob("*.py")
+        for action in call.findall(path.read_text(encoding="utf-8"))
+    }
+    assert len(found) > 20
+    assert sorted(found - set(ACTIONS)) == []
