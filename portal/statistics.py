@@ -126,10 +126,10 @@ class Bar:
 def axis(value: int) -> tuple[int, int]:
     """A round step (1, 2 or 5 times a power of ten) giving about four ticks, and the axis
     end: the first multiple of the step at or above ``value``."""
-    step = 1
-    while not any(m * step * 4 >= value for m in (1, 2, 5)):
-        step *= 10
-    step = next(m * step for m in (1, 2, 5) if m * step * 4 >= value)
+    power = 1
+    while 5 * power * 4 < value:
+        power *= 10
+    step = next(m * power for m in (1, 2, 5) if m * power * 4 >= value)
     return step, max(step, -(-value // step) * step)
 
 
@@ -152,14 +152,15 @@ def chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
             }
         )
         for j, (key, series, colour) in enumerate(SERIES):
+            value = row[key]
             bars.append(
                 Bar(
-                    label_width,
-                    y0 + j * bar,
-                    row[key] * scale,
-                    f"{name} {series}",
-                    row[key],
-                    colour,
+                    x=label_width,
+                    y=y0 + j * bar,
+                    width=value * scale,
+                    label=f"{name} {series}",
+                    value=value,
+                    colour=colour,
                 )
             )
     height = top + len(rows) * group + 22

@@ -221,3 +221,17 @@ async def test_other_roles_are_refused(client: httpx.AsyncClient, db: None) -> N
     await login(client, acct.username)
     for path in ("/office/statistics", "/commission/statistics", "/office/statistics/export.xlsx"):
         assert (await client.get(path)).status_code == 403
+
+
+def test_chart_axis_has_round_ticks() -> None:
+    from portal.statistics import axis
+
+    assert [axis(v) for v in (1, 4, 5, 45, 100, 101, 99_999)] == [
+        (1, 1),
+        (1, 4),
+        (2, 6),
+        (20, 60),
+        (50, 100),
+        (50, 150),
+        (50_000, 100_000),
+    ]
