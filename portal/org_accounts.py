@@ -51,7 +51,10 @@ async def issue_temporary_password(request: Request, account: Account) -> tuple[
     return password, ended
 
 
-async def reset_password_of(request: Request, manager: CurrentUser, account_id: int) -> str:
+async def reset_password_of(
+    request: Request, manager: CurrentUser, account_id: int
+) -> tuple[Account, str]:
+    """重置密码 of one managed account: its new temporary password (to show once)."""
     account = (
         await managed_accounts(manager).select_related("organisation").get_or_none(id=account_id)
     )
@@ -78,7 +81,7 @@ async def reset_password_of(request: Request, manager: CurrentUser, account_id: 
             username=account.username,
             manager=manager.display_name,
         )
-    return password
+    return account, password
 
 
 def base_path(manager: CurrentUser) -> str:
@@ -116,8 +119,7 @@ async def account_list(request: Request) -> Response:
 
 async def reset(request: Request) -> Response:
     manager = user(request)
-    password = await reset_password_of(request, manager, request.path_params["account_id"])
-    account = await Account.get(id=request.path_params["account_id"])
+    account, password = await reset_password_of(request, manager, request.path_params["account_id"])
     get_session(request).flash(
         f"已重置账号 {account.username}（{account.display_name}）的密码，"
         f"临时密码：{password}（仅显示一次，请告知该机构登录后立即修改）。"
