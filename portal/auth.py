@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import string
 from datetime import UTC, datetime
 from typing import Any
 
@@ -134,6 +135,26 @@ async def set_password(request: Request, account: Account, password: str) -> Non
     account.password_hash = await request.app.state.hasher.hash(password)
     account.password_changed_at = datetime.now(UTC)
     await account.save(update_fields=["password_hash", "password_changed_at"])
+
+
+ALPHABET = string.ascii_letters + string.digits
+
+
+def temporary_password() -> str:
+    """Ten letters and digits, at least one of each: given by a manager, shown once."""
+    while True:
+        candidate = "".join(secrets.choice(ALPHABET) for _ in range(10))
+        if any(c.isdigit() for c in candidate) and any(c.isalpha() for c in candidate):
+            return candidate
+
+
+async def issue_temporary_password(request: Request, account: Account) -> tuple[str, int]:
+    """Give ``account`` a fresh temporary password and end its sessions.
+    Returns the password (to show once) and how many sessions were ended."""
+    password = temporary_password()
+    await set_password(request, account, password)
+    ended = await request.app.state.sessions.end_all(account.id)
+    return password, ended
 
 
 def _reset_key(token: str) -> str:

@@ -24,8 +24,8 @@ from core.errors import Conflict, DomainError, NotFound
 from models.enums import FilingKind, OrgKind, OrgStatus, RegistrationStatus, ReviewStatus, Role
 from models.org import Account, County, Organisation, Prefecture
 from models.physician import Filing, Physician, Transfer
+from portal.auth import temporary_password
 from portal.pagination import paginate
-from portal.physician_admin import temporary_password
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
 

@@ -110,7 +110,7 @@ async def steps(physician: Physician, period: Period) -> list[Step]:
                 f"{state}（{when}）",
                 not test_open and not before_test,
                 "进入测评" if test_open else "",
-                "/physician/test" if test_open else "",
+                "/examhall/" if test_open else "",
             )
         )
     evaluation = await Evaluation.get_or_none(physician_id=physician.id, period_id=period.id)

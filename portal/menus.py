@@ -42,7 +42,7 @@ MENUS: dict[Role, tuple[Section, ...]] = {
                 Entry("考试报名", "/physician/enrollment", soon=False),
                 Entry("培训管理", "/physician/training", soon=False),
                 Entry("考前练习", "/physician/practice", soon=False),
-                Entry("业务水平测评", "/physician/test", soon=False),
+                Entry("业务水平测评", "/examhall/", soon=False),
                 Entry("申请学分", "/physician/credits", soon=False),
                 Entry("考核结果", "/physician/result", soon=False),
             ),
@@ -113,6 +113,7 @@ MENUS: dict[Role, tuple[Section, ...]] = {
             "医师管理",
             (
                 Entry("考核信息查看", "/physicians", soon=False),
+                Entry("统计分析", "/commission/statistics", soon=False),
                 Entry("机构账号管理", "/commission/accounts", soon=False),
             ),
         ),

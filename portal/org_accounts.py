@@ -23,9 +23,8 @@ from core.errors import NotFound
 from models.enums import OrgKind, OrgStatus, Role
 from models.org import Account
 from portal.account import requires_info
-from portal.auth import set_password
+from portal.auth import issue_temporary_password
 from portal.pagination import paginate
-from portal.physician_admin import temporary_password
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
 
@@ -40,15 +39,6 @@ def managed_accounts(manager: CurrentUser) -> QuerySet[Account]:
     """The log-ins of the organisations ``manager`` looks after (deleted ones left out)."""
     organisations = manager.jurisdiction.organisations().exclude(status=OrgStatus.DELETED)
     return Account.filter(organisation_id__in=Subquery(organisations.values("id")))
-
-
-async def issue_temporary_password(request: Request, account: Account) -> tuple[str, int]:
-    """Give ``account`` a fresh temporary password and end its sessions.
-    Returns the password (to show once) and how many sessions were ended."""
-    password = temporary_password()
-    await set_password(request, account, password)
-    ended = await request.app.state.sessions.end_all(account.id)
-    return password, ended
 
 
 async def reset_password_of(

@@ -4,9 +4,6 @@ face service). Both are audited; other organisations get 404."""
 
 from __future__ import annotations
 
-import secrets
-import string
-
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,18 +15,9 @@ from models.enums import Role
 from models.org import Account
 from portal import registration
 from portal.account import requires_info
-from portal.auth import set_password
+from portal.auth import issue_temporary_password
 from portal.sessions import get_session
 from portal.web import client_ip, redirect, requires, send_mail, user
-
-ALPHABET = string.ascii_letters + string.digits
-
-
-def temporary_password() -> str:
-    while True:
-        candidate = "".join(secrets.choice(ALPHABET) for _ in range(10))
-        if any(c.isdigit() for c in candidate) and any(c.isalpha() for c in candidate):
-            return candidate
 
 
 @requires(Role.INSTITUTION)
@@ -37,10 +25,7 @@ def temporary_password() -> str:
 async def reset_password(request: Request) -> Response:
     physician = await user(request).jurisdiction.physician(request.path_params["physician_id"])
     account = await Account.get(id=physician.account_id)
-    password = temporary_password()
-    await set_password(request, account, password)
-    state = request.app.state
-    await state.sessions.end_all(account.id)
+    password, _ = await issue_temporary_password(request, account)
     actor = await Account.get(id=user(request).account_id)
     await audit.record(actor, "physician_password_reset", obj=physician, ip=client_ip(request))
     await send_mail(

@@ -49,6 +49,8 @@ async def test_jurisdiction_of_each_role(client: httpx.AsyncClient, db: None) ->
     await login(client, office_acct.username)
     for doc in (doc_a, doc_b):
         assert (await client.get(f"/physicians/{doc.id}")).status_code == 200
+    # An id no table can hold is a plain 404 (not an integer overflow in the database).
+    assert (await client.get("/physicians/99999999999")).status_code == 404
 
 
 async def test_physicians_cannot_browse_physicians(client: httpx.AsyncClient, db: None) -> None:

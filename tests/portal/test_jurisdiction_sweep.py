@@ -15,19 +15,27 @@ from starlette.routing import Route
 import factories
 from conftest import csrf_of, login
 from models.enums import (
+    AttemptStatus,
+    CourseCategory,
     EnrollmentStatus,
     EvaluationStatus,
+    FaceReason,
+    FaceStage,
     FilingKind,
     OrgKind,
     Procedure,
+    QuestionCategory,
+    QuestionType,
     Rating,
     Role,
     StagingReason,
 )
+from models.exam import Attempt, FaceCheck, Paper, Question
 from models.ops import AuditLog
 from models.org import Account, Organisation
 from models.period import Evaluation, Period
 from models.physician import Filing, Physician, Transfer
+from models.training import Course, CreditApplication, Lesson, PracticeSet
 
 PARAM = re.compile(r"{(\w+):int}")
 # A form that gets every decision handler past its own validation to the object lookup.
@@ -79,6 +87,40 @@ async def side(code: str, period: Period) -> Side:
         staging_reason=StagingReason.RETIRED,
         requested_by=commission_acct,
     )
+    paper = await Paper.create(
+        period=period, physician=doc, enrollment=enrollment, duration_minutes=60, pass_mark=60
+    )
+    attempt = await Attempt.create(paper=paper, status=AttemptStatus.IN_PROGRESS, flagged=True)
+    check = await FaceCheck.create(
+        physician=doc,
+        attempt=attempt,
+        stage=FaceStage.START,
+        passed=False,
+        reason=FaceReason.MISMATCH,
+        frame_path="face-checks/none.img",
+    )
+    practice = await PracticeSet.create(physician=doc, period=period, question_count=1)
+    credit = await CreditApplication.create(
+        physician=doc, period=period, hours=36, credits=6, verification_code=f"sweep{doc.id}"
+    )
+    # Catalogue and bank rows belong to no jurisdiction: office-only pages refuse the others
+    # (403), and a lesson for another practice scope is not the physician's (404).
+    course = await Course.create(
+        title=f"口腔专业课{code}",
+        category=CourseCategory.PROFESSIONAL_REQUIRED,
+        class_hours=1,
+        practice_category="口腔",
+        practice_scope="口腔专业",
+    )
+    lesson = await Lesson.create(course=course, title="口腔检查", minutes=45)
+    question = await Question.create(
+        type=QuestionType.JUDGE,
+        stem=f"越权测试题{code}",
+        options=[{"key": "A", "text": "正确"}, {"key": "B", "text": "错误"}],
+        answer=["A"],
+        category=QuestionCategory.LAW,
+        fingerprint=f"sweep{code}",
+    )
     doc_acct = await Account.get(id=doc.account_id)
     return Side(
         accounts={
@@ -99,6 +141,15 @@ async def side(code: str, period: Period) -> Side:
             "organisation_id": inst.id,
             "org_id": inst.id,
             "account_id": inst_acct.id,
+            "attempt_id": attempt.id,
+            "check_id": check.id,
+            "set_id": practice.id,
+            "position": 1,
+            "application_id": credit.id,
+            "lesson_id": lesson.id,
+            "course_id": course.id,
+            "question_id": question.id,
+            "period_id": period.id,
         },
     )
 
@@ -142,3 +193,8 @@ async def test_other_jurisdictions_get_404(app: Starlette, client: httpx.AsyncCl
     assert doc.institution_id == theirs.institution.id
     assert (await Transfer.get(id=theirs.ids["transfer_id"])).status == "pending"
     assert (await Filing.get(id=theirs.ids["filing_id"])).status == "pending"
+    attempt = await Attempt.get(id=theirs.ids["attempt_id"])
+    assert attempt.status == AttemptStatus.IN_PROGRESS and not attempt.review_decision
+    assert (await FaceCheck.get(id=theirs.ids["check_id"])).approved_by_id is None
+    assert await Question.exists(id=theirs.ids["question_id"])
+    assert (await Period.get(id=period.id)).is_current
