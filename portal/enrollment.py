@@ -39,7 +39,6 @@ from portal.web import (
 
 REJECTED = (EnrollmentStatus.INSTITUTION_REJECTED, EnrollmentStatus.ASSESSOR_REJECTED)
 WINDOW_FORMAT = "%Y年%m月%d日 %H:%M"
-LOCAL = "Asia/Shanghai"  # the zone users enter and read times in (see web.local_time)
 
 
 async def current_period() -> Period | None:
