@@ -377,11 +377,13 @@ async def test_study_js_in_a_phone_browser(
 
         await wait_for(paused, "the pause heartbeat")
         text = "document.getElementById('study-state').textContent"
-        assert "暂停计时" in await page.evaluate(text)
-        assert await page.evaluate("document.getElementById('study-clock').textContent") in (
-            "0分30秒",
-            "0分31秒",
-        )
+        clock = "document.getElementById('study-clock').textContent"
+
+        async def shown_paused() -> bool:  # the page renders the server's reply a moment later
+            said = await page.evaluate(text)
+            return "暂停计时" in said and await page.evaluate(clock) in ("0分30秒", "0分31秒")
+
+        await wait_for(shown_paused, "the paused page")
 
         await redis.hset(key, "due", "0")  # the next heartbeat asks for a 签到
         await page.evaluate(visibility("visible"))
