@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -89,6 +90,26 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
         await application.state.redis.flushdb()
         await load_geography()
         yield application
+
+
+@pytest.fixture(scope="module")
+def worker(app: Starlette, settings: Settings, redis_url: str) -> Iterator[Any]:
+    """One face worker process for the module's tests."""
+    from workers.face import start_workers
+
+    proc = start_workers(settings, redis_url, 1)[0]
+    yield proc
+    proc.terminate()
+    proc.join(timeout=10)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def base_url(app: Starlette) -> AsyncIterator[str]:
+    """The module's app behind a real uvicorn (WebSockets, server-sent events, browsers)."""
+    from browser import serve
+
+    async with serve(app) as url:
+        yield url
 
 
 @pytest_asyncio.fixture

@@ -7,30 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from PIL import Image
 from starlette.applications import Starlette
 
-import factories
-from browser import Page, chromium, require_chromium, serve
-from conftest import login
-from core.settings import Settings
+from browser import Page, chromium, require_chromium
 from examhall import protocol as p
-from face_helpers import FACES, photo
-from models.enums import AttemptStatus, OrgKind, Phase, QuestionCategory, QuestionType
-from models.exam import Answer, Attempt, FaceCheck, Question
-from models.period import Period
-from models.physician import Physician
+from face_helpers import FACES
+from models.enums import AttemptStatus
+from models.exam import Answer, Attempt, FaceCheck
 from portal.sessions import COOKIE
-from workers.face import start_workers
+from sitting import sitter
 
 # Collected on every page: script errors, and what confirm() asked (answered 确定).
 WATCH = """
@@ -64,20 +56,6 @@ SHOOT_READY = (
 
 
 @pytest.fixture(scope="module")
-def worker(app: Starlette, settings: Settings, redis_url: str) -> Iterator[Any]:
-    proc = start_workers(settings, redis_url, 1)[0]
-    yield proc
-    proc.terminate()
-    proc.join(timeout=10)
-
-
-@pytest_asyncio.fixture(scope="module")
-async def base_url(app: Starlette) -> AsyncIterator[str]:
-    async with serve(app) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A webcam feed for Chromium's fake device: the physician's face as a Y4M video."""
     return y4m(FACES / "obama-480p.jpg", tmp_path_factory.mktemp("camera") / "face.y4m")
@@ -98,65 +76,6 @@ def y4m(source: Path, target: Path, width: int = 640, height: int = 480, frames:
         for _ in range(frames):
             out.write(b"FRAME\n" + frame)
     return target
-
-
-async def question_bank() -> None:
-    """A small bank: public questions and 临床/内科专业 ones, of every type."""
-    if await Question.exists():
-        return
-    two = [{"key": "A", "text": "正确"}, {"key": "B", "text": "错误"}]
-    four = [{"key": k, "text": f"选项{k}"} for k in "ABCD"]
-    rows: list[tuple[QuestionType, QuestionCategory, str, str, list[Any], list[str], int]] = []
-    for n in range(6):
-        rows.append((QuestionType.SINGLE, QuestionCategory.LAW, "", "", four, ["B"], n))
-    for n in range(6):
-        rows.append(
-            (
-                QuestionType.MULTIPLE,
-                QuestionCategory.PROFESSIONAL,
-                "临床",
-                "内科专业",
-                four,
-                ["A", "C"],
-                n,
-            )
-        )
-    for n in range(4):
-        rows.append((QuestionType.JUDGE, QuestionCategory.PROFESSIONAL, "临床", "", two, ["A"], n))
-    for kind, category, practice, scope, options, answer, n in rows:
-        await Question.create(
-            type=kind,
-            # Markup in a stem must show as text: the page never parses data as HTML.
-            stem=f"{category.label}{kind.label}{n} <b>不是标签</b>",
-            options=options,
-            answer=answer,
-            category=category,
-            practice_category=practice,
-            practice_scope=scope,
-            fingerprint=f"{kind}{category}{n}",
-        )
-
-
-@dataclass
-class Sitter:
-    physician: Physician
-    cookie: str  # the session cookie's value
-    period: Period
-
-
-async def sitter(app: Starlette, client: httpx.AsyncClient) -> Sitter:
-    """A physician enrolled (general procedure) in a period whose test window is open."""
-    await question_bank()
-    period = await factories.period()
-    await Period.filter(id=period.id).update(question_count=10, duration_minutes=30)
-    await factories.open_window(period, Phase.TEST)
-    inst = await factories.organisation(OrgKind.INSTITUTION)
-    doc = await factories.physician(inst)
-    await app.state.face.store_photo(doc, photo("obama.jpg"))
-    await factories.enrollment(period, doc)
-    client.cookies.clear()
-    assert (await login(client, doc.id_number)).status_code == 303
-    return Sitter(doc, client.cookies[COOKIE], await Period.get(id=period.id))
 
 
 async def until(page: Page, expression: str, within: float = 30.0) -> Any:
@@ -201,7 +120,7 @@ async def test_a_physician_sits_the_test_in_a_phone_browser(
     async with chromium(375, extra_flags=flags) as page:
         await page.call("Page.enable")
         await page.call("Page.addScriptToEvaluateOnNewDocument", source=WATCH)
-        await page.call("Network.setCookie", name=COOKIE, value=me.cookie, url=base_url + "/")
+        await page.call("Network.setCookie", name=COOKIE, value=me.session, url=base_url + "/")
         await page.goto(base_url + "/examhall/")
 
         # 考试须知 from the welcome, the live camera, and the start check.
@@ -317,7 +236,7 @@ async def test_a_refused_camera_says_how_to_allow_it(
     me = await sitter(app, client)
     flags = ["--use-fake-device-for-media-stream", "--deny-permission-prompts"]
     async with chromium(375, extra_flags=flags) as page:
-        await page.call("Network.setCookie", name=COOKIE, value=me.cookie, url=base_url + "/")
+        await page.call("Network.setCookie", name=COOKIE, value=me.session, url=base_url + "/")
         await page.goto(base_url + "/examhall/")
         status = await until(
             page,

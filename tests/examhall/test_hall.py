@@ -4,133 +4,25 @@ the real photos: a whole attempt, failed and passed checks, resume, take-over, t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import websockets
 from starlette.applications import Starlette
 
-import factories
-from browser import serve
-from conftest import login
-from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
 from face_helpers import photo
 from models.enums import (
     AttemptStatus,
     FaceStage,
-    OrgKind,
     Phase,
-    QuestionCategory,
-    QuestionType,
 )
-from models.exam import Answer, Attempt, AttemptEvent, FaceCheck, Paper, PaperItem, Question
-from models.period import Period, PhaseWindow
-from models.physician import Physician
-from portal.sessions import COOKIE
-from workers.face import start_workers
-
-
-@pytest.fixture(scope="module")
-def worker(app: Starlette, settings: Settings, redis_url: str) -> Iterator[Any]:
-    proc = start_workers(settings, redis_url, 1)[0]
-    yield proc
-    proc.terminate()
-    proc.join(timeout=10)
-
-
-@pytest_asyncio.fixture(scope="module")
-async def base_url(app: Starlette) -> AsyncIterator[str]:
-    async with serve(app) as url:
-        yield url
-
-
-async def question_bank() -> None:
-    """A small bank: public questions and 临床/内科专业 ones, of every type."""
-    if await Question.exists():
-        return
-    two = [{"key": "A", "text": "正确"}, {"key": "B", "text": "错误"}]
-    four = [{"key": k, "text": f"选项{k}"} for k in "ABCD"]
-    rows = []
-    for n in range(6):
-        rows.append((QuestionType.SINGLE, QuestionCategory.LAW, "", "", four, ["B"], n))
-    for n in range(6):
-        rows.append(
-            (
-                QuestionType.MULTIPLE,
-                QuestionCategory.PROFESSIONAL,
-                "临床",
-                "内科专业",
-                four,
-                ["A", "C"],
-                n,
-            )
-        )
-    for n in range(4):
-        rows.append((QuestionType.JUDGE, QuestionCategory.PROFESSIONAL, "临床", "", two, ["A"], n))
-    for kind, category, practice, scope, options, answer, n in rows:
-        await Question.create(
-            type=kind,
-            stem=f"{category.label}{kind.label}{n}",
-            options=options,
-            answer=answer,
-            category=category,
-            practice_category=practice,
-            practice_scope=scope,
-            fingerprint=f"{kind}{category}{n}",
-        )
-
-
-@dataclass
-class Sitter:
-    physician: Physician
-    cookie: str
-    period: Period
-
-
-async def sitter(app: Starlette, client: httpx.AsyncClient) -> Sitter:
-    """A physician enrolled (general procedure) in a period whose test window is open."""
-    await question_bank()
-    period = await factories.period()
-    await Period.filter(id=period.id).update(question_count=10, duration_minutes=30)
-    await factories.open_window(period, Phase.TEST)
-    inst = await factories.organisation(OrgKind.INSTITUTION)
-    doc = await factories.physician(inst)
-    await app.state.face.store_photo(doc, photo("obama.jpg"))
-    await factories.enrollment(period, doc)
-    client.cookies.clear()
-    assert (await login(client, doc.id_number)).status_code == 303
-    return Sitter(doc, f"{COOKIE}={client.cookies[COOKIE]}", await Period.get(id=period.id))
-
-
-async def key_of(item: dict[str, Any]) -> list[str]:
-    """The right option ids of a paper item, as this physician's page shows them."""
-    row = await PaperItem.get(id=item["id"]).select_related("question")
-    return sorted(shown for shown, key in row.option_map.items() if key in row.question.answer)
-
-
-async def start(hall: HallClient) -> dict[str, Any]:
-    welcome = await hall.connect()
-    assert welcome["check"] == p.START and welcome["state"] == p.WAITING
-    await hall.expect(p.CHECK, stage=p.START)
-    await hall.frame(photo("obama2.jpg"))
-    result = await hall.expect(p.CHECK_RESULT)
-    assert result["passed"], result
-    await hall.expect(p.PAPER)
-    await hall.expect(p.STATE, state=p.TESTING)
-    return welcome
-
-
-async def recheck(app: Starlette, attempt_id: int) -> None:
-    """What a proctor's action does: the node holding the socket re-reads the attempt."""
-    hall = app.state.hall
-    await hall.live.tell(hall.node, {"op": "recheck", "attempt": attempt_id})
+from models.exam import Answer, Attempt, AttemptEvent, FaceCheck, Paper
+from models.period import PhaseWindow
+from sitting import key_of, recheck, sitter, start
 
 
 async def test_a_whole_attempt(

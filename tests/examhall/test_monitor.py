@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
-import pytest_asyncio
 from starlette.applications import Starlette
-from test_hall import sitter, start
 
 import factories
-from browser import serve
 from conftest import csrf_of, login
-from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
 from face_helpers import photo
@@ -24,21 +19,7 @@ from models.exam import Attempt, AttemptEvent, FaceCheck
 from models.ops import AuditLog
 from models.period import Period
 from portal.sessions import COOKIE
-from workers.face import start_workers
-
-
-@pytest.fixture(scope="module")
-def worker(app: Starlette, settings: Settings, redis_url: str) -> Iterator[Any]:
-    proc = start_workers(settings, redis_url, 1)[0]
-    yield proc
-    proc.terminate()
-    proc.join(timeout=10)
-
-
-@pytest_asyncio.fixture(scope="module")
-async def base_url(app: Starlette) -> AsyncIterator[str]:
-    async with serve(app) as url:
-        yield url
+from sitting import sitter, start
 
 
 async def proctor_client(app: Starlette, username: str) -> httpx.AsyncClient:

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from test_hall import key_of, sitter, start
 
 from browser import free_port
 from core.settings import Settings
@@ -25,17 +24,9 @@ from examhall import protocol as p
 from examhall.client import HallClient
 from face_helpers import photo
 from models.exam import Answer, Attempt
-from workers.face import start_workers
+from sitting import key_of, sitter, start
 
 XJDK = Path(sys.executable).with_name("xjdk")
-
-
-@pytest.fixture(scope="module")
-def worker(app: Starlette, settings: Settings, redis_url: str) -> Iterator[Any]:
-    proc = start_workers(settings, redis_url, 1)[0]
-    yield proc
-    proc.terminate()
-    proc.join(timeout=10)
 
 
 def web_process(settings: Settings, redis_url: str, port: int) -> subprocess.Popen[bytes]:

@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 from starlette.applications import Starlette
 
 import factories
 from conftest import TEST_PASSWORD, csrf_of, login
-from core.settings import Settings
 from face_helpers import photo
 from models.enums import OrgKind
 from models.ops import AuditLog, OutboxMail
 from models.physician import Physician
-from workers.face import start_workers
-
-
-@pytest.fixture(scope="module")
-def worker(app: Starlette, settings: Settings, redis_url: str) -> Iterator[Any]:
-    proc = start_workers(settings, redis_url, 1)[0]
-    yield proc
-    proc.terminate()
-    proc.join(timeout=10)
 
 
 async def test_reset_password(client: httpx.AsyncClient, app: Starlette, db: None) -> None:

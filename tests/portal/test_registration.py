@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -21,15 +20,6 @@ from models.ops import AuditLog
 from models.org import Account, County, Organisation
 from models.period import Enrollment
 from models.physician import Physician
-from workers.face import start_workers
-
-
-@pytest.fixture(scope="module")
-def worker(app: Starlette, settings: Settings, redis_url: str) -> Iterator[Any]:
-    proc = start_workers(settings, redis_url, 1)[0]
-    yield proc
-    proc.terminate()
-    proc.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
