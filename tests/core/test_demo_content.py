@@ -1,6 +1,7 @@
 """The demo content of core/demo_content: the question files pass the importer's own checks
 and cover every category and scope the exam draws from; the course catalogue is valid and a
-临床/内科专业 physician can reach the 36 class hours from the courses that apply to them."""
+physician of every 执业类别/执业范围 the demo seed hands out can reach the 36 class hours from
+the courses that apply to them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.questions import DEMO_DIR, HEADER, parse
+from core.seed import ETHNIC_MEDICINE_SCOPES, GENERAL_SCOPES, SPECIAL_SCOPES
 from core.study import DEMO_COURSES, course_values, lesson_values
 from models.enums import CourseCategory, QuestionCategory, QuestionType
 from models.practice import PRACTICE_SCOPES, valid_scope
@@ -219,13 +221,40 @@ def test_class_hours_per_category() -> None:
         assert scope in scopes, scope
 
 
-def test_an_internal_medicine_physician_reaches_the_required_hours() -> None:
+def _applicable(courses: list[dict[str, Any]], category: str, scope: str) -> list[dict[str, Any]]:
     """The same rule as core.study.applicable_courses: courses for everyone, for the
-    physician's category, or for its scope."""
-    applicable = [
+    physician's category, or for its scope. load_demo_courses publishes every demo course."""
+    return [
         c
-        for c in _courses()
-        if c["practice_category"] in ("", "临床") and c["practice_scope"] in ("", "内科专业")
+        for c in courses
+        if c["practice_category"] in ("", category) and c["practice_scope"] in ("", scope)
     ]
+
+
+def _seeded_scopes() -> set[tuple[str, str]]:
+    """Every (执业类别, 执业范围) the demo seed can give a physician: core.seed's _scope picks
+    from GENERAL_SCOPES, SPECIAL_SCOPES (by institution type) or ETHNIC_MEDICINE_SCOPES."""
+    scopes = {scope for scope, _ in GENERAL_SCOPES}
+    scopes |= {scope for _, options in SPECIAL_SCOPES.values() for scope, _ in options}
+    return scopes | set(ETHNIC_MEDICINE_SCOPES.values())
+
+
+def test_an_internal_medicine_physician_reaches_the_required_hours() -> None:
+    applicable = _applicable(_courses(), "临床", "内科专业")
     assert sum(c["class_hours"] for c in applicable) >= REQUIRED_HOURS
     assert _hours(applicable, CourseCategory.PROFESSIONAL_REQUIRED) > 0
+
+
+def test_every_scope_the_seed_hands_out_reaches_the_required_hours() -> None:
+    courses = _courses()
+    seeded = _seeded_scopes()
+    assert {("临床", "外科专业"), ("口腔", "口腔专业"), ("中医", "维医专业")} <= seeded
+    short = {}
+    for category, scope in sorted(seeded):
+        assert valid_scope(category, scope), (category, scope)
+        applicable = _applicable(courses, category, scope)
+        hours = sum(c["class_hours"] for c in applicable)
+        professional = _hours(applicable, CourseCategory.PROFESSIONAL_REQUIRED)
+        if hours < REQUIRED_HOURS or professional == 0:
+            short[f"{category}/{scope}"] = (hours, professional)
+    assert short == {}, f"(all hours, 专业必修 hours) below {REQUIRED_HOURS}: {short}"
