@@ -220,15 +220,21 @@ async def _period(options: Options, previous: int | None) -> Any:
 
 
 async def open_window(period_id: int, plan: Plan) -> datetime:
-    """The test window closes a little after the run: the hall then draws every random
-    check inside the run (20–80 % of the time left), and deadlines fall after the submit."""
+    """The test window closes a little after the run, so the hall draws every random check
+    inside it: a physician whose clock starts at s ≤ R + d meets it by s + 0.8 (W - s),
+    before handing in at R + D - D/20 or later, when the window lasts W = R + D + D/10
+    (and the start check delayed s by d < 0.35 D)."""
     from models.enums import Phase
     from models.period import PhaseWindow
 
-    play = plan.ramp + plan.duration
-    ends = datetime.fromtimestamp(plan.t0 + play + max(10.0, 0.25 * play), UTC)
+    ends = datetime.fromtimestamp(plan.t0 + plan.ramp + plan.duration + tail(plan), UTC)
     await PhaseWindow.filter(period_id=period_id, phase=Phase.TEST).update(ends_at=ends)
     return ends
+
+
+def tail(plan: Plan) -> float:
+    """The last stretch of the run in which physicians hand in (and the window's margin)."""
+    return min(30.0, plan.duration / 10)
 
 
 async def _institution() -> Any:
@@ -484,6 +490,8 @@ class Sim:
             if "item" in message:
                 if code in (p.PAUSED, p.BUSY, p.NOT_STARTED):
                     self.retry.add(message["item"])
+                elif code == p.LOCKED:  # the time is up: refused, not lost
+                    self.client.unacked.pop(message["item"], None)
             elif code in (p.NO_CHECK, p.BUSY):  # a frame that was not taken
                 self.face_reply = {"passed": code == p.NO_CHECK, "reason": code}
         elif kind == p.CHECK:
@@ -515,7 +523,7 @@ class Sim:
     async def run(self) -> None:
         plan, rng = self.plan, self.rng
         start = rng.uniform(0, plan.ramp)
-        end = plan.ramp + plan.duration - rng.uniform(0, min(30.0, plan.duration / 4))
+        end = plan.ramp + plan.duration - rng.uniform(0, tail(plan) / 2)
         span = max(end - start, 1.0)
         drop = rng.random() < plan.reconnect_share
         hide = rng.random() < plan.hidden_share
@@ -744,16 +752,32 @@ class Sim:
     async def close(self) -> None:
         self._closed()
         with contextlib.suppress(Exception):
-            await self.client.close()
+            if self.client.on_message is None:  # cut off: no closing handshake
+                await self.client.drop()
+            else:
+                await self.client.close()
+
+
+OVERTIME = 90.0  # seconds past the window a simulated physician may still be finishing
 
 
 async def play_slice(seats: list[Seat], plan: Plan) -> Recorder:
+    """Every seat's physician, each a task; those not done by the end of the window plus
+    ``OVERTIME`` (an overloaded server) are cut off and counted, so a run always ends."""
     rec = Recorder(plan.t0)
     sims = [Sim(seat, plan, rec, index) for index, seat in enumerate(seats)]
-    results = await asyncio.gather(*(s.run() for s in sims), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            rec.error(f"client_crashed:{type(result).__name__}")
+    tasks = [asyncio.create_task(s.run()) for s in sims]
+    stop_at = plan.t0 + plan.ramp + plan.duration + tail(plan) + OVERTIME
+    _, late = await asyncio.wait(tasks, timeout=max(1.0, stop_at - time.time()))
+    for sim, task in zip(sims, tasks, strict=True):
+        if task in late:
+            rec.error("unfinished_at_cutoff")
+            sim.client.on_message = None
+            task.cancel()
+        elif task.exception() is not None:
+            rec.error(f"client_crashed:{type(task.exception()).__name__}")
+    if late:
+        await asyncio.wait(late, timeout=15)
     return rec
 
 
