@@ -307,9 +307,12 @@ class Session:
                 )
         self.hall.sessions[attempt.id] = self
         await self.hall.event(attempt.id, "connected", node=self.hall.node)
-        timer = asyncio.create_task(self._timer())
+        timer: asyncio.Task[None] | None = None
         try:
             await self._welcome()
+            # The timer starts from the state the welcome derived (the random check's
+            # moment, the deadline), not from the state a fresh session starts with.
+            timer = asyncio.create_task(self._timer())
             while not self.closed:
                 message = await self.ws.receive()
                 if message["type"] == "websocket.disconnect":
@@ -331,9 +334,10 @@ class Session:
             pass
         finally:
             self.closed = True
-            timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await timer
+            if timer is not None:
+                timer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await timer
             if self.hall.sessions.get(attempt.id) is self:
                 del self.hall.sessions[attempt.id]
             with contextlib.suppress(Exception):

@@ -209,11 +209,6 @@ def hold_database(db_url: str, seconds: float) -> None:
     asyncio.run(lock())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hall bug: Session.run starts its timer before _welcome derives the state, so "
-    "after a reconnect the timer leaves random_check_at out and sleeps up to 30 s",
-)
 async def test_the_random_check_comes_on_time_after_a_reconnect(
     app: Starlette, client: httpx.AsyncClient, base_url: str
 ) -> None:
