@@ -1132,7 +1132,14 @@ async def _baselines(
     rec: Recorder,
     processes: dict[str, int],
 ) -> dict[str, Any]:
+    from models.enums import Phase
+    from models.period import PhaseWindow
+
     clients = len(prepared.spare)
+    reopen = datetime.now(UTC) + timedelta(seconds=2 * options.baseline_seconds + 120)
+    await PhaseWindow.filter(period_id=prepared.period_id, phase=Phase.TEST).update(
+        ends_at=reopen
+    )  # the spare physicians start after the played window closed
     print(f"基准：{clients} 个客户端，各 {options.baseline_seconds:.0f} 秒…", flush=True)
     echo = await echo_baseline(clients, options.baseline_seconds)
     hall, hall_rec = await hall_baseline(prepared.spare, options.urls[0], options.baseline_seconds)

@@ -119,7 +119,7 @@ def face_worker_pids(near: int | None = None) -> list[int]:
             continue
         if wanted is not None and _settings_env(pid) != wanted:
             continue
-        found += children(pid)
+        found += [c for c in children(pid) if "resource_tracker" not in _cmdline(c)]
     return sorted(found)
 
 
@@ -354,7 +354,7 @@ def face_rate(rec: Recorder, samples: list[dict[str, Any]]) -> float | None:
     }
     if len(busy) < 3:
         return None
-    done = sum(1 for t, *_ in rec.faces if math.floor(t) in busy)
+    done = sum(1 for t, _, _, how in rec.faces if how != "busy" and math.floor(t) in busy)
     return round(done / len(busy), 2)
 
 
