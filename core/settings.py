@@ -150,6 +150,11 @@ class Settings:
     """EXAM_GRACE_SECONDS: after the deadline, how long the submit face check stays open
     before the attempt is graded as unverified and flagged for proctors."""
 
+    exam_entry_limit: int = 48
+    """EXAM_ENTRY_LIMIT: physicians entering the hall at once per web process (from the
+    handshake to the welcome); beyond it the handshake is refused with 503 and Retry-After,
+    and the page tries again, instead of piling up until everybody times out."""
+
     # --- processes ---------------------------------------------------------------------
     host: str = "127.0.0.1"
     """HOST: the address ``serve`` and ``run`` listen on."""

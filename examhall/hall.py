@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
@@ -129,6 +130,24 @@ async def failed_tries(attempt_id: int, stage: FaceStage) -> int:
     ).count()
 
 
+class PaperCache:
+    """The papers as pages receive them, kept for the window: a reconnect or a second node
+    re-sends the paper without reading and shuffling 100 rows again. Bounded (oldest out)."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._items: dict[int, list[dict[str, Any]]] = {}
+
+    async def items(self, paper: Paper) -> list[dict[str, Any]]:
+        found = self._items.get(paper.id)
+        if found is None:
+            found = await papers.items_for_client(paper)
+            if len(self._items) >= self.size:
+                self._items.pop(next(iter(self._items)))
+            self._items[paper.id] = found
+        return found
+
+
 class Hall:
     """One per web process: the sessions connected to it, the sweeper, the node channel."""
 
@@ -138,6 +157,9 @@ class Hall:
         self.node = uuid.uuid4().hex
         self.live = Live(redis, self.node)
         self.sessions: dict[int, Session] = {}
+        self.entering = 0  # handshakes between accept and welcome (admission control)
+        self.refused = 0  # handshakes refused with 503 since start
+        self.papers = PaperCache()
         self._sweeper: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -225,10 +247,16 @@ class Session:
     """One connected page of one attempt."""
 
     def __init__(
-        self, hall: Hall, ws: WebSocket, seat: Seat, keep_alive: KeepAlive | None = None
+        self,
+        hall: Hall,
+        ws: WebSocket,
+        seat: Seat,
+        keep_alive: KeepAlive | None = None,
+        entered: Callable[[], None] | None = None,
     ) -> None:
         self.hall = hall
         self.keep_alive = keep_alive
+        self.entered = entered
         self.ws = ws
         self.seat = seat
         self.attempt = seat.attempt
@@ -310,6 +338,8 @@ class Session:
         timer: asyncio.Task[None] | None = None
         try:
             await self._welcome()
+            if self.entered is not None:
+                self.entered()  # admitted: the next physician may enter
             # The timer starts from the state the welcome derived (the random check's
             # moment, the deadline), not from the state a fresh session starts with.
             timer = asyncio.create_task(self._timer())
@@ -441,7 +471,7 @@ class Session:
         self.state, self.pending = p.TESTING, None
 
     async def _send_paper(self) -> None:
-        items = await papers.items_for_client(self.seat.paper)
+        items = await self.hall.papers.items(self.seat.paper)
         self.items = {i["id"]: (i["type"], {o["id"] for o in i["options"]}) for i in items}
         await self.send(p.PAPER, items=items)
 
@@ -643,6 +673,9 @@ class Session:
                 return
             await self.send(p.ERROR, code=code, message=text)
             return
+        if await check_passed(self.attempt.id, FaceStage.SUBMIT):
+            await self._passed(p.FINAL)  # passed already (by a proctor's hand)
+            return
         self.state, self.pending = p.FINISHING, p.FINAL
         await self.hall.event(self.attempt.id, "submit_requested")
         await self._announce("请完成交卷前人脸识别")
@@ -776,10 +809,49 @@ async def store_answer(
         await Answer.create(attempt_id=attempt_id, item_id=item_id, choice=choice, seq=seq)
 
 
+RETRY_AFTER_SECONDS = 3
+
+
 async def serve(
     ws: WebSocket, hall: Hall, physician_id: int, keep_alive: KeepAlive | None = None
 ) -> None:
-    """The endpoint's body once the physician is known: find the seat and run the session."""
+    """The endpoint's body once the physician is known: find the seat and run the session.
+
+    Admission control: at most ``EXAM_ENTRY_LIMIT`` physicians are entering (handshake to
+    welcome) at once on this process; the others get 503 with Retry-After at once, which
+    costs nothing, instead of waiting in line until their clients time out and retry."""
+    if hall.entering >= hall.settings.exam_entry_limit:
+        hall.refused += 1
+        busy = Response(
+            "考场入场人数较多，请稍候自动重试",
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            media_type="text/plain; charset=utf-8",
+        )
+        await ws.send_denial_response(busy)
+        return
+    hall.entering += 1
+    entered = False
+
+    def done_entering() -> None:
+        nonlocal entered
+        if not entered:
+            entered = True
+            hall.entering -= 1
+
+    try:
+        await _serve(ws, hall, physician_id, keep_alive, done_entering)
+    finally:
+        done_entering()
+
+
+async def _serve(
+    ws: WebSocket,
+    hall: Hall,
+    physician_id: int,
+    keep_alive: KeepAlive | None,
+    entered: Callable[[], None],
+) -> None:
     try:
         seat = await find_seat(physician_id, datetime.now(UTC))
     except Refused as exc:
@@ -794,4 +866,4 @@ async def serve(
         await ws.close(code=4003)
         return
     await ws.accept()
-    await Session(hall, ws, seat, keep_alive).run()
+    await Session(hall, ws, seat, keep_alive, entered).run()

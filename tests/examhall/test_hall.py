@@ -95,6 +95,7 @@ async def test_a_whole_attempt(
     assert welcome["state"] == p.SUBMITTED
     assert (await again.expect(p.RESULT))["score"] == 70
     await again.close()
+    assert app.state.hall.entering == 0  # every entry was counted out again
 
 
 async def test_resume_and_take_over(
@@ -173,6 +174,18 @@ async def test_who_may_enter(
             url, additional_headers={"Cookie": me.cookie, "Origin": "https://evil.example"}
         )
     assert foreign.value.response.status_code == 403
+
+    # A saturated process refuses new entries at once with 503 and Retry-After.
+    hall = app.state.hall
+    hall.entering += hall.settings.exam_entry_limit
+    try:
+        with pytest.raises(websockets.InvalidStatus) as busy:
+            await websockets.connect(url, additional_headers={"Cookie": me.cookie})
+        assert busy.value.response.status_code == 503
+        assert busy.value.response.headers["Retry-After"] == "3"
+        assert "稍候" in busy.value.response.body.decode()
+    finally:
+        hall.entering -= hall.settings.exam_entry_limit
 
     # Before the waiting room opens the hall says when it will.
     await PhaseWindow.filter(period_id=me.period.id, phase=Phase.TEST).update(
