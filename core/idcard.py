@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from core.errors import DomainError
 from models.enums import Sex
 from models.geo_data import PROVINCE_CODES
 
@@ -55,3 +56,11 @@ def make_id_number(region: str, birth: date, sequence: int) -> str:
     """A valid number for demo data and tests: ``sequence`` is 0–999 (odd: male)."""
     first17 = f"{region}{birth:%Y%m%d}{sequence:03d}"
     return first17 + check_digit(first17)
+
+
+def id_number_field(raw: str, field: str = "id_number") -> str:
+    """The normalised number typed into a form field, or DomainError for that field."""
+    try:
+        return parse_id_number(raw).number
+    except IdNumberError as exc:
+        raise DomainError(str(exc), field=field) from None

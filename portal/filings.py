@@ -24,7 +24,7 @@ from tortoise.transactions import in_transaction
 
 from core import audit
 from core.errors import Conflict, DomainError, NotFound
-from core.idcard import IdNumberError, parse_id_number
+from core.idcard import IdNumberError, id_number_field, parse_id_number
 from models.enums import FilingKind, OrgKind, OrgStatus, ReviewStatus, Role, StagingReason
 from models.org import Account, County, Organisation
 from models.physician import Filing, Physician, Transfer
@@ -363,10 +363,7 @@ async def _one_pending(physician: Physician) -> None:
 async def request_staging_in(
     request: Request, current: CurrentUser, id_number: str, reason: str
 ) -> Filing:
-    try:
-        number = parse_id_number(id_number).number
-    except IdNumberError as exc:
-        raise DomainError(str(exc), field="id_number") from None
+    number = id_number_field(id_number)
     physician = await current.jurisdiction.physicians().get_or_none(
         id_number=number, institution_id__isnull=False
     )

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from core import audit
 from core.errors import Conflict, DomainError, NotFound
-from core.idcard import IdNumberError, parse_id_number
+from core.idcard import IdNumberError, id_number_field, parse_id_number
 from models.enums import OrgKind, OrgStatus, RegistrationStatus, ReviewStatus, Role
 from models.org import Account, Organisation
 from models.physician import Filing, Physician, Transfer
@@ -27,10 +27,7 @@ from portal.web import CurrentUser, client_ip, redirect, render, requires, send_
 async def request_transfer(
     request: Request, sender: CurrentUser, id_number: str, target_id: int
 ) -> Transfer:
-    try:
-        number = parse_id_number(id_number).number
-    except IdNumberError as exc:
-        raise DomainError(str(exc), field="id_number") from None
+    number = id_number_field(id_number)
     physician = await sender.jurisdiction.physicians().get_or_none(id_number=number)
     if physician is None or physician.registration_status != RegistrationStatus.APPROVED:
         raise DomainError("本机构没有该身份证号的在册医师", field="id_number")
