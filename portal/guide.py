@@ -16,6 +16,7 @@ from starlette.routing import Route
 from core.study import class_hours as class_hours  # portal.evaluations imports it from here
 from core.study import tally
 from models.enums import (
+    AttemptStatus,
     EnrollmentStatus,
     EvaluationStatus,
     Phase,
@@ -23,6 +24,7 @@ from models.enums import (
     RegistrationStatus,
     Role,
 )
+from models.exam import Attempt
 from models.period import Evaluation, Period, Result
 from models.physician import Physician
 from models.training import CreditApplication
@@ -102,17 +104,26 @@ async def steps(physician: Physician, period: Period) -> list[Step]:
     if enrollment is not None and enrollment.procedure == Procedure.SIMPLIFIED:
         found.append(Step("业务水平测评", "适用简易程序，无需参加", True))
     else:
+        attempt = await Attempt.filter(
+            paper__period_id=period.id, paper__physician_id=physician.id
+        ).first()
         when = window_text(test) if test else "未设置"
-        state = "进行中" if test_open else ("未开始" if before_test else "已结束")
-        found.append(
-            Step(
-                "业务水平测评",
-                f"{state}（{when}）",
-                not test_open and not before_test,
-                "进入测评" if test_open else "",
-                "/examhall/" if test_open else "",
+        if attempt is not None and attempt.status == AttemptStatus.SUBMITTED:
+            verdict = "合格" if attempt.passed else "不合格"
+            found.append(Step("业务水平测评", f"已交卷：{attempt.score} 分，{verdict}", True))
+        elif attempt is not None and attempt.status in (AttemptStatus.ENDED, AttemptStatus.VOIDED):
+            found.append(Step("业务水平测评", f"{attempt.status.label}（{when}）", True))
+        else:
+            state = "进行中" if test_open else ("未开始" if before_test else "已结束")
+            found.append(
+                Step(
+                    "业务水平测评",
+                    f"{state}（{when}）",
+                    not test_open and not before_test,
+                    "进入测评" if test_open else "",
+                    "/examhall/" if test_open else "",
+                )
             )
-        )
     evaluation = await Evaluation.get_or_none(physician_id=physician.id, period_id=period.id)
     status = evaluation.status if evaluation else EvaluationStatus.DRAFT
     found.append(

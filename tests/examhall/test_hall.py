@@ -15,13 +15,9 @@ from starlette.applications import Starlette
 from examhall import protocol as p
 from examhall.client import HallClient
 from face_helpers import photo
-from models.enums import (
-    AttemptStatus,
-    FaceStage,
-    Phase,
-)
+from models.enums import AttemptStatus, FaceStage, Phase, Procedure
 from models.exam import Answer, Attempt, AttemptEvent, FaceCheck, Paper
-from models.period import PhaseWindow
+from models.period import Enrollment, PhaseWindow
 from sitting import key_of, recheck, sitter, start
 
 
@@ -96,6 +92,8 @@ async def test_a_whole_attempt(
     assert (await again.expect(p.RESULT))["score"] == 70
     await again.close()
     assert app.state.hall.entering == 0  # every entry was counted out again
+    guide = (await client.get("/")).text  # the physician's guide has moved on
+    assert "已交卷：70 分，合格" in guide
 
 
 async def test_resume_and_take_over(
@@ -215,3 +213,48 @@ async def test_who_may_enter(
     assert not waiting.items
     await waiting.close()
     assert (await Paper.get(physician_id=me.physician.id)) is not None
+
+
+async def test_bad_input_changes_nothing(
+    app: Starlette, client: httpx.AsyncClient, base_url: str, worker: Any
+) -> None:
+    me = await sitter(app, client)
+    hall = HallClient(base_url, me.cookie)
+    await start(hall)
+    item = hall.items[0]
+    assert hall.ws is not None
+    for raw in ("not json", '{"type": "nope"}', '{"type": "answer", "item": "x", "seq": 1}'):
+        await hall.ws.send(raw)
+        assert (await hall.expect(p.ERROR))["code"] == p.BAD_MESSAGE
+    await hall.send(p.ANSWER, item=999_999, choice=[], seq=1)
+    assert (await hall.expect(p.ERROR, item=999_999))["code"] == p.BAD_MESSAGE
+    await hall.send(p.ANSWER, item=item["id"], choice=["forged"], seq=1)
+    assert (await hall.expect(p.ERROR, item=item["id"]))["code"] == p.BAD_MESSAGE
+    await hall.frame(photo("obama2.jpg"))  # no check is pending
+    assert (await hall.expect(p.ERROR))["code"] == p.NO_CHECK
+    for _ in range(100):  # faster than a person can act
+        await hall.send(p.HEARTBEAT)
+    flood = await hall.expect(p.ERROR, code=p.TOO_FAST)
+    assert flood["refused"] == p.HEARTBEAT
+    attempt = await Attempt.get(paper__physician_id=me.physician.id)
+    assert not await Answer.filter(attempt_id=attempt.id).exists()
+    await hall.close()
+
+    # Not a JPEG, at a check: refused with the reason, another try allowed.
+    await hall.connect()
+    await hall.send(p.SUBMIT)
+    await asyncio.sleep(0.2)
+    await hall.expect(p.CHECK, stage=p.FINAL)
+    await hall.frame(b"GIF89a this is no photo")
+    unreadable = await hall.expect(p.CHECK_RESULT)
+    assert not unreadable["passed"] and unreadable["tries_left"] == 2
+    assert (await Attempt.get(id=attempt.id)).status == AttemptStatus.IN_PROGRESS
+    await hall.close()
+
+    # A simplified-procedure physician has no test.
+    other = await sitter(app, client)
+    await Enrollment.filter(physician_id=other.physician.id).update(procedure=Procedure.SIMPLIFIED)
+    refused = HallClient(base_url, other.cookie)
+    with pytest.raises(ConnectionError):
+        await refused.connect()
+    assert refused.closed_with is not None and refused.closed_with["code"] == p.NOT_ELIGIBLE
