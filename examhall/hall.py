@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 STAGES = {p.START: FaceStage.START, p.RANDOM: FaceStage.RANDOM, p.FINAL: FaceStage.SUBMIT}
 RANDOM_BETWEEN = (0.2, 0.8)  # of the duration
+RANDOM_RESPONSE = timedelta(minutes=3)  # a random check still pending after this is flagged
+HIDDEN_FLAG_AT = 5  # leaving the page this many times flags the attempt
 TIME_PUSH_SECONDS = 30.0  # the remaining time is re-sent this often
 RATE = 20.0  # messages per second a client may send on average
 BURST = 60.0
@@ -536,6 +538,8 @@ class Session:
             else:
                 if attempt.random_check_at and self.state == p.TESTING:
                     wake.append(attempt.random_check_at)
+                if attempt.random_check_at and self.pending == p.RANDOM:
+                    wake.append(attempt.random_check_at + RANDOM_RESPONSE)
                 if attempt.deadline:
                     wake.append(attempt.deadline)
                     wake.append(
@@ -582,6 +586,17 @@ class Session:
             await self._ask(p.FINAL)
             return
         if (
+            self.pending == p.RANDOM
+            and attempt.random_check_at
+            and now >= attempt.random_check_at + RANDOM_RESPONSE
+            and "随机人脸识别超时" not in attempt.flag_reason
+        ):
+            minutes = int(RANDOM_RESPONSE.total_seconds() // 60)
+            await self._flag_attempt(
+                f"随机人脸识别超时（{minutes} 分钟内未完成）", "random_timeout"
+            )
+            await attempt.refresh_from_db()
+        if (
             self.state == p.TESTING
             and attempt.random_check_at
             and now >= attempt.random_check_at
@@ -617,9 +632,14 @@ class Session:
                 await self.send(p.ERROR, code=p.BAD_MESSAGE, message="页面版本过旧，请刷新页面")
         elif kind == p.VISIBILITY:
             hidden = bool(message["hidden"])
+            await self.hall.event(self.attempt.id, "page_hidden" if hidden else "page_visible")
             if hidden:
                 await self.hall.live.count(self.attempt.id, "hidden_events")
-            await self.hall.event(self.attempt.id, "page_hidden" if hidden else "page_visible")
+                times = await AttemptEvent.filter(
+                    attempt_id=self.attempt.id, kind="page_hidden"
+                ).count()
+                if times == HIDDEN_FLAG_AT:
+                    await self._flag_attempt(f"多次离开考试页面（{times} 次）", "page_hidden")
         elif kind == p.ANSWER:
             await self._answer(message)
         elif kind == p.SUBMIT:
@@ -780,10 +800,21 @@ class Session:
 
     async def _flag(self, stage: str, why: str) -> None:
         labels = {p.START: "开考", p.RANDOM: "随机", p.FINAL: "交卷"}
-        reason = f"{labels[stage]}人脸识别连续未通过（{why}）"
-        await Attempt.filter(id=self.attempt.id).update(flagged=True, flag_reason=reason)
+        await self._flag_attempt(
+            f"{labels[stage]}人脸识别连续未通过（{why}）", "check_failed", stage
+        )
+
+    async def _flag_attempt(self, reason: str, cause: str, stage: str = "") -> None:
+        """Flag the attempt for proctors; the reasons add up when there are several."""
+        await self.attempt.refresh_from_db()
+        reasons = [r for r in self.attempt.flag_reason.split("；") if r]
+        if reason not in reasons:
+            reasons.append(reason)
+        await Attempt.filter(id=self.attempt.id).update(
+            flagged=True, flag_reason="；".join(reasons)[:500]
+        )
         await self.hall.live.update(self.attempt.id, flagged=1)
-        await self.hall.event(self.attempt.id, "flagged", stage=stage, reason=why)
+        await self.hall.event(self.attempt.id, "flagged", cause=cause, stage=stage, reason=reason)
 
     async def _give_back(self, seconds: float) -> None:
         """Time spent waiting for the verifier is added to the deadline."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ from models.exam import Attempt, AttemptEvent, FaceCheck
 from models.ops import AuditLog
 from models.period import Period
 from portal.sessions import COOKIE
-from sitting import sitter, start
+from sitting import recheck, sitter, start
 
 
 async def proctor_client(app: Starlette, username: str) -> httpx.AsyncClient:
@@ -178,9 +179,29 @@ async def test_jurisdiction_of_proctors(
         await proctor.aclose()
     near = await proctor_client(app, near_commission.username)
     assert (await near.get(f"/proctor/attempts/{attempt_id}")).status_code == 200
-    data = await snapshot(base_url, f"{COOKIE}={near.cookies[COOKIE]}")
+    near_cookie = near.cookies[COOKIE]
+    data = await snapshot(base_url, f"{COOKIE}={near_cookie}")
     assert any(r["attempt_id"] == attempt_id for r in data["rows"])
     await near.aclose()
+
+    # Flags that explain themselves: leaving the page again and again, and a random check
+    # left unanswered past its time.
+    for _ in range(5):
+        await hall.send(p.VISIBILITY, hidden=True)
+        await hall.send(p.VISIBILITY, hidden=False)
+    late = datetime.now(UTC) - timedelta(minutes=4)
+    await Attempt.filter(id=attempt_id).update(random_check_at=late)
+    await recheck(app, attempt_id)
+    await hall.expect(p.CHECK, stage=p.RANDOM)
+
+    def explained(data: dict[str, Any]) -> bool:
+        row = row_of(data, attempt_id)
+        return bool(row and "随机人脸识别超时" in row["flag_reason"])
+
+    data = await snapshot(base_url, f"{COOKIE}={near_cookie}", explained)
+    row = row_of(data, attempt_id)
+    assert row and row["flagged"] and row["hidden_events"] == 5
+    assert "多次离开考试页面（5 次）" in row["flag_reason"]
 
     _, institution = await factories.org_with_account(OrgKind.INSTITUTION)
     inst_client = await proctor_client(app, institution.username)
