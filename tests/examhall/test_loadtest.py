@@ -15,7 +15,7 @@ import factories
 from core.cli import build_parser
 from core.settings import Settings
 from examhall import loadtest
-from examhall.loadtest_report import Recorder
+from examhall.loadtest.report import Recorder
 from models.exam import Answer, Attempt, FaceCheck
 from models.org import Account, Organisation
 from models.period import Period
