@@ -245,7 +245,7 @@ def cmd_bench_face(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_loadtest(settings: Settings, args: argparse.Namespace) -> int:
-    """The exam-window spike rehearsal (examhall/loadtest.py)."""
+    """The exam-window spike rehearsal (examhall/loadtest/)."""
     from examhall import loadtest
 
     fields = vars(args)
