@@ -493,14 +493,19 @@ class Session:
         await self.hall.event(self.attempt.id, "check_asked", stage=stage)
         await self.send(p.CHECK, stage=stage, message=messages[stage], tries_left=left)
 
-    async def _announce(self, message: str = "") -> None:
+    async def _clock(self, now: datetime | None = None, message: str = "") -> None:
+        """The state and the server's clock (sent on changes and every 30 s)."""
+        now = now or datetime.now(UTC)
         await self.send(
             p.STATE,
             state=self.state,
-            remaining=self.remaining(),
-            opens_in=self.opens_in(),
+            remaining=self.remaining(now),
+            opens_in=self.opens_in(now),
             message=message,
         )
+
+    async def _announce(self, message: str = "") -> None:
+        await self._clock(message=message)
         await self.hall.live.update(self.attempt.id, state=self.state, stage=self.pending or "")
 
     async def recheck(self) -> None:
@@ -564,13 +569,7 @@ class Session:
                 await self._send_paper()
                 await self._announce("考试开始")
             else:  # the waiting room's clock, and a sign of life for the page
-                await self.send(
-                    p.STATE,
-                    state=self.state,
-                    remaining=self.remaining(now),
-                    opens_in=self.opens_in(now),
-                    message="",
-                )
+                await self._clock(now)
             return
         if self.grace_over(now) and not self.verifying:
             grade = await finalise(self.hall, attempt, verified=False)
@@ -606,13 +605,7 @@ class Session:
             await self._announce("随机人脸识别，答题已暂停")
             await self._ask(p.RANDOM)
             return
-        await self.send(
-            p.STATE,
-            state=self.state,
-            remaining=self.remaining(now),
-            opens_in=self.opens_in(now),
-            message="",
-        )
+        await self._clock(now)
 
     # --- messages -------------------------------------------------------------------
 
