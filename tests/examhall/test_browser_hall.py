@@ -244,7 +244,7 @@ async def test_a_refused_camera_says_how_to_allow_it(
             " && document.getElementById('camera-status').textContent",
         )
         assert "允许" in status
-        assert await page.evaluate(visible("camera-retry"))
+        await until(page, visible("camera-retry"))  # shown once the hall has said hello
         assert await page.evaluate("document.getElementById('camera-help').open")
         help_text = await text(page, "camera-help")
         assert "360 极速浏览器" in help_text and "微信" in help_text
