@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         state.hasher = hasher
         state.sessions = SessionStore(redis, settings.session_idle_seconds)
         state.hall = Hall(settings, redis, state.face)
+        state.monitor = monitor.Monitor(state.hall)
         state.throttle = Throttle(
             redis,
             max_account=settings.login_max_failures_account,

@@ -220,13 +220,14 @@ class Hall:
         for attempt in overdue:
             if attempt.id in self.sessions:
                 continue
-            done += bool(await finalise(self, attempt, verified=False))
+            done += bool(await finalise(self, attempt, attempt.paper, verified=False))
         return done
 
 
-async def finalise(hall: Hall, attempt: Attempt, verified: bool) -> papers.Grade | None:
+async def finalise(
+    hall: Hall, attempt: Attempt, paper: Paper, verified: bool
+) -> papers.Grade | None:
     """Grade and submit once. Unverified attempts are flagged for proctors."""
-    paper = await Paper.get(id=attempt.paper_id)
     grade = await papers.grade(paper, attempt.id)
     values: dict[str, Any] = {
         "status": AttemptStatus.SUBMITTED,
@@ -266,6 +267,7 @@ class Session:
         self.state = p.WAITING
         self.pending: str | None = None  # the face check waited for
         self.verifying = False
+        self.random_done = False  # known passed: the 30-second tick stops asking the database
         self.items: dict[int, tuple[str, set[str]]] = {}  # item id -> (type, option ids)
         self.closed = False
         self._send_lock = asyncio.Lock()
@@ -446,13 +448,18 @@ class Session:
         elif (
             attempt.random_check_at is not None
             and now >= attempt.random_check_at
-            and not await check_passed(attempt.id, FaceStage.RANDOM)
+            and not await self._random_passed()
         ):
             self.state, self.pending = p.CHECKING, p.RANDOM
         elif self.state == p.FINISHING and self.pending == p.FINAL:
             pass  # a submit the physician asked for stays asked for
         else:
             self.state, self.pending = p.TESTING, None
+
+    async def _random_passed(self) -> bool:
+        if not self.random_done:
+            self.random_done = await check_passed(self.attempt.id, FaceStage.RANDOM)
+        return self.random_done
 
     async def _begin(self, now: datetime) -> None:
         """Start the clock: the deadline, and the moment of the random check."""
@@ -572,7 +579,7 @@ class Session:
                 await self._clock(now)
             return
         if self.grace_over(now) and not self.verifying:
-            grade = await finalise(self.hall, attempt, verified=False)
+            grade = await finalise(self.hall, attempt, self.seat.paper, verified=False)
             await attempt.refresh_from_db()
             self.state = p.SUBMITTED
             if grade is not None:
@@ -599,7 +606,7 @@ class Session:
             self.state == p.TESTING
             and attempt.random_check_at
             and now >= attempt.random_check_at
-            and not await check_passed(attempt.id, FaceStage.RANDOM)
+            and not await self._random_passed()
         ):
             self.state, self.pending = p.CHECKING, p.RANDOM
             await self._announce("随机人脸识别，答题已暂停")
@@ -781,11 +788,12 @@ class Session:
             else:
                 await self._announce("验证通过，请在候考室等待开考，开考后自动显示试题")
         elif stage == p.RANDOM:
+            self.random_done = True
             self.pending = None
             self.state = p.TESTING
             await self._announce("验证通过，请继续答题")
         elif stage == p.FINAL:
-            await finalise(self.hall, self.attempt, verified=True)  # or already submitted
+            await finalise(self.hall, self.attempt, self.seat.paper, verified=True)  # once
             await self.attempt.refresh_from_db()
             await self._derive(now)
             await self._finished_message()

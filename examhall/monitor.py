@@ -120,6 +120,13 @@ class Monitor:
         self.hall = hall
         self._cache: dict[tuple[Any, ...], Snapshot] = {}
         self._locks: dict[tuple[Any, ...], asyncio.Lock] = {}
+        self._prefectures: dict[int, str] = {}
+
+    async def prefecture_names(self) -> dict[int, str]:
+        """The 14 names, read once (the geography does not change while the app runs)."""
+        if not self._prefectures:
+            self._prefectures = dict(await Prefecture.all().values_list("id", "name"))
+        return self._prefectures
 
     async def snapshot(self, proctor: CurrentUser, period: Period) -> Snapshot:
         key = (period.id, proctor.role, proctor.organisation_id, proctor.prefecture_id)
@@ -204,10 +211,7 @@ class Monitor:
 
 
 def monitor_of(request: Request) -> Monitor:
-    state = request.app.state
-    if getattr(state, "monitor", None) is None:
-        state.monitor = Monitor(state.hall)
-    found: Monitor = state.monitor
+    found: Monitor = request.app.state.monitor  # made by the lifespan, with the hall
     return found
 
 
@@ -249,7 +253,7 @@ def _page_number(request: Request) -> int:
 async def _payload(request: Request, proctor: CurrentUser, period: Period) -> dict[str, Any]:
     snapshot = await monitor_of(request).snapshot(proctor, period)
     page = _select(snapshot, _chosen(request), _page_number(request))
-    prefectures = dict(await Prefecture.all().values_list("id", "name"))
+    prefectures = await monitor_of(request).prefecture_names()
     by_prefecture = {
         prefectures.get(k, str(k)): v for k, v in sorted(snapshot.by("prefecture_id").items())
     }
@@ -318,12 +322,14 @@ async def attempt_of(proctor: CurrentUser, attempt_id: int) -> Attempt:
     return found
 
 
-async def _tell(request: Request, attempt: Attempt, message: dict[str, Any]) -> None:
-    """Deliver to the node that holds the physician's socket, if anyone is connected."""
+async def _tell(request: Request, attempt: Attempt, message: dict[str, Any]) -> bool:
+    """Deliver to the node that holds the physician's socket; False when nobody is connected."""
     hall: Hall = request.app.state.hall
     session = await hall.live.session(attempt.id)
-    if session.get("node") and session.get("connected") == "1":
-        await hall.live.tell(session["node"], {**message, "attempt": attempt.id})
+    if not (session.get("node") and session.get("connected") == "1"):
+        return False
+    await hall.live.tell(session["node"], {**message, "attempt": attempt.id})
+    return True
 
 
 async def approve_check(
@@ -397,9 +403,7 @@ async def send_message(request: Request, proctor: CurrentUser, attempt: Attempt,
         ip=client_ip(request),
     )
     await request.app.state.hall.event(attempt.id, "proctor_message", text=text)
-    session = await request.app.state.hall.live.session(attempt.id)
-    await _tell(request, attempt, {"op": "notice", "text": text})
-    return session.get("connected") == "1"
+    return await _tell(request, attempt, {"op": "notice", "text": text})
 
 
 REVIEW_DECISIONS = {"accept": "认可成绩", "void": "作废本次测评"}

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from tortoise.expressions import Subquery
 
 from core import audit
-from core.errors import Conflict, DomainError, Forbidden, NotFound
+from core.errors import Conflict, DomainError, NotFound
 from models.enums import EnrollmentStatus, Phase, Procedure, RegistrationStatus, Role
 from models.org import Account
 from models.period import Enrollment, Period, PhaseWindow
@@ -30,6 +30,7 @@ from portal.web import (
     CurrentUser,
     client_ip,
     local_time,
+    own_prefix,
     redirect,
     render,
     requires,
@@ -255,17 +256,10 @@ async def physician_page(request: Request) -> Response:
     return render(request, "physician/enrollment.html", context, status_code=400 if errors else 200)
 
 
-def _own_prefix(request: Request) -> CurrentUser:
-    reviewer = user(request)
-    if not request.url.path.startswith(f"/{reviewer.role.value}/"):
-        raise Forbidden()
-    return reviewer
-
-
 @requires(Role.INSTITUTION, Role.ASSESSOR)
 @requires_info
 async def review_list(request: Request) -> Response:
-    _own_prefix(request)
+    own_prefix(request)
     page = await paginate(
         request, awaiting(user(request)).select_related("physician", "institution").order_by("id")
     )
@@ -275,7 +269,7 @@ async def review_list(request: Request) -> Response:
 @requires(Role.INSTITUTION, Role.ASSESSOR)
 @requires_info
 async def review_decide(request: Request) -> Response:
-    reviewer = _own_prefix(request)
+    reviewer = own_prefix(request)
     form = await request.form()
     decision = str(form.get("decision", ""))
     if decision not in ("approve", "reject"):

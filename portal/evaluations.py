@@ -23,7 +23,8 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from core import audit
-from core.errors import Conflict, DomainError, Forbidden, NotFound
+from core.errors import Conflict, DomainError, NotFound
+from core.study import class_hours
 from models.enums import EvaluationStatus, OrgStatus, Phase, Rating, Role
 from models.exam import Attempt
 from models.org import Account
@@ -31,10 +32,9 @@ from models.period import Enrollment, Evaluation, Period
 from models.physician import Physician
 from portal.account import requires_info
 from portal.enrollment import REJECTED, active_enrollment, current_period, window, window_text
-from portal.guide import class_hours
 from portal.pagination import paginate
 from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, user
+from portal.web import CurrentUser, client_ip, own_prefix, redirect, render, requires
 
 # 一票否决: any of these in the period makes 职业道德 不合格 (医师定期考核管理办法).
 ETHICS_VETOES: tuple[tuple[str, str], ...] = (
@@ -240,13 +240,6 @@ FILTERS = {
 }
 
 
-def _own_prefix(request: Request) -> CurrentUser:
-    found = user(request)
-    if not request.url.path.startswith(f"/{found.role.value}/"):
-        raise Forbidden()
-    return found
-
-
 def _listed(reviewer: CurrentUser, period: Period, chosen: dict[str, str]) -> QuerySet[Physician]:
     qs = reviewer.jurisdiction.physicians().filter(id__in=enrolled(period.id))
     if chosen["q"]:
@@ -292,7 +285,7 @@ def _listed(reviewer: CurrentUser, period: Period, chosen: dict[str, str]) -> Qu
 @requires(Role.INSTITUTION, Role.ASSESSOR)
 @requires_info
 async def evaluation_list(request: Request) -> Response:
-    reviewer = _own_prefix(request)
+    reviewer = own_prefix(request)
     period = await current_period()
     params = request.query_params
     default = "todo" if reviewer.role == Role.INSTITUTION else "rated"
@@ -355,7 +348,7 @@ async def _sheet_context(period: Period, physician: Physician) -> dict[str, Any]
 @requires_info
 async def evaluation_sheet(request: Request) -> Response:
     """GET the 医师定期考核表, POST the institution's rating or the assessor's review."""
-    reviewer = _own_prefix(request)
+    reviewer = own_prefix(request)
     period = await current_period()
     if period is None:
         raise NotFound()
@@ -399,7 +392,7 @@ async def evaluation_sheet(request: Request) -> Response:
 @requires_info
 async def evaluation_bulk(request: Request) -> Response:
     """批量: the institution rates the ticked physicians 合格/合格, the assessor confirms them."""
-    reviewer = _own_prefix(request)
+    reviewer = own_prefix(request)
     back = f"/{reviewer.role.value}/evaluations"
     form = await request.form()
     ids = [int(v) for v in form.getlist("physician") if isinstance(v, str) and v.isdigit()][:200]

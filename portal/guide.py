@@ -13,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.study import class_hours as class_hours  # portal.evaluations imports it from here
 from core.study import tally
 from models.enums import (
     AttemptStatus,

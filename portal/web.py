@@ -134,6 +134,14 @@ def render(
     return response
 
 
+def own_prefix(request: Request) -> CurrentUser:
+    """The user of a page shared by several roles under ``/<role>/``: only at its own prefix."""
+    found = user(request)
+    if not request.url.path.startswith(f"/{found.role.value}/"):
+        raise Forbidden()
+    return found
+
+
 ORG_ROLES = (Role.INSTITUTION, Role.ASSESSOR, Role.COMMISSION, Role.OFFICE)
 
 
