@@ -16,7 +16,6 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from core.db import database
-from core.face import FaceService
 from core.passwords import Hasher
 from core.redis import open_redis
 from core.settings import ROOT, Settings
@@ -24,6 +23,7 @@ from examhall import monitor
 from examhall import pages as examhall_pages
 from examhall import web as examhall_web
 from examhall.hall import Hall
+from face.client import FaceService
 from models.enums import Role
 from portal import (
     account,

@@ -143,7 +143,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 def run_face_workers(settings: Settings, processes: int) -> int:
     """``processes`` spawned workers; SIGTERM or Ctrl-C stops them all."""
     from core.redis import EmbeddedRedis
-    from workers.face import start_workers
+    from face.worker import start_workers
 
     embedded = None
     url = settings.redis_url

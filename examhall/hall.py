@@ -31,11 +31,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
-from core.face import FaceService
 from core.settings import Settings
 from examhall import papers
 from examhall import protocol as p
 from examhall.live import Live
+from face.client import FaceService
 from models.enums import (
     AttemptStatus,
     EnrollmentStatus,

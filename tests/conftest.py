@@ -95,7 +95,7 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
 @pytest.fixture(scope="module")
 def worker(app: Starlette, settings: Settings, redis_url: str) -> Iterator[Any]:
     """One face worker process for the module's tests."""
-    from workers.face import start_workers
+    from face.worker import start_workers
 
     proc = start_workers(settings, redis_url, 1)[0]
     yield proc

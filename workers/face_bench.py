@@ -23,10 +23,10 @@ from typing import Any
 
 import redis
 
-from core.face import FaceService
 from core.redis import EmbeddedRedis
 from core.redis import client as redis_client
 from core.settings import ROOT, Settings
+from face.client import FaceService
 
 FACES = ROOT.parent / "shared" / "faces"
 FRAME_NAMES = ("obama2.jpg", "obama-480p.jpg", "obama.jpg")
@@ -42,7 +42,7 @@ def _raw_init() -> None:
 
 
 def _raw_job(args: tuple[bytes, bytes, float, int, int]) -> float:
-    from workers.face import analyse
+    from face.worker import analyse
 
     return analyse(*args).compute_ms
 
@@ -121,7 +121,7 @@ def raw_figures(
 
 
 def run(frames: int, processes: int, settings: Settings | None = None) -> dict[str, Any]:
-    from workers.face import analyse, start_workers
+    from face.worker import analyse, start_workers
 
     base = settings or Settings(secret_key="bench")
     data = [(FACES / FRAME_NAMES[i % len(FRAME_NAMES)]).read_bytes() for i in range(frames)]

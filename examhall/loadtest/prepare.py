@@ -340,7 +340,7 @@ async def _sessions(store: Any, people: list[tuple[int, str]], institution: Any)
 
 
 def _reference_encoding(settings: Settings) -> bytes:
-    from workers.face import analyse
+    from face.worker import analyse
 
     outcome = analyse(
         (FACES / REFERENCE).read_bytes(),

@@ -152,8 +152,8 @@ def main(settings: Settings, options: Options, clean: bool) -> int:
     import uvloop
 
     from core.db import database
-    from core.face import FaceService
     from core.redis import open_redis
+    from face.client import FaceService
 
     _raise_file_limit()
 

@@ -13,13 +13,13 @@ from starlette.applications import Starlette
 
 import factories
 from core.errors import DomainError
-from core.face import BUSY, FaceService
 from core.settings import Settings
+from face.client import BUSY, FaceService
+from face.worker import start_workers
 from face_helpers import grey_jpeg, photo, rgba_png
 from models.enums import FaceReason, FaceStage, OrgKind
 from models.exam import FaceCheck
 from models.physician import Physician
-from workers.face import start_workers
 
 
 @pytest.fixture(scope="module")

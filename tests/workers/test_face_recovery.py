@@ -15,12 +15,12 @@ import redis
 from starlette.applications import Starlette
 
 import factories
-from core.face import DEAD_STREAM, GROUP, STREAM, FaceService
 from core.settings import Settings
+from face.client import DEAD_STREAM, GROUP, STREAM, FaceService
+from face.worker import start_workers
 from face_helpers import photo, wait_until
 from models.enums import FaceReason, FaceStage, OrgKind
 from models.physician import Physician
-from workers.face import start_workers
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 import redis
 
-from core.face import (
+from core.settings import Settings
+from core.signals import StopFlag
+from face.client import (
     DEAD_STREAM,
     GROUP,
     STREAM,
     FaceOutcome,
 )
-from core.settings import Settings
-from core.signals import StopFlag
 from models.enums import FaceReason
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Face verification as the app sees it: ``FaceService.verify(physician_id, jpeg, stage)``.
 
-A job goes onto a Redis stream read by a consumer group of worker processes (workers/face.py).
+A job goes onto a Redis stream read by a consumer group of worker processes (face/worker.py).
 The answer comes back on this process's reply list, which one listener task per process
 waits on with BLPOP and hands to the waiting caller: nobody polls, and thousands of waiting
 callers share one Redis connection.
