@@ -42,7 +42,7 @@ migrate: install
 	$(BIN)/xjdk migrate
 
 bench-face: install
-	$(BIN)/xjdk bench-face --frames 200 --processes 2
+	$(BIN)/xjdk bench-face --checks 60 --processes 2
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor

@@ -237,7 +237,7 @@ def cmd_bench_face(settings: Settings, args: argparse.Namespace) -> int:
 
     from workers import face_bench
 
-    figures = face_bench.run(args.frames, args.processes, settings)
+    figures = face_bench.run(args.checks, args.processes, settings)
     print(face_bench.report(figures))
     if args.json:
         print(json.dumps(figures, ensure_ascii=False, indent=2))
@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="migrate, seed, start Redis, web and workers (make run)")
     sub.add_parser("generate-papers", help="draw the current period's papers ahead of the test")
     bench = sub.add_parser("bench-face", help="benchmark the face pipeline against the library")
-    bench.add_argument("--frames", type=int, default=200)
+    bench.add_argument("--checks", type=int, default=60, help="live checks (bursts) to send")
     bench.add_argument("--processes", type=int, default=2)
     bench.add_argument("--json", action="store_true", help="also print the figures as JSON")
     load = sub.add_parser(

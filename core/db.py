@@ -13,6 +13,14 @@ from tortoise.migrations.api import migrate as tortoise_migrate
 from core.settings import Settings
 
 APP_LABEL = "models"
+MODEL_MODULES = [
+    "models.exam",
+    "models.ops",
+    "models.org",
+    "models.period",
+    "models.physician",
+    "models.training",
+]
 
 
 def tortoise_config(db_url: str) -> dict[str, Any]:
@@ -24,7 +32,7 @@ def tortoise_config(db_url: str) -> dict[str, Any]:
         "connections": {"default": db_url},
         "apps": {
             APP_LABEL: {
-                "models": ["models"],
+                "models": MODEL_MODULES,
                 "default_connection": "default",
                 "migrations": "models.migrations",
             }

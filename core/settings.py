@@ -13,6 +13,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.enums import FaceAction
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -73,7 +75,7 @@ class Settings:
     hash_concurrency: int = 0
     """HASH_CONCURRENCY: password hashes computed at once per process (0: the CPU count)."""
 
-    max_body_bytes: int = 8 * 1024 * 1024
+    max_body_bytes: int = 12 * 1024 * 1024
     """MAX_BODY_BYTES: the largest request body accepted (uploads included)."""
 
     # --- mail --------------------------------------------------------------------------
@@ -106,7 +108,45 @@ class Settings:
     """FACE_TOLERANCE: the largest face distance that still counts as the same person."""
 
     face_max_frame_bytes: int = 2 * 1024 * 1024
-    """FACE_MAX_FRAME_BYTES: larger frames and photos are refused before they are queued."""
+    """FACE_MAX_FRAME_BYTES: a larger frame of a face check is refused before it is queued."""
+
+    face_max_photo_bytes: int = 10 * 1024 * 1024
+    """FACE_MAX_PHOTO_BYTES: a larger registration photo is refused. Phone photos (2–5 MB)
+    are accepted and stored downscaled and re-encoded."""
+
+    face_max_pixels: int = 50_000_000
+    """FACE_MAX_PIXELS: a picture with more pixels (read from its header) is refused before
+    it is decoded: a 37 KB PNG of 13000x13000 would otherwise take a worker 1 GB."""
+
+    face_liveness: bool = True
+    """FACE_LIVENESS: every face check is a live challenge: a burst of frames that must show
+    the asked actions, one person, no replayed picture. ``0`` checks identity alone on the
+    best frame, so that a photo of the physician passes: never in production."""
+
+    face_actions: str = "turn_left,turn_right,open_mouth"
+    """FACE_ACTIONS: the actions a challenge draws from: one turn at random, and open_mouth
+    (the one a picture cannot fake). A single action fixes the challenge (tests, load tests)."""
+
+    face_burst_frames: int = 10
+    """FACE_BURST_FRAMES: frames the page captures for one check."""
+
+    face_burst_seconds: float = 4.0
+    """FACE_BURST_SECONDS: over this many seconds (two actions of about 2 s each)."""
+
+    face_turn: float = 0.12
+    """FACE_TURN: how far ``yaw`` must move from a frontal frame to count as a turn (a head
+    turned by about 20°; the clip's turns move it 0.18–0.38)."""
+
+    face_mouth_open: float = 0.45
+    """FACE_MOUTH_OPEN: inner-lip gap over nose height that counts as an open mouth (speech
+    reaches 0.30, a closed mouth on a tilted photo 0.24)."""
+
+    face_mouth_closed: float = 0.20
+    """FACE_MOUTH_CLOSED: at most this, the mouth counts as closed (the start of 张嘴)."""
+
+    face_replay_bits: int = 4
+    """FACE_REPLAY_BITS: face hashes this close (of 64 bits) are the same picture: copies of
+    one picture are 0–4 apart, live frames 6 and more."""
 
     face_max_side: int = 640
     """FACE_MAX_SIDE: frames are downscaled so that their longer side is at most this."""
@@ -166,6 +206,17 @@ class Settings:
     """WEB_WORKERS: uvicorn processes started by ``run``."""
 
     generated_secret: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.face_liveness and not self.face_action_pool:  # unknown actions raise too
+            raise SettingsError("FACE_ACTIONS must name at least one action")
+
+    @property
+    def face_action_pool(self) -> tuple[FaceAction, ...]:
+        try:
+            return tuple(FaceAction(a.strip()) for a in self.face_actions.split(",") if a.strip())
+        except ValueError as exc:
+            raise SettingsError(f"FACE_ACTIONS={self.face_actions!r}: {exc}") from exc
 
     @property
     def media_path(self) -> Path:

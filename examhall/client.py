@@ -46,6 +46,7 @@ class HallClient:
         self.unacked: dict[int, tuple[list[str], int]] = {}  # item -> (choice, seq)
         self.seqs: dict[int, itertools.count[int]] = {}
         self.closed_with: dict[str, Any] | None = None
+        self.challenge: dict[str, Any] | None = None  # what the pending check asks now
         self._reader: asyncio.Task[None] | None = None
 
     async def connect(self) -> dict[str, Any]:
@@ -54,6 +55,7 @@ class HallClient:
             self.url, additional_headers=self.headers, max_size=2**22, open_timeout=20
         )
         self.closed_with = None
+        self.challenge = None  # the new page gets a new challenge
         self.inbox.clear()
         self._reader = asyncio.create_task(self._read())
         with contextlib.suppress(websockets.ConnectionClosed):  # refused: the bye says why
@@ -82,6 +84,10 @@ class HallClient:
                     pending = self.unacked.get(message["item"])
                     if pending and pending[1] <= message["seq"]:
                         self.unacked.pop(message["item"], None)
+                if kind in (p.CHECK, p.CHECK_RESULT, p.ERROR) and message.get("challenge"):
+                    self.challenge = message["challenge"]
+                elif kind == p.CHECK_RESULT and message["passed"]:
+                    self.challenge = None
                 elif kind == p.BYE:
                     self.closed_with = message
                 self.inbox.append(message)
@@ -131,9 +137,11 @@ class HallClient:
         assert self.ws is not None
         await self.ws.send(p.encode(kind, **fields))
 
-    async def frame(self, jpeg: bytes) -> None:
+    async def burst(self, frames: list[bytes], challenge: str | None = None) -> None:
+        """Send a burst for the pending challenge (or for ``challenge``, an id)."""
         assert self.ws is not None
-        await self.ws.send(jpeg)
+        known = challenge or (self.challenge or {}).get("id", "")
+        await self.ws.send(p.encode_burst(known, frames))
 
     async def close(self) -> None:
         if self.ws is not None:

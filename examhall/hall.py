@@ -35,10 +35,12 @@ from core.settings import Settings
 from examhall import papers
 from examhall import protocol as p
 from examhall.live import Live
+from face.challenge import Challenge, new_challenge
 from face.client import FaceService
 from models.enums import (
     AttemptStatus,
     EnrollmentStatus,
+    FaceReason,
     FaceStage,
     Phase,
     Procedure,
@@ -51,6 +53,10 @@ from models.physician import Physician
 
 log = logging.getLogger(__name__)
 
+NO_PHOTO_MESSAGE = (
+    "您还没有注册照片，无法进行人脸识别（本次不计入验证次数）。请联系所在执业机构，"
+    "在【考核信息查看】中为您【更换照片】后再进入考场。"
+)
 STAGES = {p.START: FaceStage.START, p.RANDOM: FaceStage.RANDOM, p.FINAL: FaceStage.SUBMIT}
 RANDOM_BETWEEN = (0.2, 0.8)  # of the duration
 RANDOM_RESPONSE = timedelta(minutes=3)  # a random check still pending after this is flagged
@@ -266,6 +272,7 @@ class Session:
         self.conn = uuid.uuid4().hex
         self.state = p.WAITING
         self.pending: str | None = None  # the face check waited for
+        self.challenge: Challenge | None = None  # what the pending check asks this try
         self.verifying = False
         self.random_done = False  # known passed: the 30-second tick stops asking the database
         self.items: dict[int, tuple[str, set[str]]] = {}  # item id -> (type, option ids)
@@ -361,7 +368,7 @@ class Session:
                     )
                     continue
                 if message.get("bytes") is not None:
-                    await self._frame(message["bytes"])
+                    await self._burst(message["bytes"])
                 elif message.get("text") is not None:
                     await self._text(message["text"])
         except WebSocketDisconnect:
@@ -408,6 +415,7 @@ class Session:
             question_count=await PaperItem.filter(paper_id=self.seat.paper.id).count(),
             duration=period.duration_minutes * 60,
             pass_mark=self.seat.paper.pass_mark,
+            photo=bool(self.seat.physician.face_encoding),
         )
         if self.state in (p.SUBMITTED, p.ENDED):
             await self._finished_message()
@@ -443,7 +451,9 @@ class Session:
             self.pending = None if passed else p.START
             if passed and now >= self.seat.window.starts_at:
                 await self._begin(now)
-        elif attempt.deadline is not None and now >= attempt.deadline:
+        elif (attempt.deadline is not None and now >= attempt.deadline) or (
+            attempt.submit_requested_at is not None  # 交卷 asked for, on any page
+        ):
             self.state, self.pending = p.FINISHING, p.FINAL
         elif (
             attempt.random_check_at is not None
@@ -451,8 +461,6 @@ class Session:
             and not await self._random_passed()
         ):
             self.state, self.pending = p.CHECKING, p.RANDOM
-        elif self.state == p.FINISHING and self.pending == p.FINAL:
-            pass  # a submit the physician asked for stays asked for
         else:
             self.state, self.pending = p.TESTING, None
 
@@ -497,8 +505,22 @@ class Session:
             p.FINAL: "交卷前人脸识别：验证通过后试卷方可提交",
         }
         left = await self._tries_left()
-        await self.hall.event(self.attempt.id, "check_asked", stage=stage)
-        await self.send(p.CHECK, stage=stage, message=messages[stage], tries_left=left)
+        challenge = self._new_challenge()
+        await self.hall.event(self.attempt.id, "check_asked", stage=stage, actions=challenge.codes)
+        await self.send(
+            p.CHECK,
+            stage=stage,
+            message=messages[stage],
+            tries_left=left,
+            challenge=challenge.for_page(),
+        )
+
+    def _new_challenge(self) -> Challenge:
+        settings = self.hall.settings
+        self.challenge = new_challenge(
+            settings.face_action_pool, settings.face_burst_frames, settings.face_burst_seconds
+        )
+        return self.challenge
 
     async def _clock(self, now: datetime | None = None, message: str = "") -> None:
         """The state and the server's clock (sent on changes and every 30 s)."""
@@ -697,42 +719,78 @@ class Session:
             await self._passed(p.FINAL)  # passed already (by a proctor's hand)
             return
         self.state, self.pending = p.FINISHING, p.FINAL
+        now = datetime.now(UTC)
+        await Attempt.filter(id=self.attempt.id, submit_requested_at__isnull=True).update(
+            submit_requested_at=now
+        )
+        self.attempt.submit_requested_at = now
         await self.hall.event(self.attempt.id, "submit_requested")
         await self._announce("请完成交卷前人脸识别")
         await self._ask(p.FINAL)
 
     # --- face checks ----------------------------------------------------------------
 
-    async def _frame(self, frame: bytes) -> None:
+    async def _burst(self, data: bytes) -> None:
         stage = self.pending
         if stage is None:
             await self.send(p.ERROR, code=p.NO_CHECK, message="当前无需人脸识别")
             return
         if self.verifying:
-            await self.send(p.ERROR, code=p.BUSY, message="正在识别上一张照片，请稍候")
+            await self.send(p.ERROR, code=p.BUSY, message="正在识别上一组画面，请稍候")
+            return
+        try:
+            challenge_id, frames = p.decode_burst(data)
+        except p.ProtocolError as exc:
+            await self.send(p.ERROR, code=p.BAD_MESSAGE, message=str(exc), refused="frame")
+            return
+        if not self.seat.physician.face_encoding:  # nothing to compare with: not a try
+            await self.send(
+                p.CHECK_RESULT,
+                stage=stage,
+                passed=False,
+                reason=p.NO_REFERENCE,
+                message=NO_PHOTO_MESSAGE,
+                tries_left=await self._tries_left(),
+            )
             return
         if await self._tries_left() <= 0:
             await self.send(
                 p.CHECK_RESULT,
                 stage=stage,
                 passed=False,
-                reason="limit",
+                reason=p.LIMIT,
                 message="人脸识别未通过次数已达上限，已通知监考人员，请等待处理",
                 tries_left=0,
+            )
+            return
+        challenge = self.challenge
+        if challenge is None or challenge_id != challenge.id:
+            await self.send(
+                p.ERROR,
+                code=p.STALE,
+                message="验证动作已更新，请按新的提示重新验证",
+                challenge=challenge.for_page() if challenge else None,
             )
             return
         self.verifying = True
         started = time.monotonic()
         try:
             result = await self.hall.face.verify(
-                self.seat.physician.id, frame, STAGES[stage], attempt_id=self.attempt.id
+                self.seat.physician.id,
+                frames,
+                STAGES[stage],
+                challenge.codes,
+                attempt_id=self.attempt.id,
+                # A burst cannot arrive before it could be filmed: one that does was made
+                # beforehand (a replay), whatever it shows.
+                refused=FaceReason.REPLAY if challenge.too_early() else None,
             )
         finally:
             self.verifying = False
         waited = time.monotonic() - started
         if self.attempt.started_at is not None and self.state != p.SUBMITTED:
             await self._give_back(waited)
-        if result.busy:
+        if result.busy:  # the same challenge stays: the page sends the same burst again
             await self.send(
                 p.CHECK_RESULT,
                 stage=stage,
@@ -754,7 +812,7 @@ class Session:
         if not result.passed:
             await self.hall.live.count(self.attempt.id, "failed_checks")
             left = await self._tries_left()
-            message = f"{result.message}，请调整后重试（还可尝试 {left} 次）"
+            message = f"{result.message}，请按提示重试（还可尝试 {left} 次）"
             if left <= 0:
                 await self._flag(stage, result.message)
                 message = f"{result.message}。未通过次数已达上限，已通知监考人员，请等待处理"
@@ -765,8 +823,10 @@ class Session:
                 reason=reason,
                 message=message,
                 tries_left=left,
+                challenge=self._new_challenge().for_page() if left > 0 else None,
             )
             return
+        self.challenge = None
         await self.send(
             p.CHECK_RESULT,
             stage=stage,

@@ -33,7 +33,8 @@ from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from examhall.hall import STAGES, Hall
 from examhall.live import SESSION
-from models.enums import AttemptStatus, FaceStage, Role
+from face.challenge import missing_message
+from models.enums import AttemptStatus, FaceAction, FaceReason, FaceStage, Role
 from models.exam import Attempt, AttemptEvent, FaceCheck
 from models.org import Account, Organisation, Prefecture
 from models.period import Period
@@ -482,8 +483,8 @@ async def attempt_page(request: Request) -> Response:
     context = {
         "attempt": attempt,
         "physician": attempt.paper.physician,
-        "events": events,
-        "checks": checks,
+        "events": [(e, event_text(e)) for e in events],
+        "checks": [(c, check_reason(c), actions_text(c.actions)) for c in checks],
         "live": await request.app.state.hall.live.session(attempt.id),
         "labels": EVENT_LABELS,
         "stage_labels": STAGE_LABELS,
@@ -495,15 +496,58 @@ async def attempt_page(request: Request) -> Response:
     return render(request, "proctor/attempt.html", context, status_code=400 if errors else 200)
 
 
+def actions_text(codes: str) -> str:
+    """turn_left,open_mouth → 向左转头、张嘴"""
+    labels = []
+    for code in filter(None, codes.split(",")):
+        try:
+            labels.append(FaceAction(code).label)
+        except ValueError:
+            labels.append(code)
+    return "、".join(labels)
+
+
+def check_reason(check: FaceCheck) -> str:
+    """Why a check passed or not, in the words the physician saw."""
+    missing = (check.detail or {}).get("missing") or []
+    if check.reason == FaceReason.NO_ACTION and missing:
+        return missing_message(missing)
+    return check.reason.label
+
+
+def event_text(event: AttemptEvent) -> str:
+    """What an event's detail says, in Chinese: reason codes become their labels."""
+    detail = event.detail or {}
+    parts = []
+    if detail.get("stage"):
+        parts.append(f"（{STAGE_LABELS.get(detail['stage'], detail['stage'])}）")
+    if detail.get("actions"):
+        parts.append(f"：{actions_text(','.join(detail['actions']))}")
+    reason = detail.get("reason")
+    if reason:
+        try:
+            parts.append(f"：{FaceReason(reason).label}")
+        except ValueError:  # a flag's reason is written in Chinese already
+            parts.append(f"：{reason}")
+    if detail.get("text"):
+        parts.append(f"：{detail['text']}")
+    if detail.get("distance"):
+        parts.append(f"（相似距离 {detail['distance']:.3f}）")
+    return "".join(parts)
+
+
 @requires(*PROCTORS)
 async def check_frame(request: Request) -> Response:
-    """The kept frame of a failed check, for the proctor who decides on it."""
+    """A kept frame of a failed check (its frames are kept for the proctor who decides)."""
     proctor = user(request)
     check = await FaceCheck.get_or_none(id=request.path_params["check_id"])
-    if check is None or check.attempt_id is None or not check.frame_path:
+    if check is None or check.attempt_id is None:
         raise NotFound()
     await attempt_of(proctor, check.attempt_id)
-    path = request.app.state.settings.media_path / check.frame_path
+    n = request.path_params["n"]
+    if n >= len(check.frame_paths):
+        raise NotFound()
+    path = request.app.state.settings.media_path / check.frame_paths[n]
     if not path.is_file():
         raise NotFound()
     return Response(
@@ -536,5 +580,5 @@ routes: list[BaseRoute] = [
     Route("/proctor/stream", monitor_stream),
     Route("/proctor/reviews", review_queue),
     Route("/proctor/attempts/{attempt_id:int}", attempt_page, methods=["GET", "POST"]),
-    Route("/proctor/checks/{check_id:int}/frame", check_frame),
+    Route("/proctor/checks/{check_id:int}/frames/{n:int}", check_frame),
 ]

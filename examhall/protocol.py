@@ -1,10 +1,15 @@
-"""The exam hall's wire protocol, version 1: the one definition that the server, the page,
+"""The exam hall's wire protocol, version 2: the one definition that the server, the page,
 the tests and the load-test client follow.
 
 One WebSocket per attempt at ``/examhall/ws``, opened by a logged-in physician (the session
 cookie), from the portal's own origin. Text messages are JSON objects with a ``type``;
-binary messages are webcam frames (JPEG) answering the face check that is pending. The
+binary messages are bursts of webcam frames answering the face check that is pending. The
 server is the authority on time, questions, answers, checks and the score.
+
+Version 2 (live face checks): a ``check`` carries a challenge (actions chosen by the server
+for this try); the page films a burst of frames while the physician performs them and sends
+the burst as one binary message (``encode_burst``). A failed try comes with the next
+challenge. Version 1 pages (one still frame per check) are told to reload.
 
 Client → server
   hello       {v}                          first message; the server answers ``welcome``
@@ -13,19 +18,28 @@ Client → server
   heartbeat   {}                           every ~10 s; the monitor shows the last one
   visibility  {hidden}                     the page was hidden or shown again
   submit      {}                           hand in: the server asks for the submit check
-  (binary)    JPEG bytes                   a frame for the pending face check
+  (binary)    burst                        the frames filmed for the pending challenge:
+                                           b"BRST", a 2-byte big-endian header length, the
+                                           header (JSON {challenge, sizes}), then the JPEGs
+                                           one after another (``encode_burst``)
 
 Server → client
   welcome     {v, attempt, state, remaining, opens_in, answers, check, tries_left,
-               question_count, duration, pass_mark}
+               question_count, duration, pass_mark, photo}
+              photo: false when the physician has no registered photo (no check can pass:
+              the institution must 更换照片 first)
               answers: {item: {choice, seq}} already stored (resend what is missing)
   paper       {items: [{id, position, type, stem, options: [{id, text}]}]}  after the
               start check; never carries the answer key
   ack         {item, seq}                  stored in the database; safe to forget
-  check       {stage, message, tries_left} send a frame now (start / random / submit)
-  check_result {stage, passed, reason, message, tries_left}  reason: a FaceReason value,
-              "busy" (the verifier is saturated: retry) or "limit" (no tries left: a proctor
-              decides)
+  check       {stage, message, tries_left, challenge}  film and send a burst now (start /
+              random / submit); challenge: {id, actions: [{code, label, hint}], frames,
+              seconds}: perform the actions in order while ``frames`` frames are taken over
+              ``seconds`` seconds
+  check_result {stage, passed, reason, message, tries_left, challenge?}  reason: a
+              FaceReason value, "busy" (the verifier is saturated: send the same burst again),
+              "limit" (no tries left: a proctor decides) or "no_reference" (no registered
+              photo: not counted as a try); challenge: the next one, after a failed try
   state       {state, remaining, opens_in, message}  the attempt moved on (see STATES);
               also re-sent every 30 s as the clock (opens_in: seconds until the window opens)
   result      {score, passed, pass_mark}   the paper is graded; the hall closes
@@ -44,7 +58,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-VERSION = 1
+VERSION = 2
 PATH = "/examhall/ws"
 
 # client → server
@@ -94,8 +108,17 @@ NOT_OPEN = "not_open"
 NOT_ELIGIBLE = "not_eligible"
 DONE = "done"
 ENDED_BY_PROCTOR = "ended_by_proctor"
+STALE = "stale"  # a burst for a challenge that is no longer the pending one
+
+# check_result reasons besides the FaceReason values
+LIMIT = "limit"  # no tries left: a proctor decides
+NO_REFERENCE = "no_reference"  # no registered photo: nothing to compare with, not a try
 
 MAX_TEXT_BYTES = 8 * 1024  # a text message larger than this is refused
+MAX_MESSAGE_BYTES = 2 * 1024 * 1024  # any message (a burst included): the server's limit
+MAX_BURST_FRAMES = 30
+MAX_NUMBER = 2**31 - 1  # item ids and sequence numbers fit a database integer
+BURST_MAGIC = b"BRST"
 
 
 class ProtocolError(ValueError):
@@ -112,14 +135,16 @@ def decode(text: str) -> dict[str, Any]:
         raise ProtocolError("消息过大")
     try:
         message = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting exhausts the parser's stack
         raise ProtocolError("消息格式错误") from None
     if not isinstance(message, dict) or message.get("type") not in CLIENT_TYPES:
         raise ProtocolError("未知的消息类型")
     if message["type"] == ANSWER:
         item, choice, seq = message.get("item"), message.get("choice"), message.get("seq")
-        if not isinstance(item, int) or not isinstance(seq, int) or seq < 1:
+        if not isinstance(item, int) or not isinstance(seq, int) or isinstance(seq, bool):
             raise ProtocolError("答案消息缺少题目或序号")
+        if not (0 < item <= MAX_NUMBER and 0 < seq <= MAX_NUMBER):
+            raise ProtocolError("题目或序号无效")
         if not isinstance(choice, list) or not all(isinstance(c, str) for c in choice):
             raise ProtocolError("答案格式错误")
         if len(choice) > 6:
@@ -127,6 +152,41 @@ def decode(text: str) -> dict[str, Any]:
     if message["type"] == VISIBILITY and not isinstance(message.get("hidden"), bool):
         raise ProtocolError("页面状态格式错误")
     return message
+
+
+def encode_burst(challenge: str, frames: list[bytes]) -> bytes:
+    """The binary message of a burst (what the page builds with a Blob)."""
+    header = json.dumps({"challenge": challenge, "sizes": [len(f) for f in frames]}).encode()
+    return BURST_MAGIC + len(header).to_bytes(2, "big") + header + b"".join(frames)
+
+
+def decode_burst(data: bytes) -> tuple[str, list[bytes]]:
+    """The challenge id and the frames of a burst, checked for shape (not for content)."""
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ProtocolError("人脸识别画面过大")
+    if len(data) < 6 or data[:4] != BURST_MAGIC:
+        raise ProtocolError("人脸识别画面格式错误，请刷新页面")
+    length = int.from_bytes(data[4:6], "big")
+    try:
+        header = json.loads(data[6 : 6 + length])
+    except (ValueError, RecursionError):
+        raise ProtocolError("人脸识别画面格式错误，请刷新页面") from None
+    challenge = header.get("challenge") if isinstance(header, dict) else None
+    sizes = header.get("sizes") if isinstance(header, dict) else None
+    if not isinstance(challenge, str) or not isinstance(sizes, list):
+        raise ProtocolError("人脸识别画面格式错误，请刷新页面")
+    if not 0 < len(sizes) <= MAX_BURST_FRAMES or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes
+    ):
+        raise ProtocolError("人脸识别画面数量不符")
+    body = data[6 + length :]
+    if sum(sizes) != len(body):
+        raise ProtocolError("人脸识别画面不完整，请重新拍摄")
+    frames, at = [], 0
+    for n in sizes:
+        frames.append(body[at : at + n])
+        at += n
+    return challenge[:64], frames
 
 
 SERVER_TYPES = (WELCOME, PAPER, ACK, CHECK, CHECK_RESULT, STATE, RESULT, ERROR, NOTICE, BYE)
@@ -143,6 +203,7 @@ CODES = (
     NOT_ELIGIBLE,
     DONE,
     ENDED_BY_PROCTOR,
+    STALE,
 )
 # After a bye with one of these a page stays closed: reconnecting cannot help.
 FINAL_BYES = (TAKEN_OVER, DONE, ENDED_BY_PROCTOR, NOT_OPEN, NOT_ELIGIBLE)
@@ -159,4 +220,6 @@ def for_page() -> dict[str, Any]:
         "stages": {"start": START, "random": RANDOM, "submit": FINAL},
         "codes": {c: c for c in CODES},
         "final_byes": list(FINAL_BYES),
+        "reasons": {"busy": BUSY, "limit": LIMIT, "no_reference": NO_REFERENCE},
+        "burst_magic": BURST_MAGIC.decode(),
     }

@@ -9,7 +9,6 @@ that dies mid-job leaves it pending, and another worker claims it after
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import multiprocessing
@@ -19,80 +18,35 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import redis
 
 from core.settings import Settings
 from core.signals import StopFlag
-from face.client import (
-    DEAD_STREAM,
-    GROUP,
-    STREAM,
-    FaceOutcome,
-)
+from face import analysis
+from face.jobs import DEAD_STREAM, GROUP, STREAM, Job, Kind, Outcome
 from models.enums import FaceReason
 
 log = logging.getLogger(__name__)
 
 
-# --- the analysis itself (runs inside a worker process) ---------------------------------
-
-
-def load_rgb(data: bytes, max_side: int) -> tuple[np.ndarray[Any, Any], float] | None:
-    """Decode JPEG/PNG (alpha dropped), the longer side downscaled to ``max_side``; None when
-    the bytes are no readable image."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced size
-            rgb = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        return None
-    scale = 1.0
-    if max(rgb.size) > max_side:
-        scale = max_side / max(rgb.size)
-        size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
-        rgb = rgb.resize(size, Image.Resampling.BILINEAR)
-    return np.asarray(rgb), scale
-
-
-def analyse(
-    data: bytes, reference: bytes | None, tolerance: float, max_side: int, upsample: int = 0
-) -> FaceOutcome:
-    """One face, and (with a reference) its distance to it. CPU only: the HOG detector."""
-    import face_recognition
-
-    started = time.perf_counter()
-    loaded = load_rgb(data, max_side)
-    if loaded is None:
-        return FaceOutcome(False, FaceReason.UNREADABLE)
-    pixels, scale = loaded
-    boxes = face_recognition.face_locations(pixels, upsample, model="hog")
-    if not boxes:
-        return FaceOutcome(False, FaceReason.NO_FACE, compute_ms=_ms(started))
-    if len(boxes) > 1:
-        return FaceOutcome(False, FaceReason.MULTIPLE_FACES, compute_ms=_ms(started))
-    encoding = face_recognition.face_encodings(pixels, boxes, num_jitters=1, model="small")[0]
-    box = [round(v / scale) for v in boxes[0]]
-    if reference is None:
-        return FaceOutcome(
-            True, FaceReason.OK, box=box, encoding=encoding.tobytes(), compute_ms=_ms(started)
-        )
-    known = np.frombuffer(reference, dtype=np.float64)
-    distance = float(np.linalg.norm(known - encoding))
-    passed = distance <= tolerance
-    return FaceOutcome(
-        passed,
-        FaceReason.OK if passed else FaceReason.MISMATCH,
-        distance=round(distance, 4),
-        box=box,
-        compute_ms=_ms(started),
+def run_job(job: Job) -> Outcome:
+    """What one job asks: a registration photo checked, or a burst judged."""
+    th = job.thresholds
+    if job.kind == Kind.PHOTO:
+        return analysis.analyse_photo(job.pictures[0], th)
+    computed = ""  # a photo stored before photos had a hash: hashed now, once
+    if not job.reference_hash and job.reference_photo:
+        computed = analysis.photo_hash(job.reference_photo, th)
+    outcome = analysis.analyse_burst(
+        job.pictures,
+        job.reference,
+        th,
+        actions=job.actions,
+        reference_hash=job.reference_hash or computed,
+        seen=job.seen,
     )
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
+    outcome.reference_hash = computed
+    return outcome
 
 
 # --- the worker loop --------------------------------------------------------------------
@@ -140,21 +94,14 @@ class Worker:
         if time.time() > deadline:  # the caller has given up: don't spend a core on it
             self.finish(entry_id)
             return
-        queued_ms = (time.time() - float(fields[b"queued_at"])) * 1000
-        reference = fields.get(b"reference") or None
-        outcome = analyse(
-            fields[b"frame"],
-            reference,
-            float(fields[b"tolerance"]),
-            self.settings.face_max_side,
-            self.settings.face_upsample,
-        )
-        outcome.queued_ms = round(queued_ms, 2)
+        job = Job.from_fields(fields)
+        outcome = run_job(job)
+        outcome.queued_ms = round((time.time() - job.queued_at) * 1000, 2)
         outcome.worker = self.name
         self.answer(fields, outcome)
         self.finish(entry_id)
 
-    def answer(self, fields: dict[bytes, bytes], outcome: FaceOutcome) -> None:
+    def answer(self, fields: dict[bytes, bytes], outcome: Outcome) -> None:
         """Push onto the asking process's reply list (gone after 2 minutes if it died)."""
         reply_to = fields[b"reply_to"]
         message = json.dumps({"job": fields[b"id"].decode(), "outcome": outcome.to_json()})
@@ -171,10 +118,11 @@ class Worker:
 
     def park(self, entry_id: bytes, fields: dict[bytes, bytes], error: str) -> None:
         log.error("parking face job %s: %s", fields.get(b"id"), error)
-        kept: dict[Any, Any] = {k: v for k, v in fields.items() if k != b"frame"}
+        pictures = (b"pictures", b"reference", b"reference_photo")
+        kept: dict[Any, Any] = {k: v for k, v in fields.items() if k not in pictures}
         kept[b"error"] = error.encode()
         self.client.xadd(DEAD_STREAM, kept, maxlen=10000)
-        failed = FaceOutcome(False, FaceReason.UNREADABLE, error=error, worker=self.name)
+        failed = Outcome(False, FaceReason.UNREADABLE, error=error, worker=self.name)
         self.answer(fields, failed)
         self.finish(entry_id)
 

@@ -1,45 +1,6 @@
-"""The Tortoise models of the platform (one app, label ``models``)."""
+"""The Tortoise models of the platform (one app, label ``models``).
 
-from models.exam import Answer, Attempt, AttemptEvent, FaceCheck, Paper, PaperItem, Question
-from models.ops import AuditLog, OutboxMail
-from models.org import Account, County, Organisation, Prefecture
-from models.period import Enrollment, Evaluation, Period, PhaseWindow, Result
-from models.physician import Filing, Physician, Transfer
-from models.training import (
-    Course,
-    CreditApplication,
-    Lesson,
-    LessonProgress,
-    PracticeAnswer,
-    PracticeSet,
-)
-
-__all__ = [
-    "Account",
-    "Answer",
-    "Attempt",
-    "AttemptEvent",
-    "AuditLog",
-    "County",
-    "Course",
-    "CreditApplication",
-    "Enrollment",
-    "Evaluation",
-    "FaceCheck",
-    "Filing",
-    "Lesson",
-    "LessonProgress",
-    "Organisation",
-    "OutboxMail",
-    "Paper",
-    "PaperItem",
-    "Period",
-    "PhaseWindow",
-    "Physician",
-    "PracticeAnswer",
-    "PracticeSet",
-    "Prefecture",
-    "Question",
-    "Result",
-    "Transfer",
-]
+The package itself imports nothing: ``models.enums`` must load without Tortoise (the face
+workers read reason codes from it), so the ORM is told the model modules one by one
+(``core.db.MODEL_MODULES``).
+"""

@@ -161,6 +161,8 @@ class FaceStage(LabelledEnum):
 
 
 class FaceReason(LabelledEnum):
+    """Why a face check or a photo passed or not (the face workers answer these codes)."""
+
     OK = "ok", "验证通过"
     NO_FACE = "no_face", "无法识别人脸"
     MULTIPLE_FACES = "multiple_faces", "检测到多张人脸"
@@ -168,6 +170,21 @@ class FaceReason(LabelledEnum):
     UNREADABLE = "unreadable", "图片无法读取"
     NO_REFERENCE = "no_reference", "没有注册照片"
     TOO_LARGE = "too_large", "图片过大"
+    TOO_MANY_PIXELS = "too_many_pixels", "图片尺寸过大"
+    NO_ACTION = "no_action", "未完成指定动作"
+    REPLAY = "replay", "检测到翻拍照片或重复画面"
+    FACE_CHANGED = "face_changed", "动作过程中人脸发生变化"
+    FACE_TOO_SMALL = "face_too_small", "人脸过小"
+    NOT_FRONTAL = "not_frontal", "人脸未正对镜头"
+    EYES_CLOSED = "eyes_closed", "眼睛未睁开"
+
+
+class FaceAction(LabelledEnum):
+    """What a live face check asks the physician to do (face/challenge.py says why these)."""
+
+    TURN_LEFT = "turn_left", "向左转头"
+    TURN_RIGHT = "turn_right", "向右转头"
+    OPEN_MOUTH = "open_mouth", "张嘴"
 
 
 class MailStatus(LabelledEnum):

@@ -106,6 +106,9 @@ class Attempt(Model):
     deadline = fields.DatetimeField(null=True)
     submitted_at = fields.DatetimeField(null=True)
     random_check_at = fields.DatetimeField(null=True)
+    submit_requested_at = fields.DatetimeField(
+        null=True, description="交卷 asked for: answers lock until the submit check passes"
+    )
     time_credit_seconds = fields.FloatField(default=0, description="verifier waits given back")
     score = fields.IntField(null=True)
     passed = fields.BooleanField(null=True)
@@ -182,7 +185,18 @@ class FaceCheck(Model):
     compute_ms = fields.FloatField(default=0)
     total_ms = fields.FloatField(default=0)
     worker = fields.CharField(max_length=100, default="")
-    frame_path = fields.CharField(max_length=200, default="", description="kept when failed")
+    actions = fields.CharField(
+        max_length=100, default="", description="the challenge, e.g. turn_left,open_mouth"
+    )
+    frame_paths = fields.JSONField[list[str]](
+        default=list, description="the burst, kept when failed"
+    )
+    frame_hashes = fields.JSONField[list[str]](
+        default=list, description="perceptual hashes of the frames of a passed check"
+    )
+    detail = fields.JSONField[dict[str, Any]](
+        default=dict, description="per-frame measures (yaw, mouth) and the decisive frames"
+    )
     approved_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name=False, null=True, on_delete=fields.RESTRICT
     )

@@ -48,21 +48,21 @@ async def replace_photo(request: Request) -> Response:
     settings = request.app.state.settings
     form = await request.form(max_part_size=settings.max_body_bytes)
     errors: dict[str, str] = {}
-    image, suffix = b"", ""
+    image = b""
     if isinstance(form.get("photo"), UploadFile):
-        image, suffix = await registration.upload(form, settings.face_max_frame_bytes, errors)
+        image = await registration.upload(form, settings.face_max_photo_bytes, errors)
     else:
         errors["photo"] = "请选择照片"
     session = get_session(request)
     if not errors:
         try:
-            encoding = await request.app.state.face.encode_photo(image)
+            checked = await request.app.state.face.check_photo(image)
         except DomainError as exc:
             errors["photo"] = exc.message
     if errors:
         session.flash(errors["photo"], "error")
         return redirect(request, f"/physicians/{physician.id}")
-    await request.app.state.face.keep_photo(physician, image, encoding, suffix)
+    await request.app.state.face.keep_photo(physician, checked)
     actor = await Account.get(id=user(request).account_id)
     await audit.record(actor, "physician_photo_replaced", obj=physician, ip=client_ip(request))
     session.flash(f"已更换{physician.name}的照片，人脸识别将使用新照片。")

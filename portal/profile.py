@@ -79,13 +79,13 @@ async def profile(request: Request) -> Response:
         if approved
         else registration.practice(form, errors)
     )
-    new_photo, suffix, encoding = b"", "", b""
+    new_photo, checked = b"", None
     upload = form.get("photo")
     if not approved and isinstance(upload, UploadFile) and upload.filename:
-        new_photo, suffix = await registration.upload(form, settings.face_max_frame_bytes, errors)
+        new_photo = await registration.upload(form, settings.face_max_photo_bytes, errors)
     if not errors and new_photo:
         try:
-            encoding = await request.app.state.face.encode_photo(new_photo)
+            checked = await request.app.state.face.check_photo(new_photo)
         except DomainError as exc:
             errors["photo"] = exc.message
     if errors:
@@ -96,8 +96,8 @@ async def profile(request: Request) -> Response:
     physician.practice_category, physician.practice_scope = category, scope
     await physician.save()
     await Account.filter(id=physician.account_id).update(email=email)
-    if new_photo:
-        await request.app.state.face.keep_photo(physician, new_photo, encoding, suffix)
+    if checked is not None:
+        await request.app.state.face.keep_photo(physician, checked)
     await audit.record(
         await Account.get(id=physician.account_id),
         "profile_updated",

@@ -31,7 +31,6 @@ DOTS = str.maketrans({"•": "·", "・": "·", ".": "·", "．": "·", "∙": "
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 LICENCE = re.compile(r"^\d{15}$")
-PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png"}
 
 
 @dataclass
@@ -53,7 +52,6 @@ class Registration:
     mobile: str
     password: str
     photo: bytes
-    photo_suffix: str
 
 
 def clean_name(raw: str) -> tuple[str, str | None]:
@@ -141,7 +139,7 @@ async def validate(form: FormData, max_photo: int) -> tuple[Registration | None,
         errors["password"] = problem
     elif password != str(form.get("confirm_password", "")):
         errors["confirm_password"] = "两次输入的密码不一致"
-    photo, suffix = await upload(form, max_photo, errors)
+    photo = await upload(form, max_photo, errors)
     if errors:
         return None, errors
     assert id_number and prefecture and county and institution
@@ -161,30 +159,27 @@ async def validate(form: FormData, max_photo: int) -> tuple[Registration | None,
         mobile=mobile,
         password=password,
         photo=photo,
-        photo_suffix=suffix,
     ), errors
 
 
-async def upload(form: FormData, limit: int, errors: dict[str, str]) -> tuple[bytes, str]:
+async def upload(form: FormData, limit: int, errors: dict[str, str]) -> bytes:
+    """The uploaded photo's bytes. Its type is read from the bytes by the face workers, never
+    from the file name or the browser's word; what is stored is their re-encoded JPEG."""
     upload = form.get("photo")
     if not isinstance(upload, UploadFile) or not upload.filename:
         errors["photo"] = "请上传本人近期免冠证件照"
-        return b"", ""
-    suffix = PHOTO_TYPES.get(upload.content_type or "")
-    if suffix is None:
-        errors["photo"] = "照片须为 JPG 或 PNG 格式"
-        return b"", ""
+        return b""
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        errors["photo"] = f"照片不能超过 {limit // 1024 // 1024} MB"
-        return b"", ""
-    return data, suffix
+        errors["photo"] = f"照片不能超过 {limit // 1024 // 1024} MB，请压缩后重新上传"
+        return b""
+    return data
 
 
 async def register(request: Request, reg: Registration) -> Physician:
     """Create the account and the pending registration; the photo must hold one clear face."""
     state = request.app.state
-    encoding = await state.face.encode_photo(reg.photo)  # DomainError(field="photo") if not
+    checked = await state.face.check_photo(reg.photo)  # DomainError(field="photo") if not
     password_hash = await state.hasher.hash(reg.password)
     async with in_transaction():
         if await Account.exists(username=reg.id_number):
@@ -214,7 +209,7 @@ async def register(request: Request, reg: Registration) -> Physician:
             registration_status=RegistrationStatus.PENDING,
             submitted_at=datetime.now(UTC),
         )
-    await state.face.keep_photo(physician, reg.photo, encoding, reg.photo_suffix)
+    await state.face.keep_photo(physician, checked)
     await audit.record(
         account,
         "registration_submitted",
@@ -261,7 +256,7 @@ async def register_page(request: Request) -> Response:
     if request.method == "GET":
         return render(request, "registration/register.html", await form_context())
     form = await request.form(max_part_size=request.app.state.settings.max_body_bytes)
-    reg, errors = await validate(form, request.app.state.settings.face_max_frame_bytes)
+    reg, errors = await validate(form, request.app.state.settings.face_max_photo_bytes)
     if reg is not None:
         try:
             await register(request, reg)

@@ -73,6 +73,11 @@ def make_settings(data_dir: Path, db_url: str, redis_url: str, **overrides: obje
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8192,
         "public_url": "http://testserver",
+        # The clip of ../shared/faces shows head turns but no open mouth (face/samples.py);
+        # a test's burst is sent at once rather than filmed for seconds (test_liveness.py
+        # films them: a burst that comes too soon is refused).
+        "face_actions": "turn_left,turn_right",
+        "face_burst_seconds": 0.0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import os
 import re
@@ -24,12 +25,9 @@ from examhall import protocol as p
 from examhall.client import HallClient
 from examhall.loadtest import report as report_
 from examhall.loadtest.prepare import (
-    FACES,
-    FRAMES,
     PASSWORD,
     Options,
     Seat,
-    _reference_encoding,
 )
 from examhall.loadtest.report import Recorder
 
@@ -253,11 +251,12 @@ async def hall_baseline(
     return figures, rec
 
 
-def face_baseline(settings: Settings, processes: int, frames: int = 24) -> dict[str, Any]:
+def face_baseline(settings: Settings, processes: int, checks: int = 12) -> dict[str, Any]:
+    """Raw analysis of the same live bursts the simulated pages send, no Redis."""
     from workers import face_bench
 
-    data = [(FACES / FRAMES[i % len(FRAMES)]).read_bytes() for i in range(frames)]
-    return face_bench.raw_figures(data, _reference_encoding(settings), settings, processes)
+    turns = dataclasses.replace(settings, face_actions="turn_left,turn_right")
+    return face_bench.raw_figures(face_bench.checks(checks), turns, processes)
 
 
 def server_processes(options: Options) -> dict[str, int]:

@@ -18,13 +18,11 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from core.settings import ROOT, Settings
+from core.settings import Settings
+from face import samples
 
 MARK = "【压测】"
 PASSWORD = "Loadtest2026"
-FACES = ROOT.parent / "shared" / "faces"
-FRAMES = ("obama2.jpg", "obama-480p.jpg")
-REFERENCE = "obama.jpg"
 PREVIOUS = re.compile(r"原当前周期 #(\d+)")
 
 
@@ -103,11 +101,11 @@ async def prepare(settings: Settings, redis: Any, options: Options) -> Prepared:
     hasher = Hasher(settings)
     password_hash = await asyncio.to_thread(hasher.hash_sync, PASSWORD)
     hasher.close()
-    encoding = await asyncio.to_thread(_reference_encoding, settings)
+    encoding, photo_hash = await asyncio.to_thread(reference, settings)
     total = options.physicians + (options.baseline_clients if options.baselines else 0)
     period = await _period(options, previous)
     institution = await _institution()
-    people = await _physicians(institution, total, password_hash, encoding)
+    people = await _physicians(institution, total, password_hash, encoding, photo_hash)
     await _enroll(period, institution.id, people)
     timings["insert_s"] = time.perf_counter() - started
     mark = time.perf_counter()
@@ -222,7 +220,7 @@ async def _institution() -> Any:
 
 
 async def _physicians(
-    institution: Any, count: int, password_hash: str, encoding: bytes
+    institution: Any, count: int, password_hash: str, encoding: bytes, photo_hash: str
 ) -> list[tuple[int, str]]:
     """``count`` approved physicians of the load-test institution: (physician id, username)."""
     from core.idcard import make_id_number, parse_id_number
@@ -272,6 +270,7 @@ async def _physicians(
                 email=f"lt{number}@loadtest.invalid",
                 mobile="13900000000",
                 face_encoding=encoding,
+                photo_hash=photo_hash,
                 registration_status=RegistrationStatus.APPROVED,
             )
         )
@@ -339,18 +338,15 @@ async def _sessions(store: Any, people: list[tuple[int, str]], institution: Any)
     return cookies
 
 
-def _reference_encoding(settings: Settings) -> bytes:
-    from face.worker import analyse
+def reference(settings: Settings) -> tuple[bytes, str]:
+    """The encoding and face hash of the registered photo every simulated physician shares:
+    the clip's frontal frame, whose live bursts the simulated pages send (face/samples.py)."""
+    from face.analysis import analyse_photo
+    from face.jobs import Thresholds
 
-    outcome = analyse(
-        (FACES / REFERENCE).read_bytes(),
-        None,
-        settings.face_tolerance,
-        settings.face_max_side,
-        settings.face_upsample,
-    )
-    assert outcome.encoding is not None, outcome
-    return outcome.encoding
+    outcome = analyse_photo(samples.registration_photo(), Thresholds.from_settings(settings))
+    assert outcome.passed, outcome
+    return outcome.encoding, outcome.photo_hash
 
 
 async def _make_current(period_id: int | None) -> None:

@@ -19,8 +19,9 @@ import websockets
 
 from examhall import protocol as p
 from examhall.client import HallClient
-from examhall.loadtest.prepare import FACES, FRAMES, Plan, Seat, tail
+from examhall.loadtest.prepare import Plan, Seat, tail
 from examhall.loadtest.report import Recorder
+from face import samples
 
 HEARTBEAT_EVERY = 10.0  # as the page does
 
@@ -40,7 +41,7 @@ class Sim:
         self.rng = random.Random(plan.seed * 1_000_003 + index)
         self.node = index % len(plan.urls)
         self.client = self._client()
-        self.frames = [(FACES / name).read_bytes() for name in FRAMES] if plan.face else []
+        self.checks_passed = 0  # each check shows another of the clip's bursts (no replay)
         self.sent_at: dict[tuple[int, int], float] = {}
         self.retry: set[int] = set()
         self.check: str | None = None  # the check the server asked for and is waiting on
@@ -74,7 +75,7 @@ class Sim:
                     self.retry.add(message["item"])
                 elif code == p.LOCKED:  # the time is up: refused, not lost
                     self.client.unacked.pop(message["item"], None)
-            elif code in (p.NO_CHECK, p.BUSY):  # a frame that was not taken
+            elif code in (p.NO_CHECK, p.BUSY, p.STALE):  # a burst that was not taken
                 self.face_reply = {"passed": code == p.NO_CHECK, "reason": code}
         elif kind == p.CHECK:
             self.check = message["stage"]
@@ -261,13 +262,26 @@ class Sim:
             await self.send(p.ANSWER, item=item, choice=pending[0], seq=pending[1])
 
     async def face_check(self, stage: str) -> None:
-        """Send frames until the check passes (a busy verifier means: wait, send again)."""
+        """Film and send bursts until the check passes, as a page does: the challenge's
+        actions shown by the clip (face/samples.py), filmed for the challenge's seconds; a
+        busy verifier means: wait, send the same burst again."""
+        frames: list[bytes] | None = None
         for attempt in itertools.count():
-            frame = self.frames[attempt % len(self.frames)] if self.frames else b""
+            if not await self.until(lambda: self.client.challenge is not None, 30):
+                self.rec.error(f"face_{stage}_no_challenge")
+                raise Finished
+            challenge = self.client.challenge or {}
+            codes = [a["code"] for a in challenge.get("actions", [])]
+            if frames is None:
+                frames = samples.burst_for(codes, self.checks_passed)
+                if frames is None:  # e.g. 张嘴: the clip cannot show it
+                    self.rec.error("face_challenge_not_in_clip:" + "+".join(codes))
+                    raise Finished
+                await asyncio.sleep(float(challenge.get("seconds", 0)))  # filming
             started = time.monotonic()
             self.face_reply = None
             with contextlib.suppress(websockets.ConnectionClosed):
-                await self.client.frame(frame)
+                await self.client.burst(frames)
             if not await self.until(lambda: self.face_reply is not None, 120):
                 self.rec.error(f"face_{stage}_interrupted")
                 if self.client.is_open:
@@ -275,16 +289,21 @@ class Sim:
                 await self.reconnect(dropped=False)
                 if self.check != stage:
                     return
+                frames = None  # a new page, a new challenge
                 continue
             result = self.face_reply
             assert result is not None
             ms = (time.monotonic() - started) * 1000
             if result["passed"]:
                 self.rec.faces.append((self.rec.now(), stage, ms, "passed"))
+                self.checks_passed += 1
                 return
             if result["reason"] == p.BUSY:
                 self.rec.faces.append((self.rec.now(), stage, ms, "busy"))
                 await asyncio.sleep(2 * self.rng.uniform(0.5, 1.5))
+                continue
+            frames = None  # another challenge comes with the failure
+            if result["reason"] == p.STALE:
                 continue
             self.rec.faces.append((self.rec.now(), stage, ms, "failed"))
             self.rec.error(f"face_failed:{result['reason']}")

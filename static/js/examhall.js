@@ -1,8 +1,9 @@
 // The exam hall page (examhall/protocol.py is the protocol; examhall/client.py the reference
 // client). The server decides everything: time, questions, checks, score. The page shows
 // what it is told, keeps every answer until the server acknowledges it (in memory and in
-// sessionStorage, so a reload or a reconnect resends it with the same seq), and sends
-// webcam frames as binary messages when a face check is pending.
+// sessionStorage, so a reload or a reconnect resends it with the same seq), and films a
+// face check: the server's challenge (actions chosen at random) is shown large, counted
+// down, and filmed as a burst of webcam frames sent as one binary message.
 (function () {
   "use strict";
   var P = JSON.parse(document.getElementById("protocol").textContent);
@@ -12,6 +13,25 @@
   var HEARTBEAT_MS = 10000;
   var RESEND_MS = 5000; // an answer unacknowledged this long is sent again (same seq)
   var SHOT_TIMEOUT_MS = 60000;
+  var COUNTDOWN = 3; // "3, 2, 1" before filming starts
+  var BUSY_RESEND_MS = 3000; // a busy verifier: the same burst is sent again after this
+  var FRAME_WIDTH = 640; // frames are taken at most this wide
+  // Small drawings of the actions (no user data: fixed markup).
+  var HEAD = '<circle cx="28" cy="24" r="15" fill="#fde7d2" stroke="#1f2933" stroke-width="2"/>';
+  var DRAWINGS = {
+    turn_left: '<svg viewBox="0 0 56 56" aria-hidden="true">' + HEAD +
+      '<circle cx="21" cy="21" r="1.8"/><circle cx="29" cy="21" r="1.8"/>' +
+      '<path d="M19 27 l-3 3 h4" fill="none" stroke="#1f2933" stroke-width="1.6"/>' +
+      '<path d="M42 49 H14 M14 49 l7 -5 M14 49 l7 5" fill="none" stroke="#0969da" stroke-width="3" stroke-linecap="round"/></svg>',
+    turn_right: '<svg viewBox="0 0 56 56" aria-hidden="true">' + HEAD +
+      '<circle cx="27" cy="21" r="1.8"/><circle cx="35" cy="21" r="1.8"/>' +
+      '<path d="M37 27 l3 3 h-4" fill="none" stroke="#1f2933" stroke-width="1.6"/>' +
+      '<path d="M14 49 H42 M42 49 l-7 -5 M42 49 l-7 5" fill="none" stroke="#0969da" stroke-width="3" stroke-linecap="round"/></svg>',
+    open_mouth: '<svg viewBox="0 0 56 56" aria-hidden="true">' + HEAD +
+      '<circle cx="23" cy="19" r="1.8"/><circle cx="33" cy="19" r="1.8"/>' +
+      '<ellipse cx="28" cy="30" rx="5" ry="6.5" fill="#7a1f1f" stroke="#1f2933" stroke-width="1.4"/>' +
+      '<path d="M20 48 h16" stroke="#0969da" stroke-width="3" stroke-linecap="round"/></svg>'
+  };
   // While the clock runs the server sends the time at least every 30 s; this much silence
   // means a dead connection (a phone that slept, a network that vanished without a close).
   var SILENCE_MS = 75000;
@@ -25,6 +45,8 @@
     opensClock: $("hall-opens-clock"), check: $("hall-check"), checkTitle: $("check-title"),
     checkMessage: $("check-message"), checkResult: $("check-result"), checkTries: $("check-tries"),
     shoot: $("check-shoot"), video: $("camera-video"), cameraStatus: $("camera-status"),
+    steps: $("check-steps"), cue: $("camera-cue"), progress: $("camera-progress"),
+    progressBar: $("camera-progress-bar"), noPhoto: $("hall-no-photo"),
     cameraRetry: $("camera-retry"), cameraHelp: $("camera-help"), exam: $("hall-exam"),
     question: $("hall-question"), nav: $("hall-nav"), final: $("hall-final"),
     closed: $("hall-closed"), closedTitle: $("closed-title"), closedMessage: $("closed-message")
@@ -44,6 +66,10 @@
   var triesLeft = null;
   var verifying = false;
   var shotTimer = null;
+  var challenge = null; // what the pending check asks this try: {id, actions, frames, seconds}
+  var filming = false;
+  var lastBurst = null; // sent last: sent again as it is when the verifier was busy
+  var hasPhoto = true;
   var submitting = false;
   var finished = false; // the result is shown
   var closedForGood = false; // a final bye: no reconnect
@@ -216,38 +242,161 @@
     cameraReady = false;
   }
 
-  function shoot() {
-    if (!isOpen() || !pending || verifying) { return; }
+  // --- a live check: count down, film the burst, send it -------------------------------
+  function cue(text, count) {
+    el.cue.textContent = text || "";
+    el.cue.className = "camera-cue" + (count ? " count" : "");
+    show(el.cue, !!text);
+  }
+
+  function renderSteps(now) {
+    var list = el.steps;
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    var actions = challenge && pending !== null ? challenge.actions : [];
+    actions.forEach(function (action, i) {
+      var li = node("li", "check-step" + (i === now ? " now" : (now > i ? " done" : "")));
+      var drawing = DRAWINGS[action.code];
+      if (drawing) {
+        var svg = new DOMParser().parseFromString(
+          drawing.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" '), "image/svg+xml");
+        li.appendChild(document.importNode(svg.documentElement, true));
+      }
+      var text = node("span", "check-step-text");
+      text.appendChild(node("span", "check-step-label",
+        (actions.length > 1 ? (i + 1) + ". " : "") + action.label));
+      text.appendChild(node("span", "check-step-hint", action.hint));
+      li.appendChild(text);
+      list.appendChild(li);
+    });
+    show(list, actions.length > 0);
+  }
+
+  function startCheck() {
+    if (!isOpen() || !pending || verifying || filming || !challenge) { return; }
     if (!cameraReady || !el.video.videoWidth) {
       el.checkResult.textContent = "摄像头画面尚未就绪，请稍候再试。";
       return;
     }
-    var width = Math.min(640, el.video.videoWidth);
+    var asked = challenge;
+    filming = true;
+    el.checkResult.className = "check-result";
+    el.checkResult.textContent = "请正对屏幕，倒数结束后按提示依次完成动作。";
+    renderCheck();
+    var left = COUNTDOWN;
+    (function tick() {
+      if (!filming || challenge !== asked) { stopFilming(); return; }
+      if (left <= 0) { film(asked); return; }
+      cue(String(left), true);
+      left -= 1;
+      setTimeout(tick, 1000);
+    }());
+  }
+
+  function stopFilming() {
+    filming = false;
+    cue("");
+    show(el.progress, false);
+    renderSteps(-1);
+    renderCheck();
+  }
+
+  // One frame as JPEG bytes; a frame the same as one taken before (the camera had no new
+  // picture yet) is taken again a moment later: a live camera never repeats itself, and the
+  // server refuses a burst that does.
+  function grab(taken, tries, done) {
+    var width = Math.min(FRAME_WIDTH, el.video.videoWidth);
     var height = Math.round(el.video.videoHeight * width / el.video.videoWidth);
     canvas.width = width;
     canvas.height = height;
     canvas.getContext("2d").drawImage(el.video, 0, 0, width, height);
+    canvas.toBlob(function (blob) {
+      if (!blob) { done(null, null); return; }
+      bytesOf(blob, function (bytes) {
+        var repeated = taken.some(function (earlier) { return same(earlier, bytes); });
+        if (repeated && tries > 0) {
+          setTimeout(function () { grab(taken, tries - 1, done); }, 40);
+        } else {
+          done(blob, bytes);
+        }
+      });
+    }, "image/jpeg", 0.85);
+  }
+
+  function bytesOf(blob, then) {
+    if (blob.arrayBuffer) {
+      blob.arrayBuffer().then(function (b) { then(new Uint8Array(b)); }, function () { then(null); });
+      return;
+    }
+    var reader = new FileReader();
+    reader.onload = function () { then(new Uint8Array(reader.result)); };
+    reader.onerror = function () { then(null); };
+    reader.readAsArrayBuffer(blob);
+  }
+
+  function same(a, b) {
+    if (!a || !b || a.length !== b.length) { return false; }
+    for (var i = 0; i < a.length; i++) { if (a[i] !== b[i]) { return false; } }
+    return true;
+  }
+
+  function film(asked) {
+    var frames = [];
+    var total = asked.frames;
+    var interval = asked.seconds * 1000 / total;
+    var perStep = total / asked.actions.length;
+    var taken = [];
+    show(el.progress, true);
+    (function take(k) {
+      if (!filming || challenge !== asked || !isOpen()) {
+        stopFilming();
+        el.checkResult.textContent = "验证已中断，请待连接恢复后重新开始。";
+        return;
+      }
+      if (k >= total) { sendBurst(asked, frames); return; }
+      var now = Math.min(asked.actions.length - 1, Math.floor(k / perStep));
+      cue(asked.actions[now].label);
+      renderSteps(now);
+      el.progressBar.style.width = Math.round(100 * k / total) + "%";
+      var began = Date.now();
+      grab(taken, 4, function (blob, bytes) {
+        if (blob) { frames.push(blob); taken.push(bytes); }
+        setTimeout(function () { take(k + 1); }, Math.max(0, interval - (Date.now() - began)));
+      });
+    }(0));
+  }
+
+  function sendBurst(asked, frames) {
+    filming = false;
+    cue("");
+    show(el.progress, false);
+    renderSteps(-1);
+    if (!frames.length || !isOpen()) {
+      el.checkResult.textContent = frames.length ? "连接已断开，请待重连后重新验证。" : "拍摄失败，请重试。";
+      renderCheck();
+      return;
+    }
+    var header = new TextEncoder().encode(JSON.stringify({
+      challenge: asked.id, sizes: frames.map(function (f) { return f.size; })
+    }));
+    var length = new Uint8Array([header.length >> 8, header.length & 255]);
+    lastBurst = new Blob([P.burst_magic, length, header].concat(frames));
+    transmit(lastBurst);
+  }
+
+  function transmit(burst) {
     verifying = true;
     el.checkResult.className = "check-result";
     el.checkResult.textContent = "识别中…";
     renderCheck();
-    canvas.toBlob(function (blob) {
-      if (!blob || !isOpen()) {
+    ws.send(burst); // one binary message: the whole burst
+    clearTimeout(shotTimer);
+    shotTimer = setTimeout(function () {
+      if (verifying) {
         verifying = false;
-        el.checkResult.textContent = blob ? "连接已断开，请待重连后再拍照。" : "拍照失败，请重试。";
+        el.checkResult.textContent = "识别超时，请重新验证。";
         renderCheck();
-        return;
       }
-      ws.send(blob); // a binary message: the JPEG bytes as they are
-      clearTimeout(shotTimer);
-      shotTimer = setTimeout(function () {
-        if (verifying) {
-          verifying = false;
-          el.checkResult.textContent = "识别超时，请重新拍照。";
-          renderCheck();
-        }
-      }, SHOT_TIMEOUT_MS);
-    }, "image/jpeg", 0.85);
+    }, SHOT_TIMEOUT_MS);
   }
 
   // --- rendering -----------------------------------------------------------------------
@@ -317,8 +466,10 @@
     show(el.checkTries, pending !== null && triesLeft !== null);
     el.checkTries.textContent = triesLeft === null ? "" : "剩余验证次数：" + triesLeft;
     el.shoot.hidden = pending === null;
-    el.shoot.disabled = !cameraReady || !isOpen() || verifying || triesLeft === 0;
-    el.shoot.textContent = verifying ? "识别中…" : "拍照验证";
+    el.shoot.disabled = !cameraReady || !isOpen() || verifying || filming || triesLeft === 0 ||
+      !hasPhoto || !challenge;
+    el.shoot.textContent = filming ? "正在拍摄…" : (verifying ? "识别中…" : "开始验证");
+    show(el.noPhoto, !hasPhoto && !finished && !closedForGood);
   }
 
   function renderNav() {
@@ -521,7 +672,9 @@
     pending = m.check || null;
     triesLeft = m.tries_left;
     verifying = false;
+    filming = false;
     submitting = false;
+    hasPhoto = m.photo !== false;
     flush(false);
     render();
   }
@@ -552,9 +705,15 @@
     pending = m.stage;
     triesLeft = m.tries_left;
     verifying = false;
+    challenge = m.challenge || null;
+    renderSteps(-1);
     el.checkMessage.textContent = m.message;
-    el.checkResult.textContent = triesLeft === 0 ? "验证未通过次数已达上限，请等待监考人员处理。" : "";
-    el.checkResult.className = "check-result" + (triesLeft === 0 ? " error" : "");
+    var text = "";
+    if (!hasPhoto) { text = el.noPhoto.textContent; }
+    else if (triesLeft === 0) { text = "验证未通过次数已达上限，请等待监考人员处理。"; }
+    else if (challenge) { text = "准备好后点击【开始验证】，倒数 3 秒后请按上方提示依次完成动作。"; }
+    el.checkResult.textContent = text;
+    el.checkResult.className = "check-result" + (triesLeft === 0 || !hasPhoto ? " error" : "");
     if (!cameraReady && !stream) { startCamera(); }
     render();
     if (items.length === 0) { el.check.scrollIntoView({ block: "start" }); }
@@ -564,7 +723,23 @@
     verifying = false;
     clearTimeout(shotTimer);
     triesLeft = m.tries_left;
+    if (!m.passed && m.reason === P.reasons.busy && lastBurst && pending !== null) {
+      var again = lastBurst; // the verifier was busy: the same burst, a little later
+      el.checkResult.className = "check-result";
+      el.checkResult.textContent = m.message;
+      verifying = true;
+      renderCheck();
+      setTimeout(function () {
+        if (lastBurst === again && isOpen() && pending !== null) { transmit(again); }
+        else { verifying = false; renderCheck(); }
+      }, BUSY_RESEND_MS);
+      return;
+    }
+    lastBurst = null;
+    if (m.challenge) { challenge = m.challenge; }
+    if (m.reason === P.reasons.no_reference) { hasPhoto = false; }
     if (m.passed) {
+      challenge = null;
       pending = null;
       el.checkResult.className = "check-result ok";
       el.checkResult.textContent = "验证通过";
@@ -619,8 +794,11 @@
       return;
     }
     if (m.code === C.too_fast) { return; } // whatever was refused is resent by the timer
-    if (pending !== null && (m.code === C.busy || m.code === C.no_check)) {
-      if (m.code === C.no_check) { verifying = false; pending = null; }
+    if (pending !== null && (m.code === C.busy || m.code === C.no_check || m.code === C.stale ||
+        m.refused === "frame")) {
+      verifying = false;
+      if (m.code === C.no_check) { pending = null; }
+      if (m.code === C.stale && m.challenge) { challenge = m.challenge; renderSteps(-1); }
       el.checkResult.textContent = m.message;
       render();
       return;
@@ -684,6 +862,8 @@
     ws = null;
     connected = false;
     verifying = false;
+    filming = false;
+    lastBurst = null;
     submitting = false;
     if (!closedForGood && !finished) { reconnectLater(); }
     render();
@@ -712,7 +892,7 @@
   }
 
   // --- the page's own controls -------------------------------------------------------------
-  el.shoot.addEventListener("click", shoot);
+  el.shoot.addEventListener("click", startCheck);
   el.cameraRetry.addEventListener("click", startCamera);
   el.noticeClose.addEventListener("click", function () { show(el.notice, false); });
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ import factories
 from conftest import login
 from examhall import protocol as p
 from examhall.client import HallClient
-from face_helpers import photo
+from face import samples
 from models.enums import OrgKind, Phase, QuestionCategory, QuestionType
 from models.exam import PaperItem, Question
 from models.period import Period
@@ -69,14 +70,14 @@ class Sitter:
 
 async def sitter(app: Starlette, client: httpx.AsyncClient) -> Sitter:
     """A physician enrolled (general procedure) in a period whose test window is open, with
-    obama.jpg as the registered photo, logged in."""
+    the clip's frontal frame as the registered photo (face/samples.py), logged in."""
     await question_bank()
     period = await factories.period()
     await Period.filter(id=period.id).update(question_count=10, duration_minutes=30)
     await factories.open_window(period, Phase.TEST)
     inst = await factories.organisation(OrgKind.INSTITUTION)
     doc = await factories.physician(inst)
-    await app.state.face.store_photo(doc, photo("obama.jpg"))
+    await app.state.face.store_photo(doc, samples.registration_photo())
     await factories.enrollment(period, doc)
     client.cookies.clear()
     assert (await login(client, doc.id_number)).status_code == 303
@@ -89,12 +90,33 @@ async def key_of(item: dict[str, Any]) -> list[str]:
     return sorted(shown for shown, key in row.option_map.items() if key in row.question.answer)
 
 
+def live(hall: HallClient, n: int = 0) -> list[bytes]:
+    """The ``n``-th distinct burst of the clip that shows what the pending challenge asks
+    (a check of an attempt may not show the frames of an earlier one: use 0, 1, 2)."""
+    assert hall.challenge is not None, "no challenge pending"
+    codes = [a["code"] for a in hall.challenge["actions"]]
+    frames = samples.burst_for(codes, n)
+    assert frames is not None, f"the clip cannot show {codes}"
+    return frames
+
+
+def opposite(hall: HallClient) -> list[bytes]:
+    """A real burst that shows the other turn than the one asked."""
+    assert hall.challenge is not None
+    code = hall.challenge["actions"][0]["code"]
+    other = "turn_right" if code == "turn_left" else "turn_left"
+    frames = samples.burst_for([other], 2)
+    assert frames is not None
+    return frames
+
+
 async def start(hall: HallClient) -> dict[str, Any]:
     """Connect and pass the start check: the paper is there and the clock runs."""
     welcome = await hall.connect()
     assert welcome["check"] == p.START and welcome["state"] == p.WAITING
     await hall.expect(p.CHECK, stage=p.START)
-    await hall.frame(photo("obama2.jpg"))
+    await asyncio.sleep(hall.challenge["seconds"] if hall.challenge else 0)  # filming
+    await hall.burst(live(hall, 0))
     result = await hall.expect(p.CHECK_RESULT)
     assert result["passed"], result
     await hall.expect(p.PAPER)

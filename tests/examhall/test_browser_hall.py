@@ -1,11 +1,13 @@
 """The exam hall page in real headless Chromium at a 375-px phone width, with a fake camera
-that shows the registered physician's face: the start check, answering by tapping, a reload
-that resumes, a dropped connection that comes back by itself, the random check, 交卷 with
-its check, and the score screen."""
+that plays the real clip of the registered physician turning his head: the live start check
+(count-down, filming, the burst), answering by tapping, a reload that resumes, a dropped
+connection that comes back by itself, the random check, 交卷 with its check, and the score
+screen. A camera that shows one still picture never passes."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,8 +19,9 @@ from PIL import Image
 from starlette.applications import Starlette
 
 from browser import Page, chromium, require_chromium
+from core.settings import Settings
 from examhall import protocol as p
-from face_helpers import FACES
+from face import samples
 from models.enums import AttemptStatus
 from models.exam import Answer, Attempt, FaceCheck
 from portal.sessions import COOKIE
@@ -55,25 +58,48 @@ SHOOT_READY = (
 )
 
 
+TURN = range(52, 67)  # the clip: from his right, through frontal, far to his left, back
+
+
+@pytest.fixture(scope="module")
+def settings(settings: Settings) -> Settings:
+    """Every check asks 向左转头 (the clip's turn), filmed for 3 s like a real page. Chromium's
+    fake camera plays one file in a loop, so a later check necessarily shows frames of an
+    earlier one: the comparison with earlier checks is off here (its tests are in
+    tests/face/ and tests/examhall/test_liveness.py); everything else is the real thing."""
+    return dataclasses.replace(
+        settings, face_actions="turn_left", face_burst_seconds=3.0, face_replay_bits=-1
+    )
+
+
 @pytest.fixture(scope="module")
 def camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A webcam feed for Chromium's fake device: the physician's face as a Y4M video."""
-    return y4m(FACES / "obama-480p.jpg", tmp_path_factory.mktemp("camera") / "face.y4m")
+    """A webcam feed for Chromium's fake device: the clip of the physician turning his head,
+    at its own 10 frames a second."""
+    frames = [samples.CLIP / f"f{n:03d}.jpg" for n in TURN]
+    return y4m(frames, tmp_path_factory.mktemp("camera") / "turn.y4m")
 
 
-def y4m(source: Path, target: Path, width: int = 640, height: int = 480, frames: int = 3) -> Path:
-    """A few frames of ``source`` (cropped to ``width`` x ``height``) as raw I420 in Y4M."""
-    with Image.open(source) as image:
-        rgb = image.convert("RGB")
-    scale = max(width / rgb.width, height / rgb.height)
-    rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)))
-    left, top = (rgb.width - width) // 2, (rgb.height - height) // 2
-    y, u, v = rgb.crop((left, top, left + width, top + height)).convert("YCbCr").split()
-    quarter = (width // 2, height // 2)
-    frame = y.tobytes() + u.resize(quarter).tobytes() + v.resize(quarter).tobytes()
+@pytest.fixture(scope="module")
+def still_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One still picture of the physician, the same frame over and over."""
+    frames = [samples.CLIP / "f057.jpg"] * 10
+    return y4m(frames, tmp_path_factory.mktemp("camera") / "still.y4m")
+
+
+def y4m(sources: list[Path], target: Path, width: int = 640, height: int = 360) -> Path:
+    """The pictures (scaled and cropped to ``width`` x ``height``) as raw I420 in Y4M."""
     with target.open("wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
+        out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for source in sources:
+            with Image.open(source) as image:
+                rgb = image.convert("RGB")
+            scale = max(width / rgb.width, height / rgb.height)
+            rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)))
+            left, top = (rgb.width - width) // 2, (rgb.height - height) // 2
+            y, u, v = rgb.crop((left, top, left + width, top + height)).convert("YCbCr").split()
+            quarter = (width // 2, height // 2)
+            frame = y.tobytes() + u.resize(quarter).tobytes() + v.resize(quarter).tobytes()
             out.write(b"FRAME\n" + frame)
     return target
 
@@ -128,9 +154,16 @@ async def test_a_physician_sits_the_test_in_a_phone_browser(
         assert await text(page, "rule-duration") == "30" and await text(page, "rule-pass") == "60"
         await until(page, SHOOT_READY)
         assert await text(page, "check-title") == "开考前人脸识别"
+        assert (
+            await text(page, "check-steps") == "向左转头请慢慢向左转头（转向您的左肩），再转回正面"
+        )
+        assert await page.evaluate("document.querySelector('#check-steps svg') !== null")
         assert await page.evaluate(OVERFLOW)
         await page.evaluate("document.getElementById('check-shoot').click()")
-        await until(page, "document.querySelectorAll('#hall-nav button').length === 10")
+        await until(page, "document.getElementById('camera-cue').textContent === '3'", 5)
+        await until(page, "document.getElementById('camera-cue').textContent === '向左转头'", 8)
+        assert await page.evaluate("document.getElementById('check-shoot').disabled")
+        await until(page, "document.querySelectorAll('#hall-nav button').length === 10", 40)
         await until(page, visible("hall-question"))
         assert not await page.evaluate(visible("hall-intro"))
         assert not await page.evaluate(visible("hall-check"))
@@ -188,7 +221,7 @@ async def test_a_physician_sits_the_test_in_a_phone_browser(
         )
         assert await page.evaluate("document.querySelector('#hall-question input').disabled")
         await page.evaluate("document.getElementById('check-shoot').click()")
-        await until(page, f"!{visible('hall-check')}")
+        await until(page, f"!{visible('hall-check')}", 40)
         await until(page, "!document.querySelector('#hall-question input').disabled")
         await page.evaluate("document.querySelectorAll('#hall-nav button')[4].click()")
         await answer_current(page)
@@ -204,7 +237,7 @@ async def test_a_physician_sits_the_test_in_a_phone_browser(
         await page.evaluate("document.getElementById('check-shoot').click()")
 
         # The score screen.
-        await until(page, visible("hall-final"))
+        await until(page, visible("hall-final"), 40)
         attempt = await Attempt.get(id=attempt.id)
         assert attempt.status == AttemptStatus.SUBMITTED and attempt.score is not None
         assert await text(page, "final-score") == str(attempt.score)
@@ -225,6 +258,50 @@ async def test_a_physician_sits_the_test_in_a_phone_browser(
         ("random", True),
         ("submit", True),
     ]
+
+
+async def test_a_still_picture_never_passes_in_the_browser(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    base_url: str,
+    worker: Any,
+    still_camera: Path,
+) -> None:
+    """A camera that shows one still of the physician (a photo held up, a virtual camera):
+    every try is refused with the reason, and once the tries are used up the button stays
+    disabled and the physician is told a proctor decides."""
+    require_chromium()
+    me = await sitter(app, client)
+    flags = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={still_camera}",
+    ]
+    async with chromium(375, extra_flags=flags) as page:
+        await page.call("Page.enable")
+        await page.call("Page.addScriptToEvaluateOnNewDocument", source=WATCH)
+        await page.call("Network.setCookie", name=COOKIE, value=me.session, url=base_url + "/")
+        await page.goto(base_url + "/examhall/")
+        for left in (2, 1, 0):
+            await until(page, SHOOT_READY)
+            await page.evaluate("document.getElementById('check-shoot').click()")
+            await until(
+                page,
+                f"document.getElementById('check-tries').textContent === '剩余验证次数：{left}'",
+                40,
+            )
+            result = await text(page, "check-result")
+            assert "检测到翻拍照片或重复画面" in result or "未完成指定动作" in result, result
+        assert "监考人员" in await text(page, "check-result")
+        assert await page.evaluate("document.getElementById('check-shoot').disabled")
+        await asyncio.sleep(0.5)
+        assert await page.evaluate("document.getElementById('check-shoot').disabled")
+        assert not await page.evaluate(visible("hall-exam"))  # no question was ever shown
+        assert await page.evaluate("window.__errors") == []
+    attempt = await Attempt.get(paper__physician_id=me.physician.id)
+    assert attempt.flagged and attempt.started_at is None
+    checks = await FaceCheck.filter(attempt_id=attempt.id)
+    assert len(checks) == 3 and not any(c.passed for c in checks)
 
 
 async def test_a_refused_camera_says_how_to_allow_it(

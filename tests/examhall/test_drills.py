@@ -10,6 +10,7 @@ worker), is tests/workers/test_face_recovery.py::test_a_killed_worker_loses_no_j
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sqlite3
 import subprocess
@@ -129,7 +130,7 @@ async def rehearse(
     app: Starlette, settings: Settings, options: loadtest.Options, faults: list[loadtest.Fault]
 ) -> dict[str, Any]:
     report = await loadtest.run(settings, app.state.redis, None, options, faults)
-    assert report["reconciliation"]["ok"], report["reconciliation"]
+    assert report["reconciliation"]["ok"], json.dumps(report["reconciliation"])
     assert report["reconciliation"]["acked"] > 100
     assert "gave_up_reconnecting" not in report["figures"]["errors"]
     assert "resume_missing_answer" not in report["figures"]["errors"]

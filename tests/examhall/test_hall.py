@@ -1,5 +1,6 @@
 """The exam hall over a real uvicorn, with real `websockets` clients, real face workers and
-the real photos: a whole attempt, failed and passed checks, resume, take-over, the deadline."""
+real bursts of the clip (face/samples.py): a whole attempt, failed and passed checks, resume,
+take-over, the deadline."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from starlette.applications import Starlette
 
 from examhall import protocol as p
 from examhall.client import HallClient
-from face_helpers import photo
+from face_helpers import grey_jpeg
 from models.enums import AttemptStatus, FaceStage, Phase, Procedure
 from models.exam import Answer, Attempt, AttemptEvent, FaceCheck, Paper
 from models.period import Enrollment, PhaseWindow
-from sitting import key_of, recheck, sitter, start
+from sitting import key_of, live, opposite, recheck, sitter, start
 
 
 async def test_a_whole_attempt(
@@ -43,7 +44,7 @@ async def test_a_whole_attempt(
         await hall.expect(p.ACK, item=item["id"])
     assert not hall.unacked
 
-    # The random check: answering pauses until a frame of the right person passes.
+    # The random check: answering pauses until a burst of the asked action passes.
     await Attempt.filter(id=attempt.id).update(
         random_check_at=datetime.now(UTC) - timedelta(seconds=1)
     )
@@ -52,11 +53,15 @@ async def test_a_whole_attempt(
     await hall.answer(first["id"], right[first["id"]])
     paused = await hall.expect(p.ERROR, item=first["id"])
     assert paused["code"] == p.PAUSED
-    await hall.frame(photo("biden.jpg"))
+    asked = hall.challenge
+    assert asked is not None
+    await hall.burst(opposite(hall))  # a real turn, the other way
     refused = await hall.expect(p.CHECK_RESULT)
-    assert not refused["passed"] and refused["reason"] == "mismatch"
-    assert "不是同一人" in refused["message"] and refused["tries_left"] == 2
-    await hall.frame(photo("obama-480p.jpg"))
+    assert not refused["passed"] and refused["reason"] == "no_action"
+    label = asked["actions"][0]["label"]
+    assert f"未完成指定动作（请{label}）" in refused["message"] and refused["tries_left"] == 2
+    assert refused["challenge"]["id"] != asked["id"]  # every try has its own challenge
+    await hall.burst(live(hall, 1))
     assert (await hall.expect(p.CHECK_RESULT))["passed"]
     await hall.expect(p.STATE, state=p.TESTING)
     await hall.answer(first["id"], right[first["id"]])
@@ -64,7 +69,7 @@ async def test_a_whole_attempt(
 
     await hall.send(p.SUBMIT)
     await hall.expect(p.CHECK, stage=p.FINAL)
-    await hall.frame(photo("obama2.jpg"))
+    await hall.burst(live(hall, 2))
     assert (await hall.expect(p.CHECK_RESULT))["passed"]
     result = await hall.expect(p.RESULT)
     assert result == {"type": p.RESULT, "score": 70, "passed": True, "pass_mark": 60}
@@ -204,7 +209,7 @@ async def test_who_may_enter(
     welcome = await waiting.connect()
     assert welcome["state"] == p.WAITING and welcome["opens_in"] > 500
     await waiting.expect(p.CHECK, stage=p.START)
-    await waiting.frame(photo("obama2.jpg"))
+    await waiting.burst(live(waiting))
     assert (await waiting.expect(p.CHECK_RESULT))["passed"]
     state = await waiting.expect(p.STATE)
     assert state["state"] == p.WAITING and "候考室" in state["message"]
@@ -223,14 +228,22 @@ async def test_bad_input_changes_nothing(
     await start(hall)
     item = hall.items[0]
     assert hall.ws is not None
-    for raw in ("not json", '{"type": "nope"}', '{"type": "answer", "item": "x", "seq": 1}'):
+    deep = "[" * 2000 + "]" * 2000  # 4 KB that exhausts a recursive parser
+    huge_seq = f'{{"type": "answer", "item": {item["id"]}, "choice": [], "seq": {2**70}}}'
+    for raw in (
+        "not json",
+        '{"type": "nope"}',
+        '{"type": "answer", "item": "x", "seq": 1}',
+        deep,
+        huge_seq,
+    ):
         await hall.ws.send(raw)
         assert (await hall.expect(p.ERROR))["code"] == p.BAD_MESSAGE
     await hall.send(p.ANSWER, item=999_999, choice=[], seq=1)
     assert (await hall.expect(p.ERROR, item=999_999))["code"] == p.BAD_MESSAGE
     await hall.send(p.ANSWER, item=item["id"], choice=["forged"], seq=1)
     assert (await hall.expect(p.ERROR, item=item["id"]))["code"] == p.BAD_MESSAGE
-    await hall.frame(photo("obama2.jpg"))  # no check is pending
+    await hall.burst([grey_jpeg()], "none")  # no check is pending
     assert (await hall.expect(p.ERROR))["code"] == p.NO_CHECK
     for _ in range(100):  # faster than a person can act
         await hall.send(p.HEARTBEAT)
@@ -245,10 +258,31 @@ async def test_bad_input_changes_nothing(
     await hall.send(p.SUBMIT)
     await asyncio.sleep(0.2)
     await hall.expect(p.CHECK, stage=p.FINAL)
-    await hall.frame(b"GIF89a this is no photo")
+    await hall.burst([b"GIF89a this is no photo"] * 4)
     unreadable = await hall.expect(p.CHECK_RESULT)
     assert not unreadable["passed"] and unreadable["tries_left"] == 2
+    assert unreadable["reason"] == "unreadable"
     assert (await Attempt.get(id=attempt.id)).status == AttemptStatus.IN_PROGRESS
+    # A burst that is no burst, or one for a challenge no longer asked: no try is spent.
+    assert hall.ws is not None
+    await hall.ws.send(b"\xff\xd8 a bare JPEG, as version 1 sent")
+    assert (await hall.expect(p.ERROR, code=p.BAD_MESSAGE))["refused"] == "frame"
+    await hall.ws.send(p.BURST_MAGIC + b"\x00\x05{oops")
+    await hall.expect(p.ERROR, code=p.BAD_MESSAGE)
+    await hall.burst(live(hall, 1), challenge="an-old-one")
+    stale = await hall.expect(p.ERROR, code=p.STALE)
+    assert stale["challenge"]["id"] == hall.challenge["id"]
+    assert await FaceCheck.filter(attempt_id=attempt.id).count() == 2
+    # Two more failed submit checks use the tries up; a reconnect still asks for the submit
+    # check (the request to hand in is remembered), it does not reopen answering.
+    for _ in range(2):
+        await hall.burst(opposite(hall))
+        await hall.expect(p.CHECK_RESULT)
+    assert (await Attempt.get(id=attempt.id)).flagged
+    await hall.close()
+    welcome = await hall.connect()
+    assert welcome["state"] == p.FINISHING and welcome["check"] == p.FINAL
+    assert welcome["tries_left"] == 0
     await hall.close()
 
     # A simplified-procedure physician has no test.

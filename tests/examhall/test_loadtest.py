@@ -52,6 +52,7 @@ async def test_a_window_with_faces(
         options(base_url, hidden_share=1.0, reconnect_share=0.0),
     )
     f = report["figures"]
+    assert f["error_count"] == 0, f["errors"]
     assert report["reconciliation"]["ok"], report["reconciliation"]
     assert report["reconciliation"]["lost"] == 0 and report["reconciliation"]["acked"] > 6
     assert f["failed_connections"] == 0 and f["peak_sessions"] == 6

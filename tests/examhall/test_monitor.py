@@ -14,13 +14,12 @@ import factories
 from conftest import csrf_of, login
 from examhall import protocol as p
 from examhall.client import HallClient
-from face_helpers import photo
 from models.enums import AttemptStatus, OrgKind
 from models.exam import Attempt, AttemptEvent, FaceCheck
 from models.ops import AuditLog
 from models.period import Period
 from portal.sessions import COOKIE
-from sitting import recheck, sitter, start
+from sitting import live, opposite, recheck, sitter, start
 
 
 async def proctor_client(app: Starlette, username: str) -> httpx.AsyncClient:
@@ -85,10 +84,12 @@ async def test_monitor_follows_checks_and_proctor_acts(
     assert row["category"] == "checking" and row["stage"] == p.START
 
     # A failed start check at the retry limit: flagged, and the physician is stuck.
-    await hall.frame(photo("biden.jpg"))
+    shown = opposite(hall)
+    await hall.burst(shown)
     failed = await hall.expect(p.CHECK_RESULT)
     assert not failed["passed"] and failed["tries_left"] == 0 and "监考人员" in failed["message"]
-    await hall.frame(photo("obama2.jpg"))
+    assert failed.get("challenge") is None  # no try left: no new challenge
+    await hall.burst(live(hall))
     stuck = await hall.expect(p.CHECK_RESULT)
     assert stuck["reason"] == "limit"
     data = await snapshot(
@@ -103,10 +104,15 @@ async def test_monitor_follows_checks_and_proctor_acts(
     )
 
     page = await proctor.get(f"/proctor/attempts/{attempt.id}")
-    assert "人脸识别未通过" in page.text and "与注册照片不是同一人" in page.text
+    assert "人脸识别未通过" in page.text and "未完成指定动作" in page.text
     check = await FaceCheck.get(attempt_id=attempt.id, passed=False)
-    frame = await proctor.get(f"/proctor/checks/{check.id}/frame")
-    assert frame.status_code == 200 and frame.content == photo("biden.jpg")
+    assert len(check.frame_paths) == len(shown)
+    frame = await proctor.get(f"/proctor/checks/{check.id}/frames/0")
+    assert frame.status_code == 200 and frame.content == shown[0]
+    assert frame.headers["cache-control"] == "private, no-store"
+    assert (await proctor.get(f"/proctor/checks/{check.id}/frames/{len(shown)}")).status_code == 404
+    registered = await proctor.get(f"/physicians/{me.physician.id}/photo")
+    assert registered.status_code == 200 and registered.headers["content-type"] == "image/jpeg"
 
     # The proctor's message reaches the page; the approval unblocks the physician.
     await act(proctor, attempt.id, "message", "请摘下口罩，正对摄像头")

@@ -22,9 +22,8 @@ from browser import free_port
 from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
-from face_helpers import photo
 from models.exam import Answer, Attempt
-from sitting import key_of, sitter, start
+from sitting import key_of, live, sitter, start
 
 XJDK = Path(sys.executable).with_name("xjdk")
 
@@ -36,6 +35,8 @@ def web_process(settings: Settings, redis_url: str, port: int) -> subprocess.Pop
         "REDIS_URL": redis_url,
         "DATA_DIR": str(settings.data_dir),
         "SECRET_KEY": settings.secret_key,
+        "FACE_ACTIONS": settings.face_actions,
+        "FACE_BURST_SECONDS": str(settings.face_burst_seconds),
     }
     return subprocess.Popen(
         [str(XJDK), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -109,7 +110,7 @@ async def test_attempt_moves_to_another_node(
         await moved.expect(p.ACK, item=item["id"])
     await moved.send(p.SUBMIT)
     await moved.expect(p.CHECK, stage=p.FINAL)
-    await moved.frame(photo("obama2.jpg"))
+    await moved.burst(live(moved, 1))
     assert (await moved.expect(p.CHECK_RESULT))["passed"]
     assert (await moved.expect(p.RESULT))["score"] == 100
     await moved.close()

@@ -82,7 +82,7 @@ async def test_foreign_origin_is_refused(client: httpx.AsyncClient) -> None:
 async def test_oversized_body_is_refused(client: httpx.AsyncClient) -> None:
     token = await csrf_of(client)
     response = await client.post(
-        "/login", data={"csrf_token": token, "username": "x" * (9 * 1024 * 1024)}
+        "/login", data={"csrf_token": token, "username": "x" * (13 * 1024 * 1024)}
     )
     assert response.status_code == 413
     assert "过大" in response.text

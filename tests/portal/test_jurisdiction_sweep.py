@@ -97,7 +97,7 @@ async def side(code: str, period: Period) -> Side:
         stage=FaceStage.START,
         passed=False,
         reason=FaceReason.MISMATCH,
-        frame_path="face-checks/none.img",
+        frame_paths=["face-checks/none.img"],
     )
     practice = await PracticeSet.create(physician=doc, period=period, question_count=1)
     credit = await CreditApplication.create(
@@ -145,6 +145,7 @@ async def side(code: str, period: Period) -> Side:
             "check_id": check.id,
             "set_id": practice.id,
             "position": 1,
+            "n": 0,
             "application_id": credit.id,
             "lesson_id": lesson.id,
             "course_id": course.id,

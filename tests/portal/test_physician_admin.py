@@ -55,9 +55,9 @@ async def test_replace_photo(
         )
         return (await client.get(f"/physicians/{doc.id}")).text
 
-    assert "检测到多张人脸" in await upload(photo("obama_and_biden.jpg"))
+    assert "请上传仅有本人的单人照片" in await upload(photo("obama_and_biden.jpg"))
     assert (await Physician.get(id=doc.id)).face_encoding == before
-    assert "已更换" in await upload(photo("obama2.jpg"))
+    assert "已更换" in await upload(photo("biden.jpg"))
     after = await Physician.get(id=doc.id)
     assert after.face_encoding != before and after.photo
     assert await AuditLog.filter(action="physician_photo_replaced", object_id=doc.id).exists()

@@ -201,11 +201,12 @@ async def test_institution_of_another_county_is_refused(
 @pytest.mark.parametrize(
     ("image", "kind", "message"),
     [
-        (lambda: photo("obama_and_biden.jpg"), "image/jpeg", "检测到多张人脸"),
-        (grey_jpeg, "image/jpeg", "无法识别人脸"),
-        (lambda: b"%PDF-1.4 not a photo", "image/jpeg", "图片无法读取"),
+        (lambda: photo("obama_and_biden.jpg"), "image/jpeg", "请上传仅有本人的单人照片"),
+        (grey_jpeg, "image/jpeg", "未能识别出人脸"),
+        (lambda: b"%PDF-1.4 not a photo", "image/jpeg", "请上传 JPG 或 PNG 格式的照片"),
         (lambda: b"GIF89a", "image/gif", "JPG 或 PNG"),
-        (lambda: b"\xff\xd8" + b"\x00" * (3 * 1024 * 1024), "image/jpeg", "不能超过 2 MB"),
+        (lambda: photo("obama2.jpg"), "image/jpeg", "人脸未正对镜头"),
+        (lambda: b"\xff\xd8" + b"\x00" * (11 * 1024 * 1024), "image/jpeg", "不能超过 10 MB"),
     ],
 )
 async def test_bad_photos_are_refused_with_the_reason(
@@ -235,7 +236,7 @@ async def test_whole_journey_register_approved_enrolled(
     reviewer = await factories.account(factories.Role.INSTITUTION, inst)
     await factories.period()
     data = form(county, inst, id_number=make_id_number("653121", date(1979, 11, 30), 579))
-    assert (await submit(client, data, photo("obama2.jpg"))).status_code == 303
+    assert (await submit(client, data, photo("biden.jpg"))).status_code == 303
     doctor = await Physician.get(id_number=data["id_number"])
 
     client.cookies.clear()

@@ -16,11 +16,19 @@ from starlette.applications import Starlette
 
 import factories
 from core.settings import Settings
-from face.client import DEAD_STREAM, GROUP, STREAM, FaceService
+from face import samples
+from face.client import FaceService
+from face.jobs import DEAD_STREAM, GROUP, STREAM
 from face.worker import start_workers
-from face_helpers import photo, wait_until
+from face_helpers import wait_until
 from models.enums import FaceReason, FaceStage, OrgKind
 from models.physician import Physician
+
+LEFT = ["turn_left"]
+
+
+def live(n: int) -> list[bytes]:
+    return samples.burst_for(LEFT, n) or []
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +48,7 @@ async def doctor(app: Starlette, settings: Settings, redis_url: str) -> Physicia
     helper = start_workers(settings, redis_url, 1)[0]  # only to encode the reference photo
     inst = await factories.organisation(OrgKind.INSTITUTION)
     doc = await factories.physician(inst)
-    await app.state.face.store_photo(doc, photo("obama.jpg"))
+    await app.state.face.store_photo(doc, samples.registration_photo())
     helper.terminate()
     helper.join(timeout=10)
     return doc
@@ -69,7 +77,7 @@ async def test_a_worker_killed_mid_job_loses_nothing(
     await asyncio.to_thread(wait_until, lambda: blocked_reading(sync_redis, first.pid))
     os.kill(first.pid, signal.SIGSTOP)  # it still holds a blocked XREADGROUP: the job goes to it
     face: FaceService = app.state.face
-    job = asyncio.create_task(face.verify(doctor.id, photo("obama2.jpg"), FaceStage.START))
+    job = asyncio.create_task(face.verify(doctor.id, live(0), FaceStage.START, LEFT))
     await asyncio.to_thread(wait_until, lambda: pending_for(sync_redis, first.pid))
     os.kill(first.pid, signal.SIGKILL)  # dies holding the job
     await asyncio.to_thread(first.join, 10)
@@ -93,7 +101,7 @@ async def test_nobody_answering_means_busy_not_a_hang(
     impatient = FaceService(
         dataclasses.replace(settings, face_timeout_seconds=1), app.state.face.redis
     )
-    result = await impatient.verify(doctor.id, photo("obama2.jpg"), FaceStage.RANDOM)
+    result = await impatient.verify(doctor.id, live(1), FaceStage.RANDOM, LEFT)
     await impatient.close()
     assert result.busy and "繁忙" in result.message
     await app.state.face.redis.delete(STREAM)  # the abandoned job (its deadline has passed)
@@ -104,7 +112,7 @@ async def test_a_job_that_keeps_failing_is_parked(
 ) -> None:
     face: FaceService = app.state.face
     await face.ensure_group()
-    job = asyncio.create_task(face.verify(doctor.id, photo("obama2.jpg"), FaceStage.SUBMIT))
+    job = asyncio.create_task(face.verify(doctor.id, live(2), FaceStage.SUBMIT, LEFT))
     await asyncio.to_thread(wait_until, lambda: sync_redis.xlen(STREAM) == 1)
     # A worker that crashes on this job every time: delivered, never acknowledged, again
     # and again, until the delivery count passes the limit.
@@ -121,5 +129,5 @@ async def test_a_job_that_keeps_failing_is_parked(
     assert not result.passed and result.reason == FaceReason.UNREADABLE
     parked = sync_redis.xrange(DEAD_STREAM)
     assert len(parked) == 1 and parked[0][1][b"error"] == b"delivered too many times"
-    assert b"frame" not in parked[0][1]
+    assert b"pictures" not in parked[0][1] and b"reference" not in parked[0][1]
     assert (await face.stats()).parked == 1
