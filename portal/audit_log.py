@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tortoise.queryset import QuerySet
 
+from core.numbers import as_int
 from models.enums import (
     AttemptStatus,
     EnrollmentStatus,
@@ -82,6 +83,7 @@ ACTIONS = {
     "proctor_message": "监考发送消息",
     "attempt_review_accept": "异常复核：认可成绩",
     "attempt_review_void": "异常复核：成绩作废",
+    "data_exported": "导出数据",
 }
 OBJECT_TYPES = {
     "account": "账号",
@@ -137,8 +139,8 @@ def filtered(chosen: dict[str, str]) -> tuple[QuerySet[AuditLog], dict[str, str]
         qs = qs.filter(object_type=chosen["object_type"])
     if chosen["object_id"]:
         raw = chosen["object_id"]
-        if raw.isdecimal() and len(raw) <= 9:
-            qs = qs.filter(object_id=int(raw))
+        if (number := as_int(raw)) is not None:
+            qs = qs.filter(object_id=number)
         else:
             errors["object_id"] = "对象编号应为数字"
     days: dict[str, date] = {}

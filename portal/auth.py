@@ -7,6 +7,7 @@ import secrets
 import string
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,10 +24,19 @@ from portal.web import CurrentUser, client_ip, redirect, render, requires, send_
 MAX_FIELD = 64
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return "/"
+def safe_next(target: str | None) -> str:
+    r"""``target`` when it is a path of this site, else "/". Browsers drop tabs and line
+    breaks from a URL and read a backslash as a slash, so ``/\evil.example/`` and
+    ``/<tab>/evil.example/`` lead off-site just as ``//evil.example/`` does: any backslash,
+    control character, scheme or host makes it "/"."""
+    if not target or not target.startswith("/") or len(target) > 2000:
+        return "/"
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return "/"
+    parts = urlsplit(target)
+    if target.startswith("//") or parts.scheme or parts.netloc:
+        return "/"
+    return target
 
 
 async def session_user(account: Account) -> CurrentUser:
@@ -52,7 +62,7 @@ async def login_page(request: Request) -> Response:
     form = await request.form()
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
-    target = _safe_next(str(form.get("next", "")))
+    target = safe_next(str(form.get("next", "")))
     context: dict[str, Any] = {"username": username, "next": target}
 
     def fail(message: str, status: int = 400) -> Response:

@@ -18,13 +18,14 @@ from tortoise.transactions import in_transaction
 from core import audit
 from core.errors import DomainError
 from core.idcard import IdNumberError, parse_id_number
+from core.numbers import as_int
 from core.passwords import RULES_TEXT, password_problem
 from models.enums import OrgKind, OrgStatus, RegistrationStatus, Role, Sex
 from models.org import Account, County, Organisation, Prefecture
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, TITLES, valid_scope
 from portal.sessions import get_session
-from portal.web import client_ip, redirect, render
+from portal.web import client_ip, fragment, redirect, render
 
 NAME = re.compile(r"^[\u4e00-\u9fff]+(·[\u4e00-\u9fff]+)*$")
 DOTS = str.maketrans({"•": "·", "・": "·", ".": "·", "．": "·", "∙": "·"})
@@ -98,8 +99,7 @@ async def place(
     form: FormData, errors: dict[str, str]
 ) -> tuple[Prefecture | None, County | None, Organisation | None]:
     def as_id(key: str) -> int | None:
-        value = str(form.get(key, ""))
-        return int(value) if value.isdigit() else None
+        return as_int(form.get(key))
 
     prefecture = await Prefecture.get_or_none(id=as_id("prefecture") or 0)
     if prefecture is None:
@@ -243,15 +243,15 @@ async def form_context(form: Any = None) -> dict[str, Any]:
 
 
 async def _counties(prefecture: str) -> list[County]:
-    return await County.filter(prefecture_id=int(prefecture)) if prefecture.isdigit() else []
+    number = as_int(prefecture)
+    return await County.filter(prefecture_id=number) if number is not None else []
 
 
 async def _institutions(county: str, q: str) -> list[Organisation]:
-    if not county.isdigit():
+    number = as_int(county)
+    if number is None:
         return []
-    qs = Organisation.filter(
-        kind=OrgKind.INSTITUTION, status=OrgStatus.ACTIVE, county_id=int(county)
-    )
+    qs = Organisation.filter(kind=OrgKind.INSTITUTION, status=OrgStatus.ACTIVE, county_id=number)
     if q:
         qs = qs.filter(Q(name__icontains=q[:30]))
     return await qs.order_by("name").limit(200)
@@ -291,6 +291,7 @@ async def institutions(request: Request) -> Response:
     return render(request, "_place_select.html", context, block="institution_options")
 
 
+@fragment("/register")
 async def id_facts(request: Request) -> Response:
     """htmx: what the ID number says (birth date and sex), or why it is not valid."""
     raw = request.query_params.get("id_number", "")

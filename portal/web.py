@@ -114,6 +114,22 @@ def requires(*roles: Role) -> Callable[[Endpoint], Endpoint]:
     return decorate
 
 
+def fragment(page: str) -> Callable[[Endpoint], Endpoint]:
+    """An htmx partial of ``page`` (a named block of its template). Opened on its own, without
+    ``HX-Request`` (a bookmark, a new tab), it is no page at all: send the visitor to ``page``."""
+
+    def decorate(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
+        async def partial(request: Request) -> Response:
+            if not is_htmx(request):
+                return RedirectResponse(page, status_code=303)
+            return await endpoint(request)
+
+        return partial
+
+    return decorate
+
+
 def render(
     request: Request,
     template: str,
