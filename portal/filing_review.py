@@ -92,6 +92,7 @@ async def _apply(filing: Filing, approve: bool, password_hash: str) -> dict[str,
                 password_hash=password_hash,
                 display_name=org.name,
                 password_changed_at=datetime.now(UTC),
+                must_change_password=True,  # the temporary password shown to the office
             )
             effects.update(username=username, account_id=account.id)
         case FilingKind.INSTITUTION_DELETE:

@@ -19,4 +19,8 @@ async def test_migrations_create_every_table(db_url: str) -> None:
         expected = {getattr(models, name)._meta.db_table for name in models.__all__}
         assert expected <= tables
         applied = await conn.execute_query_dict("SELECT name FROM tortoise_migrations")
-        assert [r["name"] for r in applied] == ["0001_initial", "0002_practice"]
+        assert [r["name"] for r in applied] == [
+            "0001_initial",
+            "0002_practice",
+            "0003_account_sessions",
+        ]
