@@ -53,7 +53,7 @@ from portal.csrf import CSRFMiddleware, csrf_token
 from portal.errors import HANDLERS, reject
 from portal.menus import MENUS, soon_entries
 from portal.sessions import SessionMiddleware, SessionStore, get_session
-from portal.throttle import Throttle
+from portal.throttle import RateLimit, Throttle
 from portal.web import current_user, local_time
 
 
@@ -133,6 +133,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             max_account=settings.login_max_failures_account,
             max_address=settings.login_max_failures_address,
             window_seconds=settings.login_lockout_minutes * 60,
+        )
+        state.register_limit = RateLimit(
+            redis,
+            "register",
+            limit=settings.register_max_per_address,
+            window_seconds=settings.register_window_minutes * 60,
         )
         try:
             async with database(settings.db_url):

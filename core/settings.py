@@ -64,6 +64,13 @@ class Settings:
     password_reset_minutes: int = 30
     """PASSWORD_RESET_MINUTES: how long an e-mailed password-reset link stays valid."""
 
+    register_max_per_address: int = 20
+    """REGISTER_MAX_PER_ADDRESS: registrations submitted from one address within
+    REGISTER_WINDOW_MINUTES; more answer 429 until the window has passed."""
+
+    register_window_minutes: int = 10
+    """REGISTER_WINDOW_MINUTES: the window of REGISTER_MAX_PER_ADDRESS."""
+
     argon2_time_cost: int = 3
     """ARGON2_TIME_COST: argon2id iterations."""
 

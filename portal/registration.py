@@ -1,5 +1,12 @@
 """【快速注册】: a physician registers, the photo is checked by the face service, and the
-registration waits for the chosen institution's review."""
+registration waits for the chosen institution's review.
+
+The page never tells an anonymous visitor whether an ID number already holds an account: a
+complete form with a registered ID number gets the same answer as a new registration (after
+the same work), and the account's holder is mailed at the address on record that they are
+registered already and how to log in. Submissions are limited per address
+(REGISTER_MAX_PER_ADDRESS): more answer 429.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -25,7 +33,8 @@ from models.org import Account, County, Organisation, Prefecture
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, TITLES, valid_scope
 from portal.sessions import get_session
-from portal.web import client_ip, fragment, redirect, render
+from portal.throttle import minutes
+from portal.web import client_ip, fragment, redirect, render, send_mail
 
 NAME = re.compile(r"^[\u4e00-\u9fff]+(·[\u4e00-\u9fff]+)*$")
 DOTS = str.maketrans({"•": "·", "・": "·", ".": "·", "．": "·", "∙": "·"})
@@ -130,8 +139,6 @@ async def validate(form: FormData, max_photo: int) -> tuple[Registration | None,
         id_number = parse_id_number(str(form.get("id_number", "")))
     except IdNumberError as exc:
         errors["id_number"] = str(exc)
-    if id_number and await Account.exists(username=id_number.number):
-        errors["id_number"] = "该身份证号已注册，请直接登录；忘记密码可通过邮箱找回"
     prefecture, county, institution = await place(form, errors)
     category, scope = practice(form, errors)
     title, licence, email, mobile = contact(form, errors)
@@ -181,39 +188,51 @@ async def upload(form: FormData, limit: int, errors: dict[str, str]) -> tuple[by
     return data, suffix
 
 
-async def register(request: Request, reg: Registration) -> Physician:
-    """Create the account and the pending registration; the photo must hold one clear face."""
+SUBMITTED = (
+    "注册信息已提交，请等待所属执业机构审核，审核结果将发送至您的邮箱。"
+    "若该身份证号此前已注册，系统不会重复注册，登录提示将发送至原注册邮箱。"
+)
+
+
+async def register(request: Request, reg: Registration) -> Physician | None:
+    """Create the account and the pending registration; the photo must hold one clear face.
+    An ID number that holds an account already: nothing is created and its holder is mailed
+    (None). Both cost the same work, the photo check and the password hash included."""
     state = request.app.state
     encoding = await state.face.encode_photo(reg.photo)  # DomainError(field="photo") if not
     password_hash = await state.hasher.hash(reg.password)
-    async with in_transaction():
-        if await Account.exists(username=reg.id_number):
-            raise DomainError("该身份证号已注册，请直接登录", field="id_number")
-        account = await Account.create(
-            username=reg.id_number,
-            role=Role.PHYSICIAN,
-            password_hash=password_hash,
-            display_name=reg.name,
-            email=reg.email,
-        )
-        physician = await Physician.create(
-            account=account,
-            name=reg.name,
-            id_number=reg.id_number,
-            sex=reg.sex,
-            birth_date=reg.birth_date,
-            prefecture=reg.prefecture,
-            county=reg.county,
-            institution=reg.institution,
-            practice_category=reg.practice_category,
-            practice_scope=reg.practice_scope,
-            title=reg.title,
-            licence_number=reg.licence_number,
-            email=reg.email,
-            mobile=reg.mobile,
-            registration_status=RegistrationStatus.PENDING,
-            submitted_at=datetime.now(UTC),
-        )
+    try:
+        async with in_transaction():
+            if await Account.exists(username=reg.id_number):
+                raise IntegrityError("registered already")
+            account = await Account.create(
+                username=reg.id_number,
+                role=Role.PHYSICIAN,
+                password_hash=password_hash,
+                display_name=reg.name,
+                email=reg.email,
+            )
+            physician = await Physician.create(
+                account=account,
+                name=reg.name,
+                id_number=reg.id_number,
+                sex=reg.sex,
+                birth_date=reg.birth_date,
+                prefecture=reg.prefecture,
+                county=reg.county,
+                institution=reg.institution,
+                practice_category=reg.practice_category,
+                practice_scope=reg.practice_scope,
+                title=reg.title,
+                licence_number=reg.licence_number,
+                email=reg.email,
+                mobile=reg.mobile,
+                registration_status=RegistrationStatus.PENDING,
+                submitted_at=datetime.now(UTC),
+            )
+    except IntegrityError:  # registered before, or by a request racing this one
+        await registered_already(request, reg.id_number)
+        return None
     await state.face.keep_photo(physician, reg.photo, encoding, reg.photo_suffix)
     await audit.record(
         account,
@@ -224,6 +243,22 @@ async def register(request: Request, reg: Registration) -> Physician:
         institution=reg.institution.id,
     )
     return physician
+
+
+async def registered_already(request: Request, id_number: str) -> None:
+    """Someone registered an ID number that holds an account: tell its holder, at the address
+    on record (never the one typed in the form), and keep a trace."""
+    holder = await Account.get(username=id_number)
+    await audit.record(
+        None, "registration_duplicate", obj=holder, ip=client_ip(request), label="匿名访客"
+    )
+    if holder.email:
+        await send_mail(
+            request,
+            holder.email,
+            "registration_duplicate",
+            name=holder.display_name or "医师",
+        )
 
 
 async def form_context(form: Any = None) -> dict[str, Any]:
@@ -260,8 +295,16 @@ async def _institutions(county: str, q: str) -> list[Organisation]:
 async def register_page(request: Request) -> Response:
     if request.method == "GET":
         return render(request, "registration/register.html", await form_context())
-    form = await request.form(max_part_size=request.app.state.settings.max_body_bytes)
-    reg, errors = await validate(form, request.app.state.settings.face_max_frame_bytes)
+    state = request.app.state
+    form = await request.form(max_part_size=state.settings.max_body_bytes)
+    wait = await state.register_limit.hit(client_ip(request))
+    if wait:
+        context = {
+            **await form_context(form),
+            "refused": f"注册操作过于频繁，请 {minutes(wait)} 分钟后再试。",
+        }
+        return render(request, "registration/register.html", context, status_code=429)
+    reg, errors = await validate(form, state.settings.face_max_frame_bytes)
     if reg is not None:
         try:
             await register(request, reg)
@@ -270,7 +313,7 @@ async def register_page(request: Request) -> Response:
     if errors:
         context = {**await form_context(form), "errors": errors}
         return render(request, "registration/register.html", context, status_code=400)
-    get_session(request).flash("注册信息已提交，请等待所属执业机构审核。审核结果将发送至您的邮箱。")
+    get_session(request).flash(SUBMITTED)
     return redirect(request, "/login")
 
 
