@@ -51,6 +51,7 @@ from portal import (
 )
 from portal.csrf import CSRFMiddleware, csrf_token
 from portal.errors import HANDLERS, reject
+from portal.headers import SecurityHeadersMiddleware, nonce_of
 from portal.menus import MENUS, soon_entries
 from portal.sessions import SessionMiddleware, SessionStore, get_session
 from portal.throttle import RateLimit, Throttle
@@ -67,6 +68,7 @@ def make_templates(settings: Settings) -> Jinja2Blocks:
             "csrf_token": csrf_token(settings.secret_key, session),
             "flashes": session.pop("flash", []) if "flash" in session.data else [],
             "Role": Role,
+            "csp_nonce": nonce_of(request.scope),
         }
 
     templates = Jinja2Blocks(directory=str(ROOT / "templates"), context_processors=[context])
@@ -156,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=build_routes(),
         middleware=[
+            Middleware(SecurityHeadersMiddleware, production=settings.production),
             Middleware(SessionMiddleware, state=state, secure=settings.production),
             Middleware(
                 CSRFMiddleware,

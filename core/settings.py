@@ -172,6 +172,12 @@ class Settings:
     web_workers: int = 1
     """WEB_WORKERS: uvicorn processes started by ``run``."""
 
+    forwarded_allow_ips: str = ""
+    """FORWARDED_ALLOW_IPS: the reverse proxies (addresses or networks, comma-separated) whose
+    X-Forwarded-For and X-Forwarded-Proto are believed. Empty: none, the peer's own address is
+    the client's (the per-address throttles count it); ``*`` only when nothing but the proxy
+    can reach the web nodes."""
+
     generated_secret: bool = field(default=False, repr=False)
 
     @property

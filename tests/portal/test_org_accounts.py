@@ -39,7 +39,7 @@ async def test_office_resets_a_commission_password(
         assert "账号管理" in listed.text
         rows = table_rows(listed.text)
         assert len(rows) == 1 and target.username in rows[0] and "重置密码" in rows[0]
-        assert "confirm(" in listed.text
+        assert "data-confirm=" in listed.text
 
         done = await reset(client, "/office/accounts", target.id)
         assert done.status_code == 303
