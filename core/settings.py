@@ -43,7 +43,8 @@ class Settings:
 
     # --- security ----------------------------------------------------------------------
     production: bool = False
-    """PRODUCTION: ``1`` refuses to start without SECRET_KEY and marks cookies Secure."""
+    """PRODUCTION: ``1`` refuses to start without SECRET_KEY, marks cookies Secure and sends
+    Strict-Transport-Security (production is served over HTTPS)."""
 
     secret_key: str = ""
     """SECRET_KEY: signs CSRF tokens and reset links. Unset in development: generated once

@@ -18,6 +18,7 @@ from conftest import login
 from models.enums import OrgKind
 from models.ops import AuditLog
 from models.org import Prefecture
+from models.training import CreditApplication
 from portal.sessions import COOKIE
 
 # Injected before any script of every page: what the CSP refused, and script errors.
@@ -28,6 +29,7 @@ document.addEventListener("securitypolicyviolation", function (e) {
 });
 window.__errors = [];
 window.addEventListener("error", function (e) { window.__errors.push(String(e.message)); });
+window.print = function () { window.__printed = true; };
 """
 SHOTS = os.environ.get("XJDK_SCREENSHOTS", "")  # a folder: keep screenshots to look at
 
@@ -66,6 +68,10 @@ async def test_pages_work_under_the_policy(
     _, office = await factories.org_with_account(OrgKind.OFFICE)
     _, commission = await factories.org_with_account(OrgKind.COMMISSION, name="乌鲁木齐市卫健委")
     doc = await factories.physician(await factories.organisation(OrgKind.INSTITUTION))
+    period = await factories.period()
+    credit = await CreditApplication.create(
+        physician=doc, period=period, hours=36, credits=6, verification_code=f"csp{doc.id}"
+    )
     office_cookie = await cookie_of(client, office.username)
     doc_cookie = await cookie_of(client, doc.id_number)
 
@@ -119,6 +125,10 @@ async def test_pages_work_under_the_policy(
         await page.goto(base + "/examhall/")  # its script, its JSON block, its socket
         await asyncio.sleep(1.5)
         await clean(page, "/examhall/")
+        await page.goto(base + f"/physician/credits/{credit.id}/certificate")
+        await page.evaluate("document.querySelector('[data-print]').click()")
+        assert await page.evaluate("window.__printed === true")
+        await clean(page, "certificate")
 
     async with serve(app) as base, chromium(375, 812) as phone:
         await phone.call("Page.enable")
