@@ -63,7 +63,7 @@ async def session_user(account: Account) -> CurrentUser:
 
 
 async def login_page(request: Request) -> Response:
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which the CSRF check lets through)
         return render(request, "login.html", {"next": request.query_params.get("next", "")})
     form = await request.form()
     username = str(form.get("username", "")).strip()
@@ -121,7 +121,7 @@ async def change_password(request: Request) -> Response:
     current = user(request)
     account = await Account.get(id=current.account_id)
     context = {"rules": RULES_TEXT, "temporary": account.must_change_password}
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which the CSRF check lets through)
         return render(request, "account/password.html", context)
     form = await request.form()
     old = str(form.get("old_password", ""))
@@ -192,7 +192,7 @@ def _reset_key(token: str) -> str:
 
 
 async def forgot_password(request: Request) -> Response:
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which the CSRF check lets through)
         return render(request, "account/forgot.html")
     form = await request.form()
     username = str(form.get("username", "")).strip()[:MAX_FIELD]
@@ -251,7 +251,7 @@ async def reset_password(request: Request) -> Response:
     account = await reset_account(request, token)
     if account is None:
         return render(request, "account/reset_invalid.html", status_code=400)
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which the CSRF check lets through)
         return render(request, "account/reset.html", {"rules": RULES_TEXT, "token": token})
     form = await request.form()
     new = str(form.get("new_password", ""))

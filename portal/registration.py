@@ -293,7 +293,7 @@ async def _institutions(county: str, q: str) -> list[Organisation]:
 
 
 async def register_page(request: Request) -> Response:
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which the CSRF check lets through)
         return render(request, "registration/register.html", await form_context())
     state = request.app.state
     form = await request.form(max_part_size=state.settings.max_body_bytes)

@@ -184,3 +184,16 @@ async def test_xlsx_zip_bomb_is_refused_before_it_is_inflated(
     assert time.monotonic() - started < 3
     assert refused.status_code == 400 and "解压后内容过大" in refused.text
     assert not await AuditLog.filter(action="questions_imported").exists()
+
+
+async def test_head_with_a_form_changes_nothing(client: httpx.AsyncClient, db: None) -> None:
+    """HEAD is a safe method (no CSRF check), so no page may treat it as a POST."""
+    _, acct = await factories.org_with_account(OrgKind.ASSESSOR)
+    await login(client, acct.username)
+    new = "Hotan2026x"
+    form = {"old_password": TEST_PASSWORD, "new_password": new, "confirm_password": new}
+    head = await client.request("HEAD", "/account/password", data=form)
+    assert head.status_code == 200
+    client.cookies.clear()
+    assert (await login(client, acct.username)).status_code == 303  # the old password holds
+    assert not await AuditLog.filter(action="password_changed", actor_id=acct.id).exists()

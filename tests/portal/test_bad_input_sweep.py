@@ -124,6 +124,8 @@ async def sweep_as(client: httpx.AsyncClient, routes: list[Route], token: str | 
                     headers = {"HX-Request": "true"} if htmx else {}
                     params = query(value) if value != "" else {}
                     await ask("GET", path, value, params=params, headers=headers)
+            if "GET" in methods and path not in STREAMS:  # HEAD: a GET without the body
+                await ask("HEAD", path, HUGE, params=query(HUGE))
             if "POST" in methods and path not in SKIPPED_POSTS and token:
                 for value, htmx in ((HUGE, False), ("²", True), (None, False)):
                     headers = {"HX-Request": "true"} if htmx else {}
