@@ -188,6 +188,10 @@ async def upload(form: FormData, limit: int, errors: dict[str, str]) -> tuple[by
     return data, suffix
 
 
+class RegisteredAlready(Exception):
+    """The ID number holds an account already."""
+
+
 SUBMITTED = (
     "注册信息已提交，请等待所属执业机构审核，审核结果将发送至您的邮箱。"
     "若该身份证号此前已注册，系统不会重复注册，登录提示将发送至原注册邮箱。"
@@ -204,7 +208,7 @@ async def register(request: Request, reg: Registration) -> Physician | None:
     try:
         async with in_transaction():
             if await Account.exists(username=reg.id_number):
-                raise IntegrityError("registered already")
+                raise RegisteredAlready
             account = await Account.create(
                 username=reg.id_number,
                 role=Role.PHYSICIAN,
@@ -230,8 +234,11 @@ async def register(request: Request, reg: Registration) -> Physician | None:
                 registration_status=RegistrationStatus.PENDING,
                 submitted_at=datetime.now(UTC),
             )
-    except IntegrityError:  # registered before, or by a request racing this one
-        await registered_already(request, reg.id_number)
+    except (RegisteredAlready, IntegrityError):  # before, or by a request racing this one
+        holder = await Account.get_or_none(username=reg.id_number)
+        if holder is None:
+            raise  # another constraint: not ours to hide
+        await registered_already(request, holder)
         return None
     await state.face.keep_photo(physician, reg.photo, encoding, reg.photo_suffix)
     await audit.record(
@@ -245,10 +252,9 @@ async def register(request: Request, reg: Registration) -> Physician | None:
     return physician
 
 
-async def registered_already(request: Request, id_number: str) -> None:
+async def registered_already(request: Request, holder: Account) -> None:
     """Someone registered an ID number that holds an account: tell its holder, at the address
     on record (never the one typed in the form), and keep a trace."""
-    holder = await Account.get(username=id_number)
     await audit.record(
         None, "registration_duplicate", obj=holder, ip=client_ip(request), label="匿名访客"
     )

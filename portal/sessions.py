@@ -27,8 +27,9 @@ from models.org import Account
 
 COOKIE = "xjdk_session"
 PASSWORD_PAGE = "/account/password"
-# What an account with a temporary password may still reach before changing it.
-OPEN_WITH_TEMPORARY_PASSWORD = (PASSWORD_PAGE, "/logout", "/login", "/static/")
+# What an account with a temporary password may still reach before changing it (static
+# files are public and skip the account check).
+OPEN_WITH_TEMPORARY_PASSWORD = (PASSWORD_PAGE, "/logout", "/login")
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
@@ -194,7 +195,7 @@ class SessionMiddleware:
         must_change = False
         if data is not None and cookie:
             session = Session(cookie, data, is_new=False)
-            if "account_id" in data:
+            if "account_id" in data and not scope["path"].startswith("/static/"):
                 valid, must_change = await account_standing(data)
                 if not valid:  # ended by a password change, a reset, a disabled account
                     await store.forget(cookie)
