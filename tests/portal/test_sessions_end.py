@@ -11,13 +11,16 @@ import re
 
 import httpx
 import pytest
+import websockets
 from starlette.applications import Starlette
 
 import factories
 from conftest import TEST_PASSWORD, csrf_of, login, post_form
 from core.settings import Settings
+from examhall.protocol import PATH
 from models.enums import OrgKind
 from models.org import Account
+from portal.sessions import COOKIE
 
 NEW = "Tianshan2026"
 
@@ -98,3 +101,25 @@ async def test_a_temporary_password_must_be_changed_first(
     client.cookies.clear()
     again = await login(client, doc.id_number, NEW)
     assert again.headers["location"] == "/"
+
+
+async def test_the_exam_hall_checks_the_account_too(
+    client: httpx.AsyncClient, base_url: str, db: None
+) -> None:
+    """The hall's handshake goes through the same check: a session of a disabled account,
+    or one that must still change a temporary password, does not enter."""
+    url = base_url.replace("http", "ws") + PATH
+    doc = await factories.physician(await factories.organisation(OrgKind.INSTITUTION))
+    await login(client, doc.id_number)
+    cookie = f"{COOKIE}={client.cookies[COOKIE]}"
+    async with websockets.connect(url, additional_headers={"Cookie": cookie}):
+        pass  # a session in good standing enters
+    for change in ({"must_change_password": True}, {"is_active": False}):
+        doc = await factories.physician(await factories.organisation(OrgKind.INSTITUTION))
+        client.cookies.clear()
+        await login(client, doc.id_number)
+        await Account.filter(id=doc.account_id).update(**change)
+        cookie = f"{COOKIE}={client.cookies[COOKIE]}"
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(url, additional_headers={"Cookie": cookie})
+        assert refused.value.response.status_code == 403, change
