@@ -93,6 +93,8 @@ def to_login(request: Request) -> Response:
     if getattr(session, "had_cookie", False):
         session.flash("登录已失效或尚未登录，请登录后继续。", "warning")
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if len(target) > 1000:  # the log-in would not go back to it (safe_next) anyway
+        target = request.url.path[:1000]
     return redirect(request, f"/login?next={quote(target)}")
 
 

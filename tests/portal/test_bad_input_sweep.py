@@ -18,6 +18,7 @@ from models.enums import Role
 
 PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
 HUGE = "99999999999999999999"
+LONG = "长" * 120  # longer than the columns parameters are compared with (URL stays < 64 KB)
 # Every query or form field a page reads, each given the same absurd values in turn.
 FIELDS = (
     "page",
@@ -93,6 +94,7 @@ GETS: tuple[tuple[str | None, bool], ...] = (
     (HUGE, True),
     ("²", False),
     (None, False),
+    (LONG, False),
 )
 
 
@@ -127,7 +129,7 @@ async def sweep_as(client: httpx.AsyncClient, routes: list[Route], token: str | 
             if "GET" in methods and path not in STREAMS:  # HEAD: a GET without the body
                 await ask("HEAD", path, HUGE, params=query(HUGE))
             if "POST" in methods and path not in SKIPPED_POSTS and token:
-                for value, htmx in ((HUGE, False), ("²", True), (None, False)):
+                for value, htmx in ((HUGE, False), ("²", True), (None, False), (LONG, False)):
                     headers = {"HX-Request": "true"} if htmx else {}
                     data = {**query(value), "csrf_token": token}
                     await ask("POST", path, value, data=data, headers=headers)
