@@ -51,9 +51,10 @@ from portal import (
 )
 from portal.csrf import CSRFMiddleware, csrf_token
 from portal.errors import HANDLERS, reject
+from portal.headers import SecurityHeadersMiddleware, nonce_of
 from portal.menus import MENUS, soon_entries
 from portal.sessions import SessionMiddleware, SessionStore, get_session
-from portal.throttle import Throttle
+from portal.throttle import RateLimit, Throttle
 from portal.web import current_user, local_time
 
 
@@ -67,6 +68,7 @@ def make_templates(settings: Settings) -> Jinja2Blocks:
             "csrf_token": csrf_token(settings.secret_key, session),
             "flashes": session.pop("flash", []) if "flash" in session.data else [],
             "Role": Role,
+            "csp_nonce": nonce_of(request.scope),
         }
 
     templates = Jinja2Blocks(directory=str(ROOT / "templates"), context_processors=[context])
@@ -134,6 +136,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             max_address=settings.login_max_failures_address,
             window_seconds=settings.login_lockout_minutes * 60,
         )
+        state.register_limit = RateLimit(
+            redis,
+            "register",
+            limit=settings.register_max_per_address,
+            window_seconds=settings.register_window_minutes * 60,
+        )
         try:
             async with database(settings.db_url):
                 state.hall.start()
@@ -150,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=build_routes(),
         middleware=[
+            Middleware(SecurityHeadersMiddleware, production=settings.production),
             Middleware(SessionMiddleware, state=state, secure=settings.production),
             Middleware(
                 CSRFMiddleware,

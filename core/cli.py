@@ -90,6 +90,21 @@ def cmd_create_office_account(settings: Settings, args: argparse.Namespace) -> i
     return 0
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How every uvicorn of the platform runs (``serve``, hence ``run``, and the tests' real
+    servers): no ``Server`` header, and X-Forwarded-* believed from FORWARDED_ALLOW_IPS only
+    (uvicorn's own default trusts 127.0.0.1, so anyone on the host could pick an address)."""
+    from examhall.protocol import MAX_MESSAGE_BYTES
+
+    trusted = [a.strip() for a in settings.forwarded_allow_ips.split(",") if a.strip()]
+    return {
+        "ws_max_size": MAX_MESSAGE_BYTES,  # a burst of face-check frames is the largest
+        "server_header": False,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": ",".join(trusted),
+    }
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -102,12 +117,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         http="httptools",
         ws="websockets-sansio",
         ws_per_message_deflate=False,
-        ws_max_size=2 * 1024 * 1024,
         ws_ping_interval=20,
         ws_ping_timeout=20,
         backlog=4096,
-        proxy_headers=True,
         log_level="info",
+        **uvicorn_options(settings),
     )
     return 0
 

@@ -1,11 +1,19 @@
-"""argon2id hashing, off the event loop and bounded so log-in spikes queue instead of stalling."""
+"""The password policy, and argon2id hashing off the event loop, bounded so log-in spikes queue
+instead of stalling.
+
+Common passwords are refused from the 30,000 most common passwords of the ``zxcvbn`` package
+(maintained on PyPI; its list comes from leaked-password corpora), plus a few that are common
+in China and the platform's published demo password (``common_passwords_zh.txt``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -13,8 +21,22 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from core.settings import Settings
 
 MIN_LENGTH = 8
-MAX_LENGTH = 32
-RULES_TEXT = "密码长度为8–32位，须同时包含字母和数字，不能与登录账号相同"
+MAX_LENGTH = 128  # passphrases welcome; argon2 hashes any length in the same time
+RULES_TEXT = (
+    f"密码长度为{MIN_LENGTH}–{MAX_LENGTH}位，须同时包含字母和数字，不能与登录账号相同，"
+    "不能使用常见密码（如 password1、abc12345）"
+)
+CHINESE_LIST = Path(__file__).with_name("common_passwords_zh.txt")
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """Lower-cased common passwords (loaded once per process, about 30,000)."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    lines = [line.strip() for line in CHINESE_LIST.read_text().splitlines()]
+    ours = [line for line in lines if line and not line.startswith("#")]
+    return frozenset(p.lower() for p in [*FREQUENCY_LISTS["passwords"], *ours])
 
 
 def password_problem(password: str, username: str = "") -> str | None:
@@ -25,6 +47,8 @@ def password_problem(password: str, username: str = "") -> str | None:
         return "密码须同时包含字母和数字"
     if username and password.upper() == username.upper():
         return "密码不能与登录账号相同"
+    if password.lower() in common_passwords():
+        return "该密码过于常见，容易被猜中，请换一个"
     return None
 
 

@@ -45,7 +45,8 @@ class Settings:
 
     # --- security ----------------------------------------------------------------------
     production: bool = False
-    """PRODUCTION: ``1`` refuses to start without SECRET_KEY and marks cookies Secure."""
+    """PRODUCTION: ``1`` refuses to start without SECRET_KEY, marks cookies Secure and sends
+    Strict-Transport-Security (production is served over HTTPS)."""
 
     secret_key: str = ""
     """SECRET_KEY: signs CSRF tokens and reset links. Unset in development: generated once
@@ -65,6 +66,13 @@ class Settings:
 
     password_reset_minutes: int = 30
     """PASSWORD_RESET_MINUTES: how long an e-mailed password-reset link stays valid."""
+
+    register_max_per_address: int = 20
+    """REGISTER_MAX_PER_ADDRESS: registrations submitted from one address within
+    REGISTER_WINDOW_MINUTES; more answer 429 until the window has passed."""
+
+    register_window_minutes: int = 10
+    """REGISTER_WINDOW_MINUTES: the window of REGISTER_MAX_PER_ADDRESS."""
 
     argon2_time_cost: int = 3
     """ARGON2_TIME_COST: argon2id iterations."""
@@ -204,6 +212,12 @@ class Settings:
 
     web_workers: int = 1
     """WEB_WORKERS: uvicorn processes started by ``run``."""
+
+    forwarded_allow_ips: str = ""
+    """FORWARDED_ALLOW_IPS: the reverse proxies (addresses or networks, comma-separated) whose
+    X-Forwarded-For and X-Forwarded-Proto are believed. Empty: none, the peer's own address is
+    the client's (the per-address throttles count it); ``*`` only when nothing but the proxy
+    can reach the web nodes."""
 
     generated_secret: bool = field(default=False, repr=False)
 

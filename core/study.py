@@ -36,6 +36,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from core.errors import Conflict, DomainError
+from core.numbers import as_int
 from models.enums import CourseCategory
 from models.period import Period
 from models.physician import Physician
@@ -97,8 +98,8 @@ def course_values(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]
     category = form.get("category", "")
     if category not in CourseCategory._value2member_map_:
         errors["category"] = "请选择课程类别"
-    hours = form.get("class_hours", "").strip()
-    if not hours.isdigit() or not 1 <= int(hours) <= 20:
+    hours = as_int(form.get("class_hours"), 1, 20)
+    if hours is None:
         errors["class_hours"] = "课时须为 1–20 的整数"
     practice_category = form.get("practice_category", "").strip()
     practice_scope = form.get("practice_scope", "").strip()
@@ -111,18 +112,18 @@ def course_values(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]
     description = form.get("description", "").strip()
     if len(description) > 2000:
         errors["description"] = "课程简介不超过 2000 字"
-    sort = form.get("sort", "0").strip() or "0"
-    if not sort.lstrip("-").isdigit() or not -9999 <= int(sort) <= 9999:
+    sort = as_int(form.get("sort", "").strip() or "0", -9999, 9999)
+    if sort is None:
         errors["sort"] = "排序须为 -9999 至 9999 的整数"
     values = {
         "title": title,
         "category": category,
-        "class_hours": int(hours) if hours.isdigit() else 0,
+        "class_hours": hours or 0,
         "practice_category": practice_category,
         "practice_scope": practice_scope,
         "description": description,
         "is_published": form.get("is_published") == "yes",
-        "sort": int(sort) if not errors.get("sort") else 0,
+        "sort": sort or 0,
     }
     return values, errors
 
@@ -141,18 +142,18 @@ def lesson_values(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]
         errors["video_url"] = "视频地址须为 http:// 或 https:// 开头的完整网址"
     if not body and not video_url and not errors.get("body"):
         errors["body"] = "请填写正文或视频地址"
-    minutes = form.get("minutes", "").strip()
-    if not minutes.isdigit() or not 1 <= int(minutes) <= 900:
+    minutes = as_int(form.get("minutes"), 1, 900)
+    if minutes is None:
         errors["minutes"] = "学习时长须为 1–900 的整数（分钟）"
-    sort = form.get("sort", "0").strip() or "0"
-    if not sort.lstrip("-").isdigit() or not -9999 <= int(sort) <= 9999:
+    sort = as_int(form.get("sort", "").strip() or "0", -9999, 9999)
+    if sort is None:
         errors["sort"] = "排序须为 -9999 至 9999 的整数"
     values = {
         "title": title,
         "body": body,
         "video_url": video_url,
-        "minutes": int(minutes) if minutes.isdigit() else 0,
-        "sort": int(sort) if not errors.get("sort") else 0,
+        "minutes": minutes or 0,
+        "sort": sort or 0,
     }
     return values, errors
 

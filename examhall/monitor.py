@@ -31,6 +31,7 @@ from tortoise.expressions import Subquery
 
 from core import audit
 from core.errors import Conflict, DomainError, NotFound
+from core.numbers import as_int
 from examhall.hall import STAGES, Hall
 from examhall.live import SESSION
 from face.challenge import missing_message
@@ -39,6 +40,7 @@ from models.exam import Attempt, AttemptEvent, FaceCheck
 from models.org import Account, Organisation, Prefecture
 from models.period import Period
 from portal.pagination import Page, paginate
+from portal.params import page_number
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, current_user, redirect, render, requires, user
 
@@ -236,8 +238,8 @@ def _select(snapshot: Snapshot, chosen: dict[str, str], number: int) -> Page[Row
         rows = [r for r in rows if r.flagged]
     elif chosen["category"] in CATEGORIES:
         rows = [r for r in rows if r.category == chosen["category"]]
-    if chosen["institution"].isdigit():
-        rows = [r for r in rows if r.institution_id == int(chosen["institution"])]
+    if (institution := as_int(chosen["institution"])) is not None:
+        rows = [r for r in rows if r.institution_id == institution]
     order = list(CATEGORIES)
     rows = sorted(rows, key=lambda r: (not r.flagged, order.index(r.category), r.attempt_id))
     pages = max(1, -(-len(rows) // PAGE_SIZE))
@@ -247,8 +249,7 @@ def _select(snapshot: Snapshot, chosen: dict[str, str], number: int) -> Page[Row
 
 
 def _page_number(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    return int(raw) if raw.isdigit() else 1
+    return page_number(request)
 
 
 async def _payload(request: Request, proctor: CurrentUser, period: Period) -> dict[str, Any]:

@@ -128,6 +128,12 @@ class Account(Model):
     is_active = fields.BooleanField(default=True)
     last_login_at = fields.DatetimeField(null=True)
     password_changed_at = fields.DatetimeField(null=True)
+    must_change_password = fields.BooleanField(
+        default=False, description="a temporary password: changed at the next log-in"
+    )
+    session_epoch = fields.IntField(
+        default=0, description="raised to end every session and reset link of the account"
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     physician: fields.BackwardOneToOneRelation[Physician]

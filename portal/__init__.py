@@ -1,14 +1,8 @@
 """The htmx portal: pages for every role, and the web plumbing they share."""
 
-from starlette.convertors import IntegerConvertor, register_url_convertor
+from starlette.convertors import register_url_convertor
 
+from portal.params import RowId
 
-class RowId(IntegerConvertor):
-    """``{x:int}`` path parameters are row ids: at most nine digits, so an absurd number is a
-    plain 404 instead of an integer overflow in PostgreSQL. Registered here, before any
-    route is built (routes compile their paths when they are made)."""
-
-    regex = "[0-9]{1,9}"
-
-
+# Before any route is built: routes compile their paths when they are made.
 register_url_convertor("int", RowId())

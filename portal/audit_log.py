@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tortoise.queryset import QuerySet
 
+from core.numbers import as_int
 from models.enums import (
     AttemptStatus,
     EnrollmentStatus,
@@ -41,6 +42,7 @@ ACTIONS = {
     "org_contact_updated": "修改联系人信息",
     "registration_submitted": "提交注册",
     "registration_resubmitted": "重新提交注册",
+    "registration_duplicate": "已注册的身份证号再次注册（已邮件提示本人）",
     "registration_approved": "注册审核通过",
     "registration_rejected": "注册审核未通过",
     "profile_updated": "修改个人资料",
@@ -82,6 +84,7 @@ ACTIONS = {
     "proctor_message": "监考发送消息",
     "attempt_review_accept": "异常复核：认可成绩",
     "attempt_review_void": "异常复核：成绩作废",
+    "data_exported": "导出数据",
 }
 OBJECT_TYPES = {
     "account": "账号",
@@ -133,12 +136,12 @@ def filtered(chosen: dict[str, str]) -> tuple[QuerySet[AuditLog], dict[str, str]
         qs = qs.filter(action=chosen["action"])
     if chosen["actor"]:
         qs = qs.filter(actor_label__icontains=chosen["actor"])
-    if chosen["object_type"]:
-        qs = qs.filter(object_type=chosen["object_type"])
+    if chosen["object_type"]:  # (at most the column's 40 characters: longer fails the query)
+        qs = qs.filter(object_type=chosen["object_type"][:40])
     if chosen["object_id"]:
         raw = chosen["object_id"]
-        if raw.isdecimal() and len(raw) <= 9:
-            qs = qs.filter(object_id=int(raw))
+        if (number := as_int(raw)) is not None:
+            qs = qs.filter(object_id=number)
         else:
             errors["object_id"] = "对象编号应为数字"
     days: dict[str, date] = {}

@@ -1,4 +1,10 @@
-"""Log-in, log-out, password change and the e-mailed one-time password-reset link."""
+"""Log-in, log-out, password change and the e-mailed one-time password-reset link.
+
+Every change of a password goes through ``set_password``: it raises the account's session
+epoch in the same UPDATE, which ends every other session of the account and voids every
+reset link sent before (a link carries the epoch it was sent at). A temporary password (given
+by a manager, or a new institution's) must be changed at the next log-in.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +13,36 @@ import secrets
 import string
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from core import audit
-from core.passwords import RULES_TEXT, password_problem
+from core.passwords import MAX_LENGTH, RULES_TEXT, password_problem
 from models.org import Account
 from models.physician import Physician
-from portal.sessions import get_session
+from portal.sessions import PASSWORD_PAGE, Session, get_session, raise_epoch
 from portal.throttle import minutes
 from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
 
 MAX_FIELD = 64
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return "/"
+def safe_next(target: str | None) -> str:
+    r"""``target`` when it is a path of this site, else "/". Browsers drop tabs and line
+    breaks from a URL and read a backslash as a slash, so ``/\evil.example/`` and
+    ``/<tab>/evil.example/`` lead off-site just as ``//evil.example/`` does: any backslash,
+    control character, scheme or host makes it "/"."""
+    if not target or not target.startswith("/") or len(target) > 2000:
+        return "/"
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return "/"
+    parts = urlsplit(target)
+    if target.startswith("//") or parts.scheme or parts.netloc:
+        return "/"
+    return target
 
 
 async def session_user(account: Account) -> CurrentUser:
@@ -47,12 +63,12 @@ async def session_user(account: Account) -> CurrentUser:
 
 
 async def login_page(request: Request) -> Response:
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which the CSRF check lets through)
         return render(request, "login.html", {"next": request.query_params.get("next", "")})
     form = await request.form()
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
-    target = _safe_next(str(form.get("next", "")))
+    target = safe_next(str(form.get("next", "")))
     context: dict[str, Any] = {"username": username, "next": target}
 
     def fail(message: str, status: int = 400) -> Response:
@@ -60,7 +76,7 @@ async def login_page(request: Request) -> Response:
 
     if not username or not password:
         return fail("请输入账号和密码")
-    if len(username) > MAX_FIELD or len(password) > MAX_FIELD:
+    if len(username) > MAX_FIELD or len(password) > MAX_LENGTH:
         return fail("账号或密码错误")
     username = username.upper() if username[:-1].isdigit() else username
     state = request.app.state
@@ -83,8 +99,10 @@ async def login_page(request: Request) -> Response:
     account.last_login_at = datetime.now(UTC)
     await account.save(update_fields=["last_login_at"])
     current = await session_user(account)
-    get_session(request).login(current.session_values())
+    get_session(request).login({**current.session_values(), "epoch": account.session_epoch})
     await audit.record(account, "login", obj=account, ip=address)
+    if account.must_change_password:
+        return redirect(request, PASSWORD_PAGE)
     return redirect(request, target)
 
 
@@ -101,14 +119,15 @@ async def logout(request: Request) -> Response:
 @requires()
 async def change_password(request: Request) -> Response:
     current = user(request)
-    if request.method == "GET":
-        return render(request, "account/password.html", {"rules": RULES_TEXT})
+    account = await Account.get(id=current.account_id)
+    context = {"rules": RULES_TEXT, "temporary": account.must_change_password}
+    if request.method != "POST":  # GET, and HEAD (which the CSRF check lets through)
+        return render(request, "account/password.html", context)
     form = await request.form()
     old = str(form.get("old_password", ""))
     new = str(form.get("new_password", ""))
     confirm = str(form.get("confirm_password", ""))
     errors: dict[str, str] = {}
-    account = await Account.get(id=current.account_id)
     if not await request.app.state.hasher.verify(account.password_hash, old):
         errors["old_password"] = "原密码不正确"
     problem = password_problem(new, account.username)
@@ -118,23 +137,35 @@ async def change_password(request: Request) -> Response:
         errors["confirm_password"] = "两次输入的新密码不一致"
     if errors:
         return render(
-            request,
-            "account/password.html",
-            {"rules": RULES_TEXT, "errors": errors},
-            status_code=400,
+            request, "account/password.html", {**context, "errors": errors}, status_code=400
         )
-    await set_password(request, account, new)
     session = get_session(request)
-    await request.app.state.sessions.end_all(account.id, keep=session.id)
+    await set_password(request, account, new, keep=session)
     await audit.record(account, "password_changed", obj=account, ip=client_ip(request))
     session.flash("密码已修改。")
     return redirect(request, "/")
 
 
-async def set_password(request: Request, account: Account, password: str) -> None:
-    account.password_hash = await request.app.state.hasher.hash(password)
-    account.password_changed_at = datetime.now(UTC)
-    await account.save(update_fields=["password_hash", "password_changed_at"])
+async def set_password(
+    request: Request,
+    account: Account,
+    password: str,
+    *,
+    keep: Session | None = None,
+    temporary: bool = False,
+) -> int:
+    """The one way a password changes: hashed, stored with the raised session epoch (every
+    other session of the account ends, every reset link sent before is void), ``temporary``
+    marking it for a change at the next log-in. ``keep``: the caller's own session, which
+    stays. Returns how many sessions were still in Redis."""
+    state = request.app.state
+    epoch = await raise_epoch(
+        account.id,
+        password_hash=await state.hasher.hash(password),
+        password_changed_at=datetime.now(UTC),
+        must_change_password=temporary,
+    )
+    return int(await state.sessions.ended(account.id, epoch, keep))
 
 
 ALPHABET = string.ascii_letters + string.digits
@@ -152,8 +183,7 @@ async def issue_temporary_password(request: Request, account: Account) -> tuple[
     """Give ``account`` a fresh temporary password and end its sessions.
     Returns the password (to show once) and how many sessions were ended."""
     password = temporary_password()
-    await set_password(request, account, password)
-    ended = await request.app.state.sessions.end_all(account.id)
+    ended = await set_password(request, account, password, temporary=True)
     return password, ended
 
 
@@ -162,7 +192,7 @@ def _reset_key(token: str) -> str:
 
 
 async def forgot_password(request: Request) -> Response:
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which the CSRF check lets through)
         return render(request, "account/forgot.html")
     form = await request.form()
     username = str(form.get("username", "")).strip()[:MAX_FIELD]
@@ -185,7 +215,8 @@ async def forgot_password(request: Request) -> Response:
     if account and account.email and account.email.lower() == email.lower():
         token = secrets.token_urlsafe(32)
         ttl = state.settings.password_reset_minutes * 60
-        await state.redis.set(_reset_key(token), account.id, ex=ttl)
+        # The epoch in the link: any later password change or reset voids it.
+        await state.redis.set(_reset_key(token), f"{account.id}:{account.session_epoch}", ex=ttl)
         await send_mail(
             request,
             account.email,
@@ -201,15 +232,27 @@ async def forgot_password(request: Request) -> Response:
     return render(request, "account/forgot_sent.html")
 
 
+async def reset_account(request: Request, token: str) -> Account | None:
+    """The account a reset link is for, while the link is unused, unexpired and no password
+    change or reset of the account has happened since it was sent."""
+    stored = await request.app.state.redis.get(_reset_key(token))
+    account_id, _, epoch = str(stored or "").partition(":")
+    if not account_id.isdecimal() or not epoch.isdecimal():
+        return None
+    account = await Account.get_or_none(id=int(account_id), is_active=True)
+    if account is None or account.session_epoch != int(epoch):
+        return None
+    return account
+
+
 async def reset_password(request: Request) -> Response:
     token = request.path_params["token"]
     state = request.app.state
-    account_id = await state.redis.get(_reset_key(token))
-    if account_id is None:
+    account = await reset_account(request, token)
+    if account is None:
         return render(request, "account/reset_invalid.html", status_code=400)
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which the CSRF check lets through)
         return render(request, "account/reset.html", {"rules": RULES_TEXT, "token": token})
-    account = await Account.get(id=int(account_id))
     form = await request.form()
     new = str(form.get("new_password", ""))
     errors: dict[str, str] = {}
@@ -224,7 +267,6 @@ async def reset_password(request: Request) -> Response:
     if await state.redis.getdel(_reset_key(token)) is None:  # one use, even if raced
         return render(request, "account/reset_invalid.html", status_code=400)
     await set_password(request, account, new)
-    await state.sessions.end_all(account.id)
     await state.throttle.succeeded(account.username)
     await audit.record(account, "password_reset", obj=account, ip=client_ip(request))
     get_session(request).flash("密码已重置，请使用新密码登录。")

@@ -21,6 +21,7 @@ from tortoise.queryset import QuerySet
 
 from core import audit, study
 from core.errors import Conflict, DomainError, NotFound
+from core.numbers import as_ints
 from models.enums import CourseCategory, Role
 from models.org import Account
 from models.practice import PRACTICE_SCOPES
@@ -223,7 +224,7 @@ async def course_publish(request: Request) -> Response:
 @requires(Role.OFFICE)
 async def course_bulk(request: Request) -> Response:
     form = await request.form()
-    ids = [int(v) for v in form.getlist("course") if isinstance(v, str) and v.isdigit()][:200]
+    ids = as_ints(form.getlist("course"))
     session = get_session(request)
     action = form.get("action")
     if not ids:

@@ -19,6 +19,7 @@ from tortoise.expressions import Subquery
 
 from core import audit
 from core.errors import Conflict, DomainError, NotFound
+from core.numbers import as_int
 from models.enums import EnrollmentStatus, Phase, Procedure, RegistrationStatus, Role
 from models.org import Account
 from models.period import Enrollment, Period, PhaseWindow
@@ -65,8 +66,8 @@ async def active_enrollment(physician_id: int, period_id: int) -> Enrollment | N
 def application_of(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:
     """The simplified-procedure application: the eligibility facts and the 述职报告."""
     errors: dict[str, str] = {}
-    years = str(form.get("years_in_practice", "")).strip()
-    if not years.isdigit() or not 0 <= int(years) <= 60:
+    years = as_int(form.get("years_in_practice"), high=60)
+    if years is None:
         errors["years_in_practice"] = "请填写执业年限（0–60 的整数）"
     if form.get("no_bad_record") != "yes":
         errors["no_bad_record"] = "适用简易程序须本周期内无不良执业记录，请确认"
@@ -74,7 +75,7 @@ def application_of(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:
     if not 50 <= len(report) <= 3000:
         errors["report"] = "述职报告须为 50–3000 字"
     application = {
-        "years_in_practice": int(years) if years.isdigit() else None,
+        "years_in_practice": years,
         "no_bad_record": True,
         "report": report,
     }

@@ -24,6 +24,7 @@ from tortoise.queryset import QuerySet
 
 from core import audit
 from core.errors import Conflict, DomainError, NotFound
+from core.numbers import as_int, as_ints
 from core.study import class_hours
 from models.enums import EvaluationStatus, OrgStatus, Phase, Rating, Role
 from models.exam import Attempt
@@ -245,8 +246,8 @@ def _listed(reviewer: CurrentUser, period: Period, chosen: dict[str, str]) -> Qu
     if chosen["q"]:
         q = chosen["q"]
         qs = qs.filter(Q(name__icontains=q) | Q(id_number__icontains=q.upper()))
-    if chosen["institution"].isdigit():
-        qs = qs.filter(institution_id=int(chosen["institution"]))
+    if (institution := as_int(chosen["institution"])) is not None:
+        qs = qs.filter(institution_id=institution)
     of_period = Evaluation.filter(period_id=period.id)
     match chosen["state"]:
         case "todo":
@@ -395,7 +396,7 @@ async def evaluation_bulk(request: Request) -> Response:
     reviewer = own_prefix(request)
     back = f"/{reviewer.role.value}/evaluations"
     form = await request.form()
-    ids = [int(v) for v in form.getlist("physician") if isinstance(v, str) and v.isdigit()][:200]
+    ids = as_ints(form.getlist("physician"))
     session = get_session(request)
     if not ids:
         session.flash("请先勾选医师", "error")

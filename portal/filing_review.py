@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 
 from core import audit
 from core.errors import Conflict, DomainError, NotFound
+from core.numbers import as_int
 from models.enums import FilingKind, OrgKind, OrgStatus, RegistrationStatus, ReviewStatus, Role
 from models.org import Account, County, Organisation, Prefecture
 from models.physician import Filing, Physician, Transfer
@@ -91,6 +92,7 @@ async def _apply(filing: Filing, approve: bool, password_hash: str) -> dict[str,
                 password_hash=password_hash,
                 display_name=org.name,
                 password_changed_at=datetime.now(UTC),
+                must_change_password=True,  # the temporary password shown to the office
             )
             effects.update(username=username, account_id=account.id)
         case FilingKind.INSTITUTION_DELETE:
@@ -269,8 +271,8 @@ async def _listing(request: Request, group: str, errors: dict[int, str]) -> dict
         chosen["status"] = ""
     if chosen["kind"] in [k.value for k in kinds]:
         qs = qs.filter(kind=chosen["kind"])
-    if chosen["prefecture"].isdigit():
-        qs = qs.filter(commission__prefecture_id=int(chosen["prefecture"]))
+    if (prefecture := as_int(chosen["prefecture"])) is not None:
+        qs = qs.filter(commission__prefecture_id=prefecture)
     qs = qs.annotate(
         waiting=Case(When(status=ReviewStatus.PENDING, then="0"), default="1")
     ).select_related(

@@ -25,6 +25,7 @@ from tortoise.transactions import in_transaction
 from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.idcard import IdNumberError, id_number_field, parse_id_number
+from core.numbers import as_int, as_ints
 from models.enums import FilingKind, OrgKind, OrgStatus, ReviewStatus, Role, StagingReason
 from models.org import Account, County, Organisation
 from models.physician import Filing, Physician, Transfer
@@ -33,7 +34,16 @@ from portal.account import requires_info
 from portal.filing_review import STILL_STAFFED
 from portal.pagination import paginate
 from portal.sessions import get_session
-from portal.web import CurrentUser, Endpoint, client_ip, redirect, render, requires, user
+from portal.web import (
+    CurrentUser,
+    Endpoint,
+    client_ip,
+    fragment,
+    redirect,
+    render,
+    requires,
+    user,
+)
 
 STAGING_REASONS = (StagingReason.DEATH, StagingReason.RETIRED, StagingReason.LEFT)
 RECENT = 10
@@ -97,17 +107,13 @@ async def clean_institution(
             errors["name"] = "本地（州、市）已有同名的执业机构"
     cleaned: dict[str, Any] = {"name": name}
     raw = values.get("assessor", "")
-    assessor = await _assessors(current).get_or_none(id=int(raw)) if raw.isdigit() else None
+    assessor = await _assessors(current).get_or_none(id=as_int(raw) or 0)
     if assessor is None:
         errors["assessor"] = "请选择本地（州、市）的考核机构"
     cleaned["assessor"] = assessor
     if exclude_id is None:
         raw = values.get("county", "")
-        county = (
-            await County.get_or_none(id=int(raw), prefecture_id=current.prefecture_id)
-            if raw.isdigit()
-            else None
-        )
+        county = await County.get_or_none(id=as_int(raw) or 0, prefecture_id=current.prefecture_id)
         if county is None:
             errors["county"] = "请选择本地（州、市）的县（市、区）"
         cleaned["county"] = county
@@ -148,8 +154,8 @@ async def institutions(request: Request) -> Response:
     qs = current.jurisdiction.institutions().select_related("county", "assessor")
     if chosen["q"]:
         qs = qs.filter(name__icontains=chosen["q"])
-    if chosen["county"].isdigit():
-        qs = qs.filter(county_id=int(chosen["county"]))
+    if (county := as_int(chosen["county"])) is not None:
+        qs = qs.filter(county_id=county)
     if chosen["status"] in OrgStatus._value2member_map_:
         qs = qs.filter(status=chosen["status"])
     else:
@@ -322,7 +328,7 @@ async def institution_delete(request: Request) -> Response:
         form = await request.form()
         raw = [str(v) for v in form.getlist("institution")]
         try:
-            await request_delete(request, current, [int(v) for v in raw if v.isdigit()])
+            await request_delete(request, current, as_ints(raw))
         except StillStaffed as exc:
             errors["institution"], blocked = exc.message, exc.names
         except NotFound:
@@ -431,6 +437,7 @@ async def _lookup(current: CurrentUser, number: str) -> Physician | None:
 
 
 @requires(Role.COMMISSION)
+@fragment("/commission/staging/in")
 async def staging_lookup(request: Request) -> Response:
     """htmx: name and institution behind an ID number, shown for confirmation before 保存."""
     raw = request.query_params.get("id_number", "")
@@ -471,10 +478,6 @@ async def request_staging_out(
     )
 
 
-def _as_int(value: str) -> int:
-    return int(value) if value.isdigit() else 0
-
-
 @commission_page
 async def staging_out(request: Request) -> Response:
     current = user(request)
@@ -486,8 +489,8 @@ async def staging_out(request: Request) -> Response:
             await request_staging_out(
                 request,
                 current,
-                _as_int(values.get("physician", "")),
-                _as_int(values.get("target", "")),
+                as_int(values.get("physician", "")) or 0,
+                as_int(values.get("target", "")) or 0,
             )
         except NotFound:
             raise
@@ -499,7 +502,9 @@ async def staging_out(request: Request) -> Response:
             )
             return redirect(request, "/commission/staging/out")
     q = (values.get("q") or request.query_params.get("q", "")).strip()[:50]
-    match = Q(name__icontains=q) | Q(id_number=q.upper())
+    match = Q(name__icontains=q)
+    if len(q) <= 18:  # longer is no ID number (and more than the column holds)
+        match |= Q(id_number=q.upper())
     staged = current.jurisdiction.physicians().filter(institution_id__isnull=True)
     if q:
         staged = staged.filter(match)

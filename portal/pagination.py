@@ -8,6 +8,8 @@ from typing import Any, Generic, TypeVar
 from starlette.requests import Request
 from tortoise.queryset import QuerySet
 
+from portal.params import page_number
+
 T = TypeVar("T")
 
 
@@ -32,10 +34,7 @@ class Page(Generic[T]):
 
 
 async def paginate(request: Request, qs: QuerySet[Any], size: int = 20) -> Page[Any]:
-    try:
-        number = max(1, int(request.query_params.get("page", "1")))
-    except ValueError:
-        number = 1
+    number = page_number(request)
     total = await qs.count()
     number = min(number, max(1, -(-total // size)))
     items = await qs.offset((number - 1) * size).limit(size)

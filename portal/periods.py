@@ -18,6 +18,7 @@ from tortoise.transactions import in_transaction
 
 from core import audit
 from core.errors import NotFound
+from core.numbers import as_int
 from models.enums import CourseCategory, Phase, Role
 from models.exam import Attempt, Paper
 from models.org import Account
@@ -61,7 +62,7 @@ def from_input(text: str) -> datetime:
 
 def small_int(raw: str) -> int | None:
     """A non-negative integer of at most six digits (full-width digits too), else None."""
-    return int(raw) if raw.isdecimal() and len(raw) <= 6 else None
+    return as_int(raw, high=999_999)
 
 
 async def exam_started(period_id: int) -> bool:

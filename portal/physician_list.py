@@ -117,13 +117,14 @@ HEADERS = (
 
 @requires(*ORG_ROLES)
 async def export(request: Request) -> Response:
-    qs, _, shown = await filtered(request)
+    qs, chosen, shown = await filtered(request)
     physicians = await qs.limit(xlsx.EXPORT_LIMIT)
     facts = await period_facts(shown, [p.id for p in physicians])
+    jurisdiction = user(request).jurisdiction
     rows = [
         (
             p.name,
-            p.id_number,
+            jurisdiction.id_number(p),
             p.sex.label,
             p.prefecture.name,
             p.institution.name if p.institution else "暂存区",
@@ -136,4 +137,4 @@ async def export(request: Request) -> Response:
         )
         for p in physicians
     ]
-    return await xlsx.download("考核信息", HEADERS, rows)
+    return await xlsx.export(request, "考核信息", HEADERS, rows, chosen)

@@ -26,6 +26,7 @@ from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from core.errors import DomainError, NotFound
+from core.numbers import as_int
 from core.questions import PUBLIC_CATEGORIES
 from models.enums import (
     Phase,
@@ -41,6 +42,7 @@ from models.physician import Physician
 from models.training import PracticeAnswer, PracticeSet
 from portal.enrollment import REJECTED, active_enrollment, current_period, window, window_text
 from portal.pagination import Page, paginate
+from portal.params import page_number
 from portal.sessions import get_session
 from portal.web import is_htmx, redirect, render, requires, user
 
@@ -302,7 +304,7 @@ async def practice_start(request: Request) -> Response:
     form = await request.form()
     redo = form.get("source") == "wrong"
     raw = str(form.get("count", ""))
-    count = int(raw) if raw.isdigit() else 0
+    count = as_int(raw) or 0
     try:
         await require_open(physician, datetime.now(UTC))
         if not redo and count not in SET_SIZES:
@@ -349,7 +351,7 @@ async def set_page(request: Request) -> Response:
     practice_set = await own_set(physician.id, request.path_params["set_id"])
     await require_open(physician, datetime.now(UTC))
     raw = request.query_params.get("n", "")
-    position = int(raw) if raw.isdigit() and int(raw) > 0 else None
+    position = as_int(raw) or None
     if request.query_params.get("summary"):
         position = 0
     context = await _set_context(practice_set, position)
@@ -388,11 +390,7 @@ async def wrong_page(request: Request) -> Response:
     await require_open(physician, datetime.now(UTC))
     ids = await wrong_question_ids(physician.id)
     size = 10
-    try:
-        number = max(1, int(request.query_params.get("page", "1")))
-    except ValueError:
-        number = 1
-    number = min(number, max(1, -(-len(ids) // size)))
+    number = min(page_number(request), max(1, -(-len(ids) // size)))
     shown = ids[(number - 1) * size : number * size]
     by_id = {q.id: q for q in await Question.filter(id__in=shown)}
     last = {

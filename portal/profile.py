@@ -67,7 +67,7 @@ async def _page(
 @requires(Role.PHYSICIAN)
 async def profile(request: Request) -> Response:
     physician = await _mine(request)
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which the CSRF check lets through)
         return await _page(request, physician)
     settings = request.app.state.settings
     form = await request.form(max_part_size=settings.max_body_bytes)

@@ -25,6 +25,7 @@ from tortoise.queryset import QuerySet
 from core import audit
 from core import questions as bank
 from core.errors import Conflict, DomainError, NotFound
+from core.numbers import as_int, as_ints
 from models.enums import QuestionCategory, QuestionStatus, QuestionType, Role
 from models.exam import PaperItem, Question
 from models.org import Account
@@ -162,8 +163,8 @@ def _filtered(chosen: dict[str, str]) -> QuerySet[Question]:
     text = chosen["q"]
     if text:
         match = Q(stem__icontains=text)
-        if text.isdigit():  # a question number (题目编号) finds that question too
-            match |= Q(id=int(text))
+        if (number := as_int(text)) is not None:  # a question number (题目编号) finds it too
+            match |= Q(id=number)
         qs = qs.filter(match)
     if chosen["type"] in QuestionType._value2member_map_:
         qs = qs.filter(type=chosen["type"])
@@ -356,7 +357,7 @@ async def question_delete(request: Request) -> Response:
 async def question_bulk(request: Request) -> Response:
     """批量停用 / 启用 the ticked questions."""
     form = await request.form()
-    ids = [int(v) for v in form.getlist("question") if isinstance(v, str) and v.isdigit()][:200]
+    ids = as_ints(form.getlist("question"))
     action = str(form.get("action", ""))
     session = get_session(request)
     back = str(form.get("back", "")) or LIST_URL

@@ -1,5 +1,12 @@
 """【快速注册】: a physician registers, the photo is checked by the face service, and the
-registration waits for the chosen institution's review."""
+registration waits for the chosen institution's review.
+
+The page never tells an anonymous visitor whether an ID number already holds an account: a
+complete form with a registered ID number gets the same answer as a new registration (after
+the same work), and the account's holder is mailed at the address on record that they are
+registered already and how to log in. Submissions are limited per address
+(REGISTER_MAX_PER_ADDRESS): more answer 429.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +19,22 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from core import audit
 from core.errors import DomainError
 from core.idcard import IdNumberError, parse_id_number
+from core.numbers import as_int
 from core.passwords import RULES_TEXT, password_problem
 from models.enums import OrgKind, OrgStatus, RegistrationStatus, Role, Sex
 from models.org import Account, County, Organisation, Prefecture
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, TITLES, valid_scope
 from portal.sessions import get_session
-from portal.web import client_ip, redirect, render
+from portal.throttle import minutes
+from portal.web import client_ip, fragment, redirect, render, send_mail
 
 NAME = re.compile(r"^[\u4e00-\u9fff]+(·[\u4e00-\u9fff]+)*$")
 DOTS = str.maketrans({"•": "·", "・": "·", ".": "·", "．": "·", "∙": "·"})
@@ -96,8 +106,7 @@ async def place(
     form: FormData, errors: dict[str, str]
 ) -> tuple[Prefecture | None, County | None, Organisation | None]:
     def as_id(key: str) -> int | None:
-        value = str(form.get(key, ""))
-        return int(value) if value.isdigit() else None
+        return as_int(form.get(key))
 
     prefecture = await Prefecture.get_or_none(id=as_id("prefecture") or 0)
     if prefecture is None:
@@ -128,8 +137,6 @@ async def validate(form: FormData, max_photo: int) -> tuple[Registration | None,
         id_number = parse_id_number(str(form.get("id_number", "")))
     except IdNumberError as exc:
         errors["id_number"] = str(exc)
-    if id_number and await Account.exists(username=id_number.number):
-        errors["id_number"] = "该身份证号已注册，请直接登录；忘记密码可通过邮箱找回"
     prefecture, county, institution = await place(form, errors)
     category, scope = practice(form, errors)
     title, licence, email, mobile = contact(form, errors)
@@ -176,39 +183,58 @@ async def upload(form: FormData, limit: int, errors: dict[str, str]) -> bytes:
     return data
 
 
-async def register(request: Request, reg: Registration) -> Physician:
-    """Create the account and the pending registration; the photo must hold one clear face."""
+class RegisteredAlready(Exception):
+    """The ID number holds an account already."""
+
+
+SUBMITTED = (
+    "注册信息已提交，请等待所属执业机构审核，审核结果将发送至您的邮箱。"
+    "若该身份证号此前已注册，系统不会重复注册，登录提示将发送至原注册邮箱。"
+)
+
+
+async def register(request: Request, reg: Registration) -> Physician | None:
+    """Create the account and the pending registration; the photo must hold one clear face.
+    An ID number that holds an account already: nothing is created and its holder is mailed
+    (None). Both cost the same work, the photo check and the password hash included."""
     state = request.app.state
     checked = await state.face.check_photo(reg.photo)  # DomainError(field="photo") if not
     password_hash = await state.hasher.hash(reg.password)
-    async with in_transaction():
-        if await Account.exists(username=reg.id_number):
-            raise DomainError("该身份证号已注册，请直接登录", field="id_number")
-        account = await Account.create(
-            username=reg.id_number,
-            role=Role.PHYSICIAN,
-            password_hash=password_hash,
-            display_name=reg.name,
-            email=reg.email,
-        )
-        physician = await Physician.create(
-            account=account,
-            name=reg.name,
-            id_number=reg.id_number,
-            sex=reg.sex,
-            birth_date=reg.birth_date,
-            prefecture=reg.prefecture,
-            county=reg.county,
-            institution=reg.institution,
-            practice_category=reg.practice_category,
-            practice_scope=reg.practice_scope,
-            title=reg.title,
-            licence_number=reg.licence_number,
-            email=reg.email,
-            mobile=reg.mobile,
-            registration_status=RegistrationStatus.PENDING,
-            submitted_at=datetime.now(UTC),
-        )
+    try:
+        async with in_transaction():
+            if await Account.exists(username=reg.id_number):
+                raise RegisteredAlready
+            account = await Account.create(
+                username=reg.id_number,
+                role=Role.PHYSICIAN,
+                password_hash=password_hash,
+                display_name=reg.name,
+                email=reg.email,
+            )
+            physician = await Physician.create(
+                account=account,
+                name=reg.name,
+                id_number=reg.id_number,
+                sex=reg.sex,
+                birth_date=reg.birth_date,
+                prefecture=reg.prefecture,
+                county=reg.county,
+                institution=reg.institution,
+                practice_category=reg.practice_category,
+                practice_scope=reg.practice_scope,
+                title=reg.title,
+                licence_number=reg.licence_number,
+                email=reg.email,
+                mobile=reg.mobile,
+                registration_status=RegistrationStatus.PENDING,
+                submitted_at=datetime.now(UTC),
+            )
+    except (RegisteredAlready, IntegrityError):  # before, or by a request racing this one
+        holder = await Account.get_or_none(username=reg.id_number)
+        if holder is None:
+            raise  # another constraint: not ours to hide
+        await registered_already(request, holder)
+        return None
     await state.face.keep_photo(physician, checked)
     await audit.record(
         account,
@@ -219,6 +245,21 @@ async def register(request: Request, reg: Registration) -> Physician:
         institution=reg.institution.id,
     )
     return physician
+
+
+async def registered_already(request: Request, holder: Account) -> None:
+    """Someone registered an ID number that holds an account: tell its holder, at the address
+    on record (never the one typed in the form), and keep a trace."""
+    await audit.record(
+        None, "registration_duplicate", obj=holder, ip=client_ip(request), label="匿名访客"
+    )
+    if holder.email:
+        await send_mail(
+            request,
+            holder.email,
+            "registration_duplicate",
+            name=holder.display_name or "医师",
+        )
 
 
 async def form_context(form: Any = None) -> dict[str, Any]:
@@ -238,25 +279,33 @@ async def form_context(form: Any = None) -> dict[str, Any]:
 
 
 async def _counties(prefecture: str) -> list[County]:
-    return await County.filter(prefecture_id=int(prefecture)) if prefecture.isdigit() else []
+    number = as_int(prefecture)
+    return await County.filter(prefecture_id=number) if number is not None else []
 
 
 async def _institutions(county: str, q: str) -> list[Organisation]:
-    if not county.isdigit():
+    number = as_int(county)
+    if number is None:
         return []
-    qs = Organisation.filter(
-        kind=OrgKind.INSTITUTION, status=OrgStatus.ACTIVE, county_id=int(county)
-    )
+    qs = Organisation.filter(kind=OrgKind.INSTITUTION, status=OrgStatus.ACTIVE, county_id=number)
     if q:
         qs = qs.filter(Q(name__icontains=q[:30]))
     return await qs.order_by("name").limit(200)
 
 
 async def register_page(request: Request) -> Response:
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which the CSRF check lets through)
         return render(request, "registration/register.html", await form_context())
-    form = await request.form(max_part_size=request.app.state.settings.max_body_bytes)
-    reg, errors = await validate(form, request.app.state.settings.face_max_photo_bytes)
+    state = request.app.state
+    form = await request.form(max_part_size=state.settings.max_body_bytes)
+    wait = await state.register_limit.hit(client_ip(request))
+    if wait:
+        context = {
+            **await form_context(form),
+            "refused": f"注册操作过于频繁，请 {minutes(wait)} 分钟后再试。",
+        }
+        return render(request, "registration/register.html", context, status_code=429)
+    reg, errors = await validate(form, state.settings.face_max_photo_bytes)
     if reg is not None:
         try:
             await register(request, reg)
@@ -265,7 +314,7 @@ async def register_page(request: Request) -> Response:
     if errors:
         context = {**await form_context(form), "errors": errors}
         return render(request, "registration/register.html", context, status_code=400)
-    get_session(request).flash("注册信息已提交，请等待所属执业机构审核。审核结果将发送至您的邮箱。")
+    get_session(request).flash(SUBMITTED)
     return redirect(request, "/login")
 
 
@@ -286,6 +335,7 @@ async def institutions(request: Request) -> Response:
     return render(request, "_place_select.html", context, block="institution_options")
 
 
+@fragment("/register")
 async def id_facts(request: Request) -> Response:
     """htmx: what the ID number says (birth date and sex), or why it is not valid."""
     raw = request.query_params.get("id_number", "")

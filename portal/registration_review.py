@@ -130,7 +130,7 @@ async def photo(request: Request) -> Response:
     path = request.app.state.settings.media_path / physician.photo
     if not path.is_file():
         raise NotFound("照片文件不存在")
-    return FileResponse(path, headers={"Cache-Control": "private, max-age=300"})
+    return FileResponse(path)  # no-store, like every page (portal/headers.py)
 
 
 routes = [

@@ -27,6 +27,7 @@ from tortoise.transactions import in_transaction
 
 from core import audit, mail
 from core.errors import Conflict, DomainError, NotFound
+from core.numbers import as_int
 from models.enums import (
     AttemptStatus,
     EnrollmentStatus,
@@ -257,7 +258,9 @@ async def _period(request: Request) -> Period | None:
     raw = request.query_params.get("period", "")
     qs = Period.all().prefetch_related("windows")
     found = await (
-        qs.get_or_none(id=int(raw)) if raw.isdigit() else qs.filter(is_current=True).first()
+        qs.get_or_none(id=number)
+        if (number := as_int(raw)) is not None
+        else qs.filter(is_current=True).first()
     )
     if found is None and raw:
         raise NotFound()
@@ -275,8 +278,8 @@ def _filtered(period: Period, chosen: dict[str, str]) -> Any:
         qs = qs.filter(outcome=chosen["outcome"])
     if chosen["procedure"] in Procedure._value2member_map_:
         qs = qs.filter(procedure=chosen["procedure"])
-    if chosen["prefecture"].isdigit():
-        qs = qs.filter(physician__prefecture_id=int(chosen["prefecture"]))
+    if (prefecture := as_int(chosen["prefecture"])) is not None:
+        qs = qs.filter(physician__prefecture_id=prefecture)
     return qs.select_related("physician", "physician__institution").order_by("physician_id")
 
 
@@ -363,8 +366,9 @@ async def results_export(request: Request) -> Response:
     period = await _period(request)
     if period is None:
         raise NotFound()
+    chosen = _chosen(request)
     results = (
-        await _filtered(period, _chosen(request))
+        await _filtered(period, chosen)
         .select_related("physician__prefecture")
         .limit(xlsx.EXPORT_LIMIT)
     )
@@ -375,7 +379,7 @@ async def results_export(request: Request) -> Response:
         rows.append(
             (
                 r.physician.name,
-                r.physician.id_number,
+                user(request).jurisdiction.id_number(r.physician),
                 r.physician.prefecture.name,
                 r.physician.institution.name if r.physician.institution else "暂存区",
                 r.procedure.label,
@@ -387,7 +391,8 @@ async def results_export(request: Request) -> Response:
                 or first.get("text", ""),
             )
         )
-    return await xlsx.download(f"考核结果_{period.name}", HEADERS, rows)
+    filters = {"period": str(period.id), **chosen}
+    return await xlsx.export(request, f"考核结果_{period.name}", HEADERS, rows, filters)
 
 
 routes = [

@@ -3,6 +3,11 @@
 The cookie carries only a random id. Data lives under ``sess:<id>`` with a TTL that every
 request renews, so inactivity really ends a session; logout deletes the key. A visitor who
 has no data yet still gets an id (the CSRF token is derived from it) but nothing is stored.
+
+Ending every session of an account (password changed or reset, account disabled) does not
+depend on finding them: each session carries the account's ``session_epoch`` from its log-in,
+and every request checks it against the account, with the account still active. Raising the
+epoch (``raise_epoch``) voids every session made before, however long ago, on every node.
 """
 
 from __future__ import annotations
@@ -12,11 +17,19 @@ import secrets
 from typing import Any
 
 import redis.asyncio as aioredis
-from starlette.datastructures import MutableHeaders, State
+from starlette.datastructures import Headers, MutableHeaders, State
 from starlette.requests import HTTPConnection
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from tortoise.expressions import F
+
+from models.org import Account
 
 COOKIE = "xjdk_session"
+PASSWORD_PAGE = "/account/password"
+# What an account with a temporary password may still reach before changing it (static
+# files are public and skip the account check).
+OPEN_WITH_TEMPORARY_PASSWORD = (PASSWORD_PAGE, "/logout", "/login")
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
@@ -106,18 +119,62 @@ class SessionStore:
             pipe.delete(_key(session.id))
         await pipe.execute()
 
-    async def end_all(self, account_id: int, keep: str | None = None) -> int:
-        """End every session of an account (password changed or reset, account disabled)."""
+    async def end_all(self, account_id: int, keep: Session | None = None) -> int:
+        """End every session of an account but ``keep`` (the caller's own), whatever their
+        age. Returns how many were still in Redis."""
+        return await self.ended(account_id, await raise_epoch(account_id), keep)
+
+    async def ended(self, account_id: int, epoch: int, keep: Session | None = None) -> int:
+        """After the account's epoch was raised to ``epoch``: delete its sessions that the
+        index still knows at once (the epoch check ends any other at its next request) and
+        carry ``keep`` over to the new epoch."""
+        keep_id = keep.id if keep else None
         ids = await self.redis.smembers(_account_key(account_id))
-        doomed = [str(i) for i in ids if i != keep]
+        doomed = [str(i) for i in ids if i != keep_id]
         pipe = self.redis.pipeline(transaction=True)
         for session_id in doomed:
             pipe.delete(_key(session_id))
         pipe.delete(_account_key(account_id))
-        if keep:
-            pipe.sadd(_account_key(account_id), keep)
+        if keep_id:
+            pipe.sadd(_account_key(account_id), keep_id)
         await pipe.execute()
+        if keep is not None:
+            keep.set("epoch", epoch)
         return len(doomed)
+
+    async def forget(self, session_id: str) -> None:
+        await self.redis.delete(_key(session_id))
+
+
+async def raise_epoch(account_id: int, **changes: Any) -> int:
+    """Void every session and password-reset link of the account made until now, together
+    with ``changes`` to the account (a new password) in the same UPDATE. Returns the epoch."""
+    await Account.filter(id=account_id).update(session_epoch=F("session_epoch") + 1, **changes)
+    row = await Account.filter(id=account_id).first().values("session_epoch")
+    return int(row["session_epoch"]) if row else 0
+
+
+async def account_standing(data: dict[str, Any]) -> tuple[bool, bool]:
+    """(the session is still valid, its account must change a temporary password first):
+    the account exists, is active and has not raised its epoch since this log-in."""
+    row = (
+        await Account.filter(id=data["account_id"])
+        .first()
+        .values("is_active", "session_epoch", "must_change_password")
+    )
+    if row is None or not row["is_active"] or row["session_epoch"] != data.get("epoch", 0):
+        return False, False
+    return True, bool(row["must_change_password"])
+
+
+def _open_with_temporary_password(path: str) -> bool:
+    return path.startswith(OPEN_WITH_TEMPORARY_PASSWORD)
+
+
+def _to_password_page(scope: Scope) -> Response:
+    if Headers(scope=scope).get("hx-request") == "true":
+        return Response(status_code=204, headers={"HX-Redirect": PASSWORD_PAGE})
+    return RedirectResponse(PASSWORD_PAGE, status_code=303)
 
 
 class SessionMiddleware:
@@ -135,8 +192,15 @@ class SessionMiddleware:
         store: SessionStore = self.state.sessions
         cookie = HTTPConnection(scope).cookies.get(COOKIE)
         data = await store.load(cookie) if cookie and _valid_id(cookie) else None
+        must_change = False
         if data is not None and cookie:
             session = Session(cookie, data, is_new=False)
+            if "account_id" in data and not scope["path"].startswith("/static/"):
+                valid, must_change = await account_standing(data)
+                if not valid:  # ended by a password change, a reset, a disabled account
+                    await store.forget(cookie)
+                    session.end()
+                    session.had_cookie = True  # type: ignore[attr-defined]
         else:
             session = Session(
                 cookie if cookie and _valid_id(cookie) else secrets.token_urlsafe(32), {}, True
@@ -144,7 +208,12 @@ class SessionMiddleware:
             session.had_cookie = bool(cookie)  # type: ignore[attr-defined]
         scope["session_obj"] = session
         if scope["type"] == "websocket":
+            if must_change:  # not logged in for the exam hall until the password is changed
+                session.data = {}
             await self.app(scope, receive, send)
+            return
+        if must_change and not _open_with_temporary_password(scope["path"]):
+            await _to_password_page(scope)(scope, receive, send)
             return
 
         async def send_with_cookie(message: Message) -> None:

@@ -8,10 +8,7 @@ there are. Physicians are counted where they are now: the staging area is left o
 
 from __future__ import annotations
 
-import asyncio
-import io
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +20,7 @@ from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
 from core.errors import NotFound
+from core.numbers import as_int
 from core.study import SECONDS_PER_CLASS_HOUR
 from models.enums import AttemptStatus, OrgStatus, Outcome, Procedure, RegistrationStatus, Role
 from models.exam import Paper
@@ -30,6 +28,7 @@ from models.org import Organisation, Prefecture
 from models.period import Enrollment, Period, Result
 from models.physician import Physician
 from models.training import LessonProgress
+from portal import xlsx
 from portal.account import requires_info
 from portal.enrollment import REJECTED
 from portal.pagination import paginate
@@ -240,11 +239,12 @@ def prefecture_param(request: Request, current: CurrentUser) -> int | None:
     """The prefecture drilled into: chosen by the office, always its own for a commission
     (asking for another one answers 404 through ``prefecture_in_scope``)."""
     raw = request.query_params.get("prefecture", "")
-    if raw and not (raw.isdecimal() and len(raw) <= 9):
+    number = as_int(raw)
+    if raw and number is None:
         raise NotFound()
     if current.role == Role.COMMISSION:
-        return int(raw) if raw else current.prefecture_id
-    return int(raw) if raw else None
+        return number if raw else current.prefecture_id
+    return number
 
 
 async def statistics_page(request: Request) -> Response:
@@ -283,20 +283,6 @@ async def statistics_page(request: Request) -> Response:
     return render(request, "office/statistics.html", context, block="results")
 
 
-def workbook(title: str, rows: list[dict[str, Any]], total: dict[str, Any]) -> bytes:
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("统计分析")
-    sheet.append([title])
-    sheet.append(["名称", *(label for _, label in MEASURES)])
-    for row in [*rows, total]:
-        sheet.append([row["label"], *(row[m] for m, _ in MEASURES)])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
 async def export(request: Request) -> Response:
     current = user(request)
     period, _ = await chosen_period(request)
@@ -311,13 +297,14 @@ async def export(request: Request) -> Response:
         rows = await institution_rows(current, period, list(institutions))
         total, scope = await prefecture_total(current, period, prefecture), prefecture.name
     title = f"{period.name if period else '尚无考核周期'} · {scope} · 统计分析"
-    data = await asyncio.to_thread(workbook, title, rows, total)  # CPU work off the event loop
-    name = f"统计分析_{scope}_{datetime.now(UTC):%Y%m%d}.xlsx"
-    return Response(
-        data,
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
-    )
+    headers = ["名称", *(label for _, label in MEASURES)]
+    cells = [[row["label"], *(row[m] for m, _ in MEASURES)] for row in [*rows, total]]
+    filters = {
+        "period": str(period.id) if period else "",
+        "prefecture": str(prefecture_id or ""),
+        "q": request.query_params.get("q", "").strip()[:50] if prefecture_id else "",
+    }
+    return await xlsx.export(request, f"统计分析_{scope}", headers, cells, filters, title=title)
 
 
 office_page = requires(Role.OFFICE)(statistics_page)

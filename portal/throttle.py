@@ -1,4 +1,4 @@
-"""Log-in throttling per account and per address, counted in Redis."""
+"""Log-in throttling per account and per address, and plain rate limits, counted in Redis."""
 
 from __future__ import annotations
 
@@ -48,6 +48,27 @@ class Throttle:
 
     async def succeeded(self, username: str) -> None:
         await self.redis.delete(self._keys(username, "")[0])
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``limit`` tries of ``name`` per address in a fixed window of ``window_seconds``
+    that starts at the first try."""
+
+    redis: aioredis.Redis
+    name: str
+    limit: int
+    window_seconds: int
+
+    async def hit(self, address: str) -> int:
+        """Count a try; returns the seconds to wait when it is one too many (0: go ahead)."""
+        key = f"rate:{self.name}:{address}"
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(key, 0, ex=self.window_seconds, nx=True)
+        pipe.incr(key)
+        pipe.ttl(key)
+        _, count, ttl = await pipe.execute()
+        return max(int(ttl), 1) if int(count) > self.limit else 0
 
 
 def minutes(seconds: int) -> int:

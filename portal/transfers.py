@@ -15,13 +15,23 @@ from starlette.routing import Route
 from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.idcard import IdNumberError, id_number_field, parse_id_number
+from core.numbers import as_int
 from models.enums import OrgKind, OrgStatus, RegistrationStatus, ReviewStatus, Role
 from models.org import Account, Organisation
 from models.physician import Filing, Physician, Transfer
 from portal.account import requires_info
 from portal.pagination import paginate
 from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from portal.web import (
+    CurrentUser,
+    client_ip,
+    fragment,
+    redirect,
+    render,
+    requires,
+    send_mail,
+    user,
+)
 
 
 async def request_transfer(
@@ -125,7 +135,7 @@ async def outgoing(request: Request) -> Response:
         target = values.get("target", "")
         try:
             await request_transfer(
-                request, sender, values.get("id_number", ""), int(target) if target.isdigit() else 0
+                request, sender, values.get("id_number", ""), as_int(target) or 0
             )
         except DomainError as exc:
             errors[exc.field or "id_number"] = exc.message
@@ -146,6 +156,7 @@ async def outgoing(request: Request) -> Response:
 
 
 @requires(Role.INSTITUTION)
+@fragment("/institution/transfers/out")
 async def lookup(request: Request) -> Response:
     """htmx: the physician behind an ID number, shown for confirmation before 提交."""
     sender = user(request)
@@ -161,6 +172,7 @@ async def lookup(request: Request) -> Response:
 
 
 @requires(Role.INSTITUTION)
+@fragment("/institution/transfers/out")
 async def targets(request: Request) -> Response:
     """htmx: institutions of the region whose name matches, for the target list."""
     q = request.query_params.get("q", "").strip()[:30]

@@ -93,6 +93,8 @@ def to_login(request: Request) -> Response:
     if getattr(session, "had_cookie", False):
         session.flash("登录已失效或尚未登录，请登录后继续。", "warning")
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if len(target) > 1000:  # the log-in would not go back to it (safe_next) anyway
+        target = request.url.path[:1000]
     return redirect(request, f"/login?next={quote(target)}")
 
 
@@ -110,6 +112,22 @@ def requires(*roles: Role) -> Callable[[Endpoint], Endpoint]:
             return await endpoint(request)
 
         return guarded
+
+    return decorate
+
+
+def fragment(page: str) -> Callable[[Endpoint], Endpoint]:
+    """An htmx partial of ``page`` (a named block of its template). Opened on its own, without
+    ``HX-Request`` (a bookmark, a new tab), it is no page at all: send the visitor to ``page``."""
+
+    def decorate(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
+        async def partial(request: Request) -> Response:
+            if not is_htmx(request):
+                return RedirectResponse(page, status_code=303)
+            return await endpoint(request)
+
+        return partial
 
     return decorate
 

@@ -20,6 +20,9 @@ import uvicorn
 import websockets
 from starlette.applications import Starlette
 
+from core.cli import uvicorn_options
+from core.settings import Settings
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -38,10 +41,18 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Starlette) -> AsyncIterator[str]:
-    """The app (whose lifespan the test already runs) behind a real uvicorn."""
+async def serve(app: Starlette, settings: Settings | None = None) -> AsyncIterator[str]:
+    """The app (whose lifespan the test already runs) behind a real uvicorn, configured as
+    ``xjdk serve`` configures it for ``settings`` (default: the app's)."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        **uvicorn_options(settings or app.state.settings),
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 (uvicorn offers no start-up event to await)
@@ -57,12 +68,29 @@ class Page:
     def __init__(self, ws: Any) -> None:
         self.ws = ws
         self.n = 0
+        # Real alert/confirm dialogs (after ``Page.enable``): their texts, in order, each
+        # answered 确定 (accept) or 取消 as ``accept_dialogs`` says.
+        self.dialogs: list[str] = []
+        self.accept_dialogs = True
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         self.n += 1
         await self.ws.send(json.dumps({"id": self.n, "method": method, "params": params}))
         while True:
             message = json.loads(await self.ws.recv())
+            if message.get("method") == "Page.javascriptDialogOpening":
+                self.dialogs.append(message["params"]["message"])
+                answer = {"accept": self.accept_dialogs}
+                await self.ws.send(
+                    json.dumps(
+                        {
+                            "id": -len(self.dialogs),
+                            "method": "Page.handleJavaScriptDialog",
+                            "params": answer,
+                        }
+                    )
+                )
+                continue
             if message.get("id") == self.n:
                 if "error" in message:
                     raise RuntimeError(message["error"])

@@ -31,4 +31,9 @@ async def test_migrations_create_every_table(db_url: str) -> None:
         tables = {r["name"] for r in await conn.execute_query_dict(sql)}
         assert model_tables() <= tables
         applied = await conn.execute_query_dict("SELECT name FROM tortoise_migrations")
-        assert [r["name"] for r in applied] == ["0001_initial", "0002_practice", "0003_liveness"]
+        assert [r["name"] for r in applied] == [
+            "0001_initial",
+            "0002_practice",
+            "0003_liveness",
+            "0004_account_sessions",
+        ]

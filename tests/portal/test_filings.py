@@ -115,7 +115,15 @@ async def test_add_institution_approved(client: httpx.AsyncClient, db: None) -> 
     assert "备案已通过" in mail.subject and username in mail.body and password not in mail.body
 
     client.cookies.clear()  # the new institution logs in with the temporary password
-    assert (await login(client, username, password)).status_code == 303
+    first = await login(client, username, password)
+    assert first.status_code == 303 and first.headers["location"] == "/account/password"
+    assert (await client.get("/")).headers["location"] == "/account/password"
+    new = {
+        "old_password": password,
+        "new_password": "Changji2026",
+        "confirm_password": "Changji2026",
+    }
+    assert (await post_form(client, "/account/password", new)).status_code == 303
     assert (await client.get("/")).status_code == 200
     options = await client.get("/register/institutions", params={"county": county.id})
     assert "昌吉州第二人民医院" in options.text

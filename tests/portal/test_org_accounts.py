@@ -9,7 +9,7 @@ import httpx
 from starlette.applications import Starlette
 
 import factories
-from conftest import TEST_PASSWORD, csrf_of, login, table_rows
+from conftest import TEST_PASSWORD, csrf_of, login, post_form, table_rows
 from models.enums import OrgKind, OrgStatus
 from models.ops import AuditLog, OutboxMail
 
@@ -39,7 +39,7 @@ async def test_office_resets_a_commission_password(
         assert "账号管理" in listed.text
         rows = table_rows(listed.text)
         assert len(rows) == 1 and target.username in rows[0] and "重置密码" in rows[0]
-        assert "confirm(" in listed.text
+        assert "data-confirm=" in listed.text
 
         done = await reset(client, "/office/accounts", target.id)
         assert done.status_code == 303
@@ -57,7 +57,16 @@ async def test_office_resets_a_commission_password(
     assert refused.status_code == 400 and "账号或密码错误" in refused.text
     client.cookies.clear()
     accepted = await login(client, target.username, temporary)
-    assert accepted.status_code == 303
+    assert accepted.status_code == 303 and accepted.headers["location"] == "/account/password"
+    held = await client.get("/commission/account/info")  # nothing else before a new password
+    assert held.status_code == 303 and held.headers["location"] == "/account/password"
+    assert "临时密码" in (await client.get("/account/password")).text
+    new = {
+        "old_password": temporary,
+        "new_password": "Kashi2026go",
+        "confirm_password": "Kashi2026go",
+    }
+    assert (await post_form(client, "/account/password", new)).status_code == 303
     assert (await client.get("/commission/account/info")).status_code == 200
 
     entry = await AuditLog.get(action="org_password_reset", object_id=target.id)

@@ -69,7 +69,7 @@ async def test_change_password(client: httpx.AsyncClient, app: Starlette, db: No
             {"old_password": "nope", "new_password": "abc", "confirm_password": "abc"},
         )
         assert wrong.status_code == 400
-        assert "原密码不正确" in wrong.text and "密码长度须为8–32位" in wrong.text
+        assert "原密码不正确" in wrong.text and "密码长度须为8–128位" in wrong.text
 
         mismatch = await post_form(
             client,
@@ -156,3 +156,80 @@ async def test_forged_reset_token(client: httpx.AsyncClient) -> None:
         data={"new_password": "Fresh2026x", "confirm_password": "Fresh2026x", "csrf_token": token},
     )
     assert posted.status_code == 400
+
+
+async def reset_link(client: httpx.AsyncClient, username: str, email: str) -> str:
+    """Ask for a reset link and read it from the queued mail."""
+    await post_form(client, "/password/forgot", {"username": username, "email": email})
+    mail = await OutboxMail.filter(to=email).order_by("-id").first()
+    assert mail is not None
+    found = re.search(r"http://testserver(/password/reset/\S+)", mail.body)
+    assert found
+    return found.group(1)
+
+
+async def test_any_reset_or_change_voids_every_outstanding_link(
+    client: httpx.AsyncClient, db: None
+) -> None:
+    inst, inst_acct = await factories.org_with_account(OrgKind.INSTITUTION)
+    doc = await factories.physician(inst, email="twice@example.com")
+    older = await reset_link(client, doc.id_number, doc.email)
+    newer = await reset_link(client, doc.id_number, doc.email)
+    assert older != newer
+    fresh = {"new_password": "Fresh2026x", "confirm_password": "Fresh2026x"}
+    assert (await post_form(client, newer, fresh)).status_code == 303
+    stale = await client.get(older)  # sent before the reset: void
+    assert stale.status_code == 400 and "链接已失效" in stale.text
+    token = await csrf_of(client, "/login")
+    posted = await client.post(older, data={**fresh, "csrf_token": token})
+    assert posted.status_code == 400
+
+    pending = await reset_link(client, doc.id_number, doc.email)
+    client.cookies.clear()
+    await login(client, doc.id_number, "Fresh2026x")
+    change = {"old_password": "Fresh2026x", "new_password": "Other2026x"}
+    await post_form(client, "/account/password", {**change, "confirm_password": "Other2026x"})
+    client.cookies.clear()
+    assert (await client.get(pending)).status_code == 400  # a password change voids it too
+
+    pending = await reset_link(client, doc.id_number, doc.email)
+    await login(client, inst_acct.username)
+    token = await csrf_of(client, f"/physicians/{doc.id}")
+    reset = await client.post(f"/physicians/{doc.id}/password", data={"csrf_token": token})
+    assert reset.status_code == 303
+    client.cookies.clear()
+    assert (await client.get(pending)).status_code == 400  # and so does 重置密码
+
+
+@pytest.mark.parametrize("common", ["password1", "abc12345", "qwerty123", "Qwerty123"])
+async def test_common_passwords_are_refused(
+    client: httpx.AsyncClient, db: None, common: str
+) -> None:
+    _, acct = await factories.org_with_account(OrgKind.ASSESSOR)
+    await login(client, acct.username)
+    change = {"old_password": TEST_PASSWORD, "new_password": common, "confirm_password": common}
+    refused = await post_form(client, "/account/password", change)
+    assert refused.status_code == 400 and "过于常见" in refused.text
+
+
+async def test_long_passphrases_are_welcome(client: httpx.AsyncClient, db: None) -> None:
+    _, acct = await factories.org_with_account(OrgKind.ASSESSOR)
+    await login(client, acct.username)
+    for length in (45, 64, 128):
+        phrase = ("天山雪莲2026 tianshan " * 10)[:length]
+        change = {"old_password": TEST_PASSWORD, "new_password": phrase, "confirm_password": phrase}
+        assert (await post_form(client, "/account/password", change)).status_code == 303, length
+        client.cookies.clear()
+        assert (await login(client, acct.username, phrase)).status_code == 303, length
+        await post_form(  # back to the test password for the next length
+            client,
+            "/account/password",
+            {
+                "old_password": phrase,
+                "new_password": TEST_PASSWORD,
+                "confirm_password": TEST_PASSWORD,
+            },
+        )
+    too_long = "a1" * 65
+    change = {"old_password": TEST_PASSWORD, "new_password": too_long, "confirm_password": too_long}
+    assert (await post_form(client, "/account/password", change)).status_code == 400

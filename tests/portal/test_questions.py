@@ -285,7 +285,7 @@ async def test_retire_reactivate_and_delete(client: httpx.AsyncClient, db: None)
     await send(client, f"{URL}/{practised.id}/delete", {})
     assert await Question.exists(id=practised.id)
     page = await client.get(f"{URL}/{unused.id}")
-    assert "confirm(" in page.text and "删除本题" in page.text
+    assert "data-confirm=" in page.text and "删除本题" in page.text
     assert (await send(client, f"{URL}/{unused.id}/delete", {})).status_code == 303
     assert not await Question.exists(id=unused.id)
     assert await AuditLog.exists(action="question_deleted", object_id=unused.id)

@@ -16,7 +16,7 @@ from core.idcard import make_id_number
 from core.settings import Settings
 from face_helpers import grey_jpeg, photo
 from models.enums import OrgKind, RegistrationStatus, Sex
-from models.ops import AuditLog
+from models.ops import AuditLog, OutboxMail
 from models.org import Account, County, Organisation
 from models.period import Enrollment
 from models.physician import Physician
@@ -150,9 +150,19 @@ async def test_register_then_wait_for_review(
     home = await client.get("/")
     assert "注册审核中" in home.text and inst.name in home.text
 
-    again = await submit(client, data, photo("obama.jpg"))
-    assert again.status_code == 400
-    assert "已注册" in field_error(again.text, "id_number")
+    # Registering again answers as a first registration would (an anonymous visitor learns
+    # nothing about the ID number); the holder is told at the address on record.
+    client.cookies.clear()
+    again = await submit(client, {**data, "email": "someone.else@example.com"}, photo("obama.jpg"))
+    assert again.status_code == 303
+    assert "请等待所属执业机构审核" in (await client.get("/login")).text
+    assert await Physician.filter(id_number=data["id_number"]).count() == 1
+    told = await OutboxMail.get(to=data["email"], subject__contains="身份证号已注册")
+    assert "/password/forgot" in told.body
+    assert not await OutboxMail.filter(to="someone.else@example.com").exists()
+    assert await AuditLog.filter(
+        action="registration_duplicate", object_id=doctor.account_id
+    ).exists()
 
 
 @pytest.mark.parametrize(
@@ -276,3 +286,48 @@ async def test_returning_physician_enrolls_without_registering_again(
     )
     assert response.status_code == 303
     assert await Enrollment.filter(physician_id=doctor.id, period_id=current.id).exists()
+
+
+async def test_the_form_does_not_tell_which_id_numbers_are_registered(
+    app: Starlette, place: tuple[County, Organisation], db: None
+) -> None:
+    county, inst = place
+    taken = await factories.physician(inst)
+    free = make_id_number("653121", date(1990, 5, 17), 271)
+    transport = httpx.ASGITransport(app=app, client=("192.0.2.50", 1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as prober:
+        answers = []
+        for number in (taken.id_number, free):
+            # What a prober sends: the ID number alone, or the whole form without a photo.
+            for data in ({"id_number": number}, form(county, inst, id_number=number)):
+                token = await csrf_of(prober, "/register")
+                sent = await prober.post("/register", data={**data, "csrf_token": token})
+                shown = sent.text.replace(number, "<ID>")
+                shown = re.sub(r'value="[0-9a-f]{64}"|nonce="[\w-]+"', "", shown)
+                answers.append((sent.status_code, shown))
+        assert answers[:2] == answers[2:] and answers[0][0] == 400
+        assert "已注册" not in answers[0][1] + answers[1][1]
+
+
+async def test_registration_is_limited_per_address(
+    app: Starlette, place: tuple[County, Organisation], db: None
+) -> None:
+    county, inst = place
+    transport = httpx.ASGITransport(app=app, client=("192.0.2.51", 1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as prober:
+        statuses = []
+        for n in range(25):  # 25 tries in a row (REGISTER_MAX_PER_ADDRESS is 20)
+            number = make_id_number("653121", date(1970, 1, 1 + n), 11)
+            token = await csrf_of(prober, "/register")
+            data = {**form(county, inst, id_number=number), "csrf_token": token}
+            statuses.append((await prober.post("/register", data=data)).status_code)
+        assert statuses == [400] * 20 + [429] * 5  # 400: no photo
+        token = await csrf_of(prober, "/register")
+        last = await prober.post("/register", data={**form(county, inst), "csrf_token": token})
+        assert last.status_code == 429 and "注册操作过于频繁" in last.text
+        assert "分钟后再试" in last.text
+    other = httpx.ASGITransport(app=app, client=("192.0.2.52", 1))  # other addresses are not held
+    async with httpx.AsyncClient(transport=other, base_url="http://testserver") as someone:
+        token = await csrf_of(someone, "/register")
+        data = {**form(county, inst), "csrf_token": token}
+        assert (await someone.post("/register", data=data)).status_code == 400
