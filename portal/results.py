@@ -77,6 +77,8 @@ def test_part(attempt: dict[str, Any] | None, pass_mark: int) -> tuple[Part, int
     if status == AttemptStatus.VOIDED or attempt["review_decision"] == "void":
         return Part(False, "测评已作废"), None
     if status == AttemptStatus.ENDED:
+        if attempt["flagged"] and not attempt["review_decision"]:
+            return Part(None, "测评被监考终止，待异常复核"), None
         return Part(False, "测评被监考终止"), None
     if status != AttemptStatus.SUBMITTED or score is None:
         return Part(None, "测评未完成交卷"), None
