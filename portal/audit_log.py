@@ -41,6 +41,7 @@ ACTIONS = {
     "org_contact_updated": "修改联系人信息",
     "registration_submitted": "提交注册",
     "registration_resubmitted": "重新提交注册",
+    "registration_institution_changed": "审核前更正执业机构",
     "registration_approved": "注册审核通过",
     "registration_rejected": "注册审核未通过",
     "profile_updated": "修改个人资料",
