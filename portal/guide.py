@@ -71,7 +71,7 @@ async def steps(physician: Physician, period: Period) -> list[Step]:
         settled = enrollment.procedure == Procedure.GENERAL or (
             enrollment.status == EnrollmentStatus.ASSESSOR_APPROVED
         )
-        label = f"{enrollment.procedure.label} · {enrollment.status.label}"
+        label = f"{enrollment.procedure.label} · {enrollment.state_label}"
         found.append(Step("考试报名", label, settled, "查看报名", "/physician/enrollment"))
     studied = await tally(physician.id, period)
     credit = await CreditApplication.exists(physician_id=physician.id, period_id=period.id)

@@ -76,7 +76,7 @@ async def period_facts(shown: Shown, ids: list[int]) -> dict[int, dict[str, str]
     for e in await Enrollment.filter(
         period_id=shown.period_id, is_active=True, physician_id__in=ids
     ):
-        facts[e.physician_id]["procedure"] = f"{e.procedure.label}（{e.status.label}）"
+        facts[e.physician_id]["procedure"] = f"{e.procedure.label}（{e.state_label}）"
     if shown.results:
         for r in await Result.filter(period_id=shown.period_id, physician_id__in=ids):
             facts[r.physician_id]["result"] = r.outcome.label
