@@ -85,3 +85,49 @@ async def test_one_profile_form_resubmits_the_edits(
     doc = await Physician.get(id=doc.id)
     assert doc.registration_status == RegistrationStatus.PENDING
     assert (doc.institution_id, doc.practice_scope) == (right.id, "外科专业")
+
+
+# The top of the page's own content, and whether anything is wider than the screen.
+CONTENT_TOP = "document.querySelector('main').getBoundingClientRect().top"
+FITS = "document.documentElement.scrollWidth <= window.innerWidth"
+MENU_SHOWN = "getComputedStyle(document.getElementById('menu-body')).display !== 'none'"
+
+
+async def test_phones_see_content_first_and_cards_hold_their_text(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    """Item 8: at 375 px the 功能菜单 is folded on every page, even on a page first laid out
+    wide (a rotated phone, a resized window); a long e-mail address stays in its card."""
+    await factories.period()
+    inst, inst_acct = await factories.org_with_account(OrgKind.INSTITUTION)
+    doc = await factories.physician(inst, email="a.very.long.address.for.testing@mail.xjdk.example")
+    _, office = await factories.org_with_account(OrgKind.OFFICE)
+    pages = {
+        doc.id_number: ["/", "/physician/profile", "/physician/enrollment", "/physician/training"],
+        inst_acct.username: ["/", "/institution/registrations", "/physicians"],
+        office.username: ["/", "/office/periods", "/office/audit", "/proctor/"],
+    }
+    async with serve(app) as base, chromium(1280) as page:
+        for username, paths in pages.items():
+            await browse_as(page, base, client, username)
+            for path in paths:
+                await page.call(
+                    "Emulation.setDeviceMetricsOverride",
+                    width=1280, height=900, deviceScaleFactor=1, mobile=False,
+                )
+                await page.goto(base + path)
+                assert await page.evaluate(MENU_SHOWN), f"{path}: the menu is open on a desktop"
+                await page.call(
+                    "Emulation.setDeviceMetricsOverride",
+                    width=375, height=812, deviceScaleFactor=2, mobile=True,
+                )
+                await wait_for(page, "window.innerWidth === 375", "the phone width")
+                assert not await page.evaluate(MENU_SHOWN), f"{path}: the menu unfolded on a phone"
+                assert await page.evaluate(CONTENT_TOP) < 200, path
+                await page.goto(base + path)
+                assert not await page.evaluate(MENU_SHOWN), path
+                assert await page.evaluate(CONTENT_TOP) < 200, path
+                assert await page.evaluate(FITS), f"{path} is wider than a 375-px phone"
+        # The menu still opens with one tap on the phone.
+        await page.evaluate("document.querySelector('label[for=menu-open]').click()")
+        assert await page.evaluate(MENU_SHOWN)
