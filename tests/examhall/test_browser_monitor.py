@@ -48,9 +48,9 @@ async def attempts(period: Period, statuses: list[AttemptStatus]) -> None:
 async def updated(page: Page) -> None:
     """Wait for the first server-sent update to have been drawn."""
     for _ in range(100):
-        if str(await page.evaluate("document.getElementById('live-status').textContent")).startswith(
-            "实时"
-        ):
+        if str(
+            await page.evaluate("document.getElementById('live-status').textContent")
+        ).startswith("实时"):
             return
         await asyncio.sleep(0.1)
     raise AssertionError("the monitor never received a live update")
@@ -65,9 +65,7 @@ async def test_live_tables_keep_numbers_under_their_headers(
     # under 答题中, 已交卷 and 人脸识别中 instead.
     await attempts(
         period,
-        [AttemptStatus.WAITING]
-        + [AttemptStatus.SUBMITTED] * 2
-        + [AttemptStatus.ENDED] * 3,
+        [AttemptStatus.WAITING] + [AttemptStatus.SUBMITTED] * 2 + [AttemptStatus.ENDED] * 3,
     )
     _, office = await factories.org_with_account(OrgKind.OFFICE)
     await login(client, office.username)

@@ -70,7 +70,9 @@ async def test_one_profile_form_resubmits_the_edits(
     async with serve(app) as base, chromium(width) as page:
         await browse_as(page, base, client, doc.id_number)
         await page.goto(base + "/physician/profile")
-        assert await page.evaluate("document.querySelectorAll('main form[method=post]').length") == 1
+        assert (
+            await page.evaluate("document.querySelectorAll('main form[method=post]').length") == 1
+        )
         assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         await choose(page, "f-category", "临床")
         await choose(page, "f-scope", "外科专业")
@@ -113,13 +115,19 @@ async def test_phones_see_content_first_and_cards_hold_their_text(
             for path in paths:
                 await page.call(
                     "Emulation.setDeviceMetricsOverride",
-                    width=1280, height=900, deviceScaleFactor=1, mobile=False,
+                    width=1280,
+                    height=900,
+                    deviceScaleFactor=1,
+                    mobile=False,
                 )
                 await page.goto(base + path)
                 assert await page.evaluate(MENU_SHOWN), f"{path}: the menu is open on a desktop"
                 await page.call(
                     "Emulation.setDeviceMetricsOverride",
-                    width=375, height=812, deviceScaleFactor=2, mobile=True,
+                    width=375,
+                    height=812,
+                    deviceScaleFactor=2,
+                    mobile=True,
                 )
                 await wait_for(page, "window.innerWidth === 375", "the phone width")
                 assert not await page.evaluate(MENU_SHOWN), f"{path}: the menu unfolded on a phone"

@@ -78,7 +78,7 @@ async def test_rejected_resubmits_to_the_right_institution_and_is_approved(
     await login(client, doc.id_number)
     page = await client.get("/physician/profile")
     assert "非本机构医师" in page.text and "重新提交注册" in page.text
-    assert page.text.count("<form method=\"post\" action=\"/physician/profile\"") == 1
+    assert page.text.count('<form method="post" action="/physician/profile"') == 1
     assert "/physician/profile/resubmit" not in page.text
 
     edits = {**DETAILS, "practice_category": "临床", "practice_scope": "外科专业"}
@@ -95,7 +95,11 @@ async def test_rejected_resubmits_to_the_right_institution_and_is_approved(
     doc = await Physician.get(id=doc.id)
     assert doc.registration_status == RegistrationStatus.PENDING
     assert doc.institution_id == right.id and doc.staging_reason is None
-    assert (doc.practice_scope, doc.title, doc.email) == ("外科专业", "副主任医师", DETAILS["email"])
+    assert (doc.practice_scope, doc.title, doc.email) == (
+        "外科专业",
+        "副主任医师",
+        DETAILS["email"],
+    )
     assert "注册审核中" in (await client.get("/")).text
 
     client.cookies.clear()
