@@ -133,6 +133,9 @@ async def profile(request: Request) -> Response:
     if not approved:
         before |= {"practice_scope": f"{physician.practice_category}/{physician.practice_scope}"}
     action = "profile_updated"
+    extra: dict[str, Any] = {}
+    if institution is not None and (resubmitted or moved):
+        extra["institution"] = institution.id
     if resubmitted:
         action = "registration_resubmitted"
     elif moved:
@@ -146,7 +149,7 @@ async def profile(request: Request) -> Response:
         ip=client_ip(request),
         before=before,
         photo_replaced=bool(new_photo),
-        **({"institution": institution.id} if institution and (resubmitted or moved) else {}),
+        **extra,
     )
     session = get_session(request)
     if institution is not None and (resubmitted or moved):

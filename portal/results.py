@@ -110,13 +110,13 @@ def rating_parts(evaluation: dict[str, Any] | None) -> tuple[Part, Part]:
     grounds = f"考核意见：{comment}" if comment else ""
     vetoes = "；".join(VETO_LABELS.get(v, v) for v in evaluation["ethics_vetoes"] or [])
 
-    def text(rating: Rating, *why: str) -> str:
+    def shown(rating: Rating, *why: str) -> str:
         reasons = "；".join(w for w in why if w)
         return f"{rating.label}（{reasons}）" if rating == Rating.FAIL and reasons else rating.label
 
     return (
-        Part(work == Rating.PASS, text(work, grounds)),
-        Part(ethics == Rating.PASS, text(ethics, f"否决项：{vetoes}" if vetoes else "", grounds)),
+        Part(work == Rating.PASS, shown(work, grounds)),
+        Part(ethics == Rating.PASS, shown(ethics, f"否决项：{vetoes}" if vetoes else "", grounds)),
     )
 
 
