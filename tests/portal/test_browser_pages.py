@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 import factories
 from browser import Page, chromium, serve
 from conftest import login
-from models.enums import OrgKind, RegistrationStatus, StagingReason
+from models.enums import OrgKind, Phase, Rating, RegistrationStatus, StagingReason
+from models.period import Evaluation
 from models.physician import Physician
 from portal.sessions import COOKIE
 
@@ -139,3 +140,40 @@ async def test_phones_see_content_first_and_cards_hold_their_text(
         # The menu still opens with one tap on the phone.
         await page.evaluate("document.querySelector('label[for=menu-open]').click()")
         assert await page.evaluate(MENU_SHOWN)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_a_ticked_veto_shows_ethics_failed(
+    app: Starlette, client: httpx.AsyncClient, width: int
+) -> None:
+    """Item 11: ticking 红包 moves 职业道德 to 不合格 on screen, as the server records it."""
+    period = await factories.period()
+    await factories.open_window(period, Phase.EVALUATION)
+    inst, inst_acct = await factories.org_with_account(OrgKind.INSTITUTION)
+    doc = await factories.physician(inst)
+    await factories.enrollment(period, doc)
+    ethics = "document.querySelector('input[name=ethics][value={}]')"
+    async with serve(app) as base, chromium(width) as page:
+        await browse_as(page, base, client, inst_acct.username)
+        await page.goto(f"{base}/institution/evaluations/{doc.id}")
+        await page.evaluate(ethics.format("pass") + ".click()")
+        await page.evaluate("document.querySelector('input[name=work_performance]').click()")
+        assert await page.evaluate(ethics.format("pass") + ".checked")
+        assert await page.evaluate("document.querySelector('.veto-note').hidden")
+        await page.evaluate("document.querySelector('input[value=red_envelope]').click()")
+        assert await page.evaluate(ethics.format("fail") + ".checked")
+        assert await page.evaluate(ethics.format("pass") + ".disabled")
+        assert not await page.evaluate("document.querySelector('.veto-note').hidden")
+        assert await page.evaluate(FITS)
+        # Unticking it gives the choice back; ticking again and saving records 不合格.
+        await page.evaluate("document.querySelector('input[value=red_envelope]').click()")
+        assert not await page.evaluate(ethics.format("pass") + ".disabled")
+        await page.evaluate("document.querySelector('input[value=red_envelope]').click()")
+        await page.evaluate(
+            "document.getElementById('f-comment').value = '经核实收受患者红包一次';"
+            "window.confirm = function () { return true; };"
+            "document.querySelector('form.form button[type=submit]').click()"
+        )
+        await wait_for(page, "!!document.querySelector('.flash')", "the saved rating")
+    evaluation = await Evaluation.get(period_id=period.id, physician_id=doc.id)
+    assert evaluation.ethics == Rating.FAIL and evaluation.ethics_vetoes == ["red_envelope"]
