@@ -13,8 +13,8 @@ from starlette.applications import Starlette
 
 import factories
 from browser import Page, chromium, serve
-from conftest import login
-from models.enums import OrgKind, Phase, Rating, RegistrationStatus, StagingReason
+from conftest import csrf_of, login
+from models.enums import OrgKind, Phase, Procedure, Rating, RegistrationStatus, StagingReason
 from models.period import Evaluation
 from models.physician import Physician
 from portal.sessions import COOKIE
@@ -177,3 +177,55 @@ async def test_a_ticked_veto_shows_ethics_failed(
         await wait_for(page, "!!document.querySelector('.flash')", "the saved rating")
     evaluation = await Evaluation.get(period_id=period.id, physician_id=doc.id)
     assert evaluation.ethics == Rating.FAIL and evaluation.ethics_vetoes == ["red_envelope"]
+
+
+# Each table box whose content is wider than the box (it would scroll its last columns away).
+CUT_OFF = """JSON.stringify(Array.from(document.querySelectorAll('.table-wrap'))
+  .filter(function (box) { return box.scrollWidth > box.clientWidth + 1; })
+  .map(function (box) { return box.querySelector('thead').innerText; }))"""
+
+
+async def test_lists_fit_a_1280px_desktop(app: Starlette, client: httpx.AsyncClient) -> None:
+    """Item 12: at 1280 px every list fits its box, the key columns (考核结果, 测评合格,
+    考核合格) included, with long names, scopes, procedures and results in it."""
+    period = await factories.period()
+    long_name = "新疆维吾尔自治区巴音郭楞蒙古自治州第一人民医院心血管病医院分院"
+    inst, inst_acct = await factories.org_with_account(OrgKind.INSTITUTION, name=long_name)
+    _, commission = await factories.org_with_account(
+        OrgKind.COMMISSION, email="a.rather.long.contact.address@commission.xjdk.example"
+    )
+    _, office = await factories.org_with_account(OrgKind.OFFICE)
+    for n in range(3):
+        doc = await factories.physician(inst, name=f"阿依古丽·买买提艾力{n}")
+        await Physician.filter(id=doc.id).update(practice_scope="医学影像和放射治疗专业")
+        await factories.enrollment(period, doc, Procedure.SIMPLIFIED)
+    await login(client, office.username)
+    token = await csrf_of(client, "/office/results")
+    computed = await client.post(
+        f"/office/results?period={period.id}", data={"action": "compute", "csrf_token": token}
+    )
+    assert computed.status_code == 303
+    pages = {
+        office.username: [
+            "/office/results",
+            "/physicians",
+            "/office/accounts",
+            "/office/statistics",
+            "/office/audit",
+        ],
+        commission.username: [
+            "/commission/statistics",
+            "/commission/institutions",
+            "/commission/accounts",
+            "/physicians",
+        ],
+        inst_acct.username: ["/physicians", "/institution/evaluations"],
+    }
+    async with serve(app) as base, chromium(1280) as page:
+        for username, paths in pages.items():
+            await browse_as(page, base, client, username)
+            for path in paths:
+                await page.goto(base + path)
+                assert await page.evaluate("document.querySelectorAll('table').length"), path
+                assert json.loads(await page.evaluate(CUT_OFF)) == [], path
+                assert await page.evaluate(FITS), path
