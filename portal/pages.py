@@ -41,7 +41,10 @@ async def home(request: Request) -> Response:
 async def physician_detail(request: Request) -> Response:
     physician = await user(request).jurisdiction.physician(request.path_params["physician_id"])
     await physician.fetch_related("institution", "prefecture", "county")
-    return render(request, "physicians/detail.html", {"physician": physician})
+    period, shown = await physician_list.shown_for(request)
+    facts = (await physician_list.period_facts(shown, [physician.id]))[physician.id]
+    context = {"physician": physician, "period": period, "facts": facts, "shown": shown}
+    return render(request, "physicians/detail.html", context)
 
 
 def placeholder(role: Role, entry: Entry) -> Route:

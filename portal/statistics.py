@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +29,7 @@ from models.org import Organisation, Prefecture
 from models.period import Enrollment, Period, Result
 from models.physician import Physician
 from models.training import LessonProgress
+from portal import xlsx
 from portal.account import requires_info
 from portal.enrollment import REJECTED
 from portal.pagination import paginate
@@ -285,13 +285,18 @@ async def statistics_page(request: Request) -> Response:
 
 def workbook(title: str, rows: list[dict[str, Any]], total: dict[str, Any]) -> bytes:
     from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("统计分析")
+    headers = ["名称", *(label for _, label in MEASURES)]
+    body = [[row["label"], *(row[m] for m, _ in MEASURES)] for row in [*rows, total]]
+    for i, width in enumerate(xlsx.column_widths(headers, body), start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = width
     sheet.append([title])
-    sheet.append(["名称", *(label for _, label in MEASURES)])
-    for row in [*rows, total]:
-        sheet.append([row["label"], *(row[m] for m, _ in MEASURES)])
+    sheet.append(headers)
+    for values in body:
+        sheet.append(values)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -312,7 +317,7 @@ async def export(request: Request) -> Response:
         total, scope = await prefecture_total(current, period, prefecture), prefecture.name
     title = f"{period.name if period else '尚无考核周期'} · {scope} · 统计分析"
     data = await asyncio.to_thread(workbook, title, rows, total)  # CPU work off the event loop
-    name = f"统计分析_{scope}_{datetime.now(UTC):%Y%m%d}.xlsx"
+    name = xlsx.dated_filename(f"统计分析_{scope}")
     return Response(
         data,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
