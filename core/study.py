@@ -255,9 +255,9 @@ async def class_hours_of(physician_ids: list[int], period_id: int) -> dict[int, 
     rows: dict[int, list[dict[str, Any]]] = {i: [] for i in physician_ids}
     for start in range(0, len(physician_ids), 500):
         chunk = physician_ids[start : start + 500]
-        for row in await LessonProgress.filter(
-            physician_id__in=chunk, period_id=period_id
-        ).values("physician_id", "lesson_id", "seconds_credited", **PROGRESS_FIELDS):
+        for row in await LessonProgress.filter(physician_id__in=chunk, period_id=period_id).values(
+            "physician_id", "lesson_id", "seconds_credited", **PROGRESS_FIELDS
+        ):
             rows[row["physician_id"]].append(row)
     return {
         i: sum(_counted(found)[0].values()) // SECONDS_PER_CLASS_HOUR for i, found in rows.items()
