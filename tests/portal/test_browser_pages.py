@@ -229,3 +229,19 @@ async def test_lists_fit_a_1280px_desktop(app: Starlette, client: httpx.AsyncCli
                 assert await page.evaluate("document.querySelectorAll('table').length"), path
                 assert json.loads(await page.evaluate(CUT_OFF)) == [], path
                 assert await page.evaluate(FITS), path
+
+
+async def test_the_scope_picker_follows_the_category(app: Starlette) -> None:
+    """Item 18: after 口腔 is chosen only 口腔's scopes are offered, its 全科医学专业 once."""
+    offered = """JSON.stringify(Array.from(document.querySelectorAll('#f-scope optgroup'))
+      .filter(function (g) { return !g.disabled && !g.hidden; })
+      .map(function (g) { return [g.label, Array.from(g.children).map(function (o) {
+        return o.textContent; })]; }))"""
+    async with serve(app) as base, chromium(375) as page:
+        await page.goto(base + "/register")
+        assert len(json.loads(await page.evaluate(offered))) == 4
+        await choose(page, "f-category", "口腔")
+        assert json.loads(await page.evaluate(offered)) == [["口腔", ["口腔专业", "全科医学专业"]]]
+        await choose(page, "f-scope", "全科医学专业")
+        await choose(page, "f-category", "中医")
+        assert await page.evaluate("document.getElementById('f-scope').value") == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from bs4 import BeautifulSoup
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -10,6 +11,8 @@ from starlette.routing import Route
 
 import factories
 from conftest import login
+from models.enums import OrgKind, RegistrationStatus
+from models.practice import PRACTICE_SCOPES
 from portal.menus import MENUS
 
 
@@ -60,3 +63,41 @@ async def test_method_not_allowed(client: httpx.AsyncClient) -> None:
     response = await client.get("/logout")
     assert response.status_code == 405
     assert "请求方式不支持" in response.text
+
+
+async def test_every_scope_picker_is_grouped_by_category(
+    client: httpx.AsyncClient, db: None
+) -> None:
+    """执业范围 is offered per 执业类别 everywhere (全科医学专业 is under three of them), and
+    a picker next to a category select follows it (static/js/scopes.js)."""
+    inst = await factories.organisation(OrgKind.INSTITUTION)
+    pending = await factories.physician(inst, RegistrationStatus.PENDING)
+    _, office = await factories.org_with_account(OrgKind.OFFICE)
+    pages = {
+        None: ["/register"],
+        pending.id_number: ["/physician/profile"],
+        office.username: [
+            "/office/courses/new",
+            "/office/questions",
+            "/office/questions/new",
+            "/physicians",
+        ],
+    }
+    for username, paths in pages.items():
+        client.cookies.clear()
+        if username:
+            await login(client, username)
+        for path in paths:
+            soup = BeautifulSoup((await client.get(path)).text, "html.parser")
+            pickers = soup.select("select[name=practice_scope], select[name=scope]")
+            assert len(pickers) == 1, path
+            picker = pickers[0]
+            groups = [g["label"] for g in picker.select("optgroup")]
+            assert groups == list(PRACTICE_SCOPES), path
+            loose = [o["value"] for o in picker.find_all("option", recursive=False)]
+            assert set(loose) <= {"", "-"}, path
+            if picker["name"] == "practice_scope":
+                assert soup.find(id=picker["data-category"]) or soup.select_one(
+                    f"select[name={picker['data-category']}]"
+                ), path
+                assert soup.select_one("script[src='/static/js/scopes.js']"), path
