@@ -101,3 +101,16 @@ async def test_every_scope_picker_is_grouped_by_category(
                     f"select[name={picker['data-category']}]"
                 ), path
                 assert soup.select_one("script[src='/static/js/scopes.js']"), path
+
+
+async def test_the_favicon_answers(client: httpx.AsyncClient) -> None:
+    """Browsers fetch /favicon.ico for every page (the exam hall's too) and the icon each
+    portal page links to; neither is a 404."""
+    ico = await client.get("/favicon.ico")
+    assert ico.status_code == 200 and ico.headers["content-type"] == "image/x-icon"
+    assert ico.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    page = BeautifulSoup((await client.get("/login")).text, "html.parser")
+    link = page.select_one("link[rel=icon]")
+    assert link is not None
+    svg = await client.get(link["href"])
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
