@@ -52,10 +52,26 @@ DEMO_COURSES = Path(__file__).parent / "demo_content" / "courses.json"
 
 # --- rich text and video ---------------------------------------------------------------
 
+# What the lesson editor offers (static/js/lesson-editor.js reads it from the page): what
+# it can make is kept, nothing else. ``b``/``i`` are the same marks typed by hand.
 ALLOWED_TAGS = {
-    "p", "br", "h3", "ul", "ol", "li", "strong", "em", "a",
-    "table", "thead", "tbody", "tr", "th", "td",
+    "p", "br", "h2", "h3", "h4", "blockquote", "ul", "ol", "li", "strong", "b", "em", "i",
+    "a", "table", "thead", "tbody", "tr", "th", "td",
 }  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "th": {"colspan", "rowspan"},
+    "td": {"colspan", "rowspan"},
+}
+
+
+def editor_allow_list() -> str:
+    """The allow-list as the editor's cleanHTML.allowTags spells it: ``a[href|title],p,…``."""
+    spelled = []
+    for tag in sorted(ALLOWED_TAGS):
+        names = sorted(ALLOWED_ATTRIBUTES.get(tag, ()))
+        spelled.append(f"{tag}[{'|'.join(names)}]" if names else tag)
+    return ",".join(spelled)
 
 
 def sanitise(html: str) -> str:
@@ -64,11 +80,7 @@ def sanitise(html: str) -> str:
         html,
         tags=ALLOWED_TAGS,
         clean_content_tags={"script", "style"},
-        attributes={
-            "a": {"href", "title"},
-            "th": {"colspan", "rowspan"},
-            "td": {"colspan", "rowspan"},
-        },
+        attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https"},
         url_relative="deny",
         link_rel="noopener noreferrer nofollow",

@@ -17,6 +17,7 @@ from conftest import csrf_of, login
 from models.enums import OrgKind, Phase, Procedure, Rating, RegistrationStatus, StagingReason
 from models.period import Evaluation
 from models.physician import Physician
+from models.training import Course, Lesson
 from portal.sessions import COOKIE
 
 WIDTHS = [375, 1280]
@@ -245,3 +246,54 @@ async def test_the_scope_picker_follows_the_category(app: Starlette) -> None:
         await choose(page, "f-scope", "全科医学专业")
         await choose(page, "f-category", "中医")
         assert await page.evaluate("document.getElementById('f-scope').value") == ""
+
+
+async def test_the_lesson_editor_formats_and_keeps_it(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    """Item 16: the office formats a lesson with the editor's toolbar (a heading, bold) and
+    the saved lesson keeps it."""
+    course = await Course.create(
+        title="编辑器浏览器课程", category="public_required", class_hours=1
+    )
+    _, office = await factories.org_with_account(OrgKind.OFFICE)
+    select_all_of = """(function (node) {
+      var range = document.createRange(); range.selectNodeContents(node);
+      var selection = window.getSelection(); selection.removeAllRanges();
+      selection.addRange(range); })"""
+    async with serve(app) as base, chromium(1280) as page:
+        await browse_as(page, base, client, office.username)
+        await page.goto(f"{base}/office/courses/{course.id}/lessons/new")
+        await wait_for(page, "!!document.querySelector('.jodit-wysiwyg')", "the editor")
+        editor = "Object.values(Jodit.instances)[0]"
+        await page.evaluate(f"{editor}.value = '<p>第一讲</p><p>首诊医师负责制</p>'")
+        # 标题 2 from the paragraph menu, for the first line.
+        await page.evaluate(f"{select_all_of}(document.querySelector('.jodit-wysiwyg p'))")
+        await page.evaluate(
+            "document.querySelector('.jodit-toolbar-button_paragraph button').click()"
+        )
+        await wait_for(page, "!!document.querySelector('.jodit-popup')", "the paragraph menu")
+        offered = await page.evaluate(
+            "Array.from(document.querySelectorAll('.jodit-popup button'))"
+            ".map(function (b) { return b.textContent.trim(); }).join('|')"
+        )
+        assert offered == "正文|标题 2|标题 3|标题 4|引用", offered
+        await page.evaluate(
+            "Array.from(document.querySelectorAll('.jodit-popup button'))"
+            ".find(function (b) { return b.textContent.trim() === '标题 2'; }).click()"
+        )
+        # Bold for the second line.
+        await page.evaluate(f"{select_all_of}(document.querySelectorAll('.jodit-wysiwyg p')[0])")
+        await page.evaluate("document.querySelector('.jodit-toolbar-button_bold button').click()")
+        await page.evaluate(
+            "document.getElementById('f-title').value = '首诊负责';"
+            "document.getElementById('f-minutes').value = '45';"
+        )
+        await asyncio.sleep(0.3)  # the editor writes into its textarea after a short pause
+        await page.evaluate(
+            "Array.from(document.querySelectorAll('main button[type=submit]'))"
+            ".find(function (b) { return b.textContent.trim() === '保存'; }).click()"
+        )
+        await wait_for(page, f"location.pathname === '/office/courses/{course.id}'", "saving")
+    body = (await Lesson.get(course_id=course.id)).body
+    assert "<h2>第一讲</h2>" in body and "<strong>首诊医师负责制</strong>" in body, body
