@@ -21,12 +21,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps 'face_recognition==1.3.0'
 	touch $(STAMP)
 
-vendor: static/vendor/htmx.min.js
+# Front-end packages from npm (package.json), copied where the pages load them; not committed.
+VENDOR := static/vendor/htmx.min.js static/vendor/jodit/jodit.min.js static/vendor/jodit/jodit.min.css
 
-static/vendor/htmx.min.js: package.json package-lock.json
+vendor: $(VENDOR)
+
+$(VENDOR) &: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
-	mkdir -p static/vendor
+	mkdir -p static/vendor/jodit
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+	cp node_modules/jodit/es2018/jodit.min.js node_modules/jodit/es2018/jodit.min.css static/vendor/jodit/
 
 lint:
 	$(BIN)/ruff check .

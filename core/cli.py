@@ -44,6 +44,7 @@ async def _database_is_empty(settings: Settings) -> bool:
 
 
 def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from core import demo_photos
     from core.passwords import Hasher
     from core.seed import format_logins, seed_demo
 
@@ -53,12 +54,46 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     hasher = Hasher(settings)
     password_hash = hasher.hash_sync(DEMO_PASSWORD)  # one hash shared by every demo account
     hasher.close()
-    summary = asyncio.run(_with_db(settings, lambda: seed_demo(password_hash)))
+    photos = asyncio.run(demo_photos.prepare(settings))  # each source photo encoded once
+    summary = asyncio.run(_with_db(settings, lambda: seed_demo(password_hash, photos=photos)))
     print(
         f"演示数据：{summary.organisations} 个机构，{summary.physicians} 名医师，"
         f"{summary.questions} 道试题，{summary.courses} 门课程，{summary.papers} 份试卷。"
     )
+    if photos:
+        print(f"演示医师的注册照片取自 {demo_photos.FACES}（{len(photos)} 张，已提取人脸特征）。")
+    else:
+        print(f"未找到 {demo_photos.FACES} 的照片：演示医师没有注册照片，不能参加测评。")
     print(format_logins(summary, DEMO_PASSWORD))
+    return 0
+
+
+def cmd_demo_exam_now(settings: Settings, args: argparse.Namespace) -> int:
+    """Open the current period's test window now (see core/demo_exam.py)."""
+    from datetime import UTC, datetime
+
+    from core.demo_exam import open_test_now
+    from core.errors import DomainError
+    from portal.web import local_time
+
+    try:
+        opened = asyncio.run(_with_db(settings, lambda: open_test_now(datetime.now(UTC))))
+    except DomainError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    when = f"{local_time(opened.starts_at)} 至 {local_time(opened.ends_at)}"
+    print(f"{opened.period.name}的业务水平测评已开放：{when}（北京时间）。")
+    print(f"新生成 {opened.papers} 份试卷；报名和考前练习已随测评开始而结束。")
+    sitter = opened.physician
+    if sitter is not None:
+        print(
+            f"以演示医师 {sitter.name} 登录（账号 {sitter.id_number}，密码 {DEMO_PASSWORD}），"
+            "进入【业务水平测评】即可开考。"
+        )
+        print(
+            "人脸识别比对的是该医师的注册照片：可先用其执业机构账号在【考核信息查看】中"
+            "为其【更换照片】为您本人的正面照，或在【在线监考】中由监考账号人工通过。"
+        )
     return 0
 
 
@@ -204,7 +239,11 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         ),
     ]
     url = f"http://{settings.host}:{settings.port}/"
-    print(f"\n平台已启动：{url}\n演示账号的密码均为 {DEMO_PASSWORD}（见上表）。按 Ctrl-C 停止。\n")
+    print(f"\n平台已启动：{url}\n演示账号的密码均为 {DEMO_PASSWORD}（见上表）。按 Ctrl-C 停止。")
+    print(
+        "立即体验业务水平测评：另开终端运行 .venv/bin/xjdk demo-exam-now"
+        "（使用相同的 DATA_DIR），再以上表中“已报名一般程序”的医师登录。\n"
+    )
     stopping = StopFlag()
     try:
         while not stopping() and all(c.poll() is None for c in children):
@@ -286,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--processes", type=int, default=1, help="face: worker processes")
     sub.add_parser("run", help="migrate, seed, start Redis, web and workers (make run)")
     sub.add_parser("generate-papers", help="draw the current period's papers ahead of the test")
+    sub.add_parser("demo-exam-now", help="demo: open the current period's test window now")
     bench = sub.add_parser("bench-face", help="benchmark the face pipeline against the library")
     bench.add_argument("--checks", type=int, default=60, help="live checks (bursts) to send")
     bench.add_argument("--processes", type=int, default=2)
@@ -321,6 +361,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "worker": cmd_worker,
     "run": cmd_run,
     "generate-papers": cmd_generate_papers,
+    "demo-exam-now": cmd_demo_exam_now,
     "bench-face": cmd_bench_face,
     "loadtest": cmd_loadtest,
 }

@@ -19,7 +19,9 @@ from zoneinfo import ZoneInfo
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from core import demo_data
+from core import demo_data, demo_photos
+from core.demo_exam import exam_physician
+from core.demo_photos import DemoPhoto
 from core.errors import DomainError
 from core.idcard import make_id_number
 from models.enums import (
@@ -277,9 +279,13 @@ async def create_office_account(
 
 
 async def seed_demo(
-    password_hash: str, today: date | None = None, physicians: int = 320
+    password_hash: str,
+    today: date | None = None,
+    physicians: int = 320,
+    photos: Sequence[DemoPhoto] = (),
 ) -> SeedSummary:
-    """Load the demo region (see the module docstring); every account gets ``password_hash``."""
+    """Load the demo region (see the module docstring); every account gets ``password_hash``
+    and every physician one of ``photos`` (core.demo_photos.prepare) as registration photo."""
     if await Organisation.exists(kind=OrgKind.COMMISSION):
         return await _summarise()
     today = today or datetime.now(TZ).date()
@@ -287,6 +293,9 @@ async def seed_demo(
         await load_geography()
         await _DemoBuilder(password_hash, today).build(physicians)
     await load_content()
+    enrolled = await Enrollment.filter(procedure=Procedure.GENERAL).values("physician_id")
+    # The enrolled ones first: the exam's demo physician gets the first photo.
+    await demo_photos.assign(photos, first=[int(r["physician_id"]) for r in enrolled])
     return await _summarise()
 
 
@@ -730,14 +739,14 @@ class _DemoBuilder:
         enrollments: list[Enrollment] = []
         for row, (procedure, status) in zip(chosen, plan, strict=False):
             inst = by_id[row["institution_id"]]
-            application: dict[str, Any] = {
-                "title": row["title"],
-                "practice_scope": row["practice_scope"],
-            }
+            application: dict[str, Any] = {}
             if procedure is Procedure.SIMPLIFIED:
-                application["statement"] = (
-                    "本人执业满5年，考核周期内有良好行为记录，申请执行简易程序。"
-                )
+                # What the physician's 简易程序申请 form asks (portal.enrollment.application_of).
+                application = {
+                    "years_in_practice": rng.randint(6, 28),
+                    "no_bad_record": True,
+                    "report": rng.choice(demo_data.SIMPLIFIED_REPORTS),
+                }
             review: dict[str, Any] = {}
             if status in reviewed_by_institution:
                 review["institution_reviewer_id"] = inst.account_id
@@ -893,6 +902,17 @@ async def _demo_logins() -> list[DemoLogin]:
                 Role.PHYSICIAN.label,
                 physician.id_number,
                 f"{physician.name}，{org_name}，{state}",
+            )
+        )
+    sitter = await exam_physician()
+    if sitter is not None:
+        org = await Organisation.get_or_none(id=sitter.institution_id or 0)
+        note = "已报名一般程序，可参加业务水平测评（运行 xjdk demo-exam-now 立即开考）"
+        logins.append(
+            DemoLogin(
+                Role.PHYSICIAN.label,
+                sitter.id_number,
+                f"{sitter.name}，{org.name if org else ''}，{note}",
             )
         )
     return logins

@@ -26,6 +26,15 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def derived_public_url(host: str, port: int) -> str:
+    """Where a local server listening on ``host``:``port`` is reached."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 @dataclass(frozen=True)
 class Settings:
     # --- where things live -------------------------------------------------------------
@@ -108,8 +117,10 @@ class Settings:
     mail_max_attempts: int = 6
     """MAIL_MAX_ATTEMPTS: tries before a mail is marked failed (backoff doubles each time)."""
 
-    public_url: str = "http://127.0.0.1:8000"
-    """PUBLIC_URL: the address users reach the portal at; used in mailed links."""
+    public_url: str = ""
+    """PUBLIC_URL: the address users reach the portal at; used in mailed links and on the
+    credit certificate. Default ``http://HOST:PORT`` (127.0.0.1 when HOST listens on all
+    addresses), so ``PORT=8101 make run`` mails links that answer."""
 
     # --- face checks and the test ------------------------------------------------------
     face_tolerance: float = 0.6
@@ -222,6 +233,8 @@ class Settings:
     generated_secret: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not self.public_url:
+            object.__setattr__(self, "public_url", derived_public_url(self.host, self.port))
         if self.face_liveness and not self.face_action_pool:  # unknown actions raise too
             raise SettingsError("FACE_ACTIONS must name at least one action")
 

@@ -53,10 +53,26 @@ DEMO_COURSES = Path(__file__).parent / "demo_content" / "courses.json"
 
 # --- rich text and video ---------------------------------------------------------------
 
+# What the lesson editor offers (static/js/lesson-editor.js reads it from the page): what
+# it can make is kept, nothing else. ``b``/``i`` are the same marks typed by hand.
 ALLOWED_TAGS = {
-    "p", "br", "h3", "ul", "ol", "li", "strong", "em", "a",
-    "table", "thead", "tbody", "tr", "th", "td",
+    "p", "br", "h2", "h3", "h4", "blockquote", "ul", "ol", "li", "strong", "b", "em", "i",
+    "a", "table", "thead", "tbody", "tr", "th", "td",
 }  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "th": {"colspan", "rowspan"},
+    "td": {"colspan", "rowspan"},
+}
+
+
+def editor_allow_list() -> str:
+    """The allow-list as the editor's cleanHTML.allowTags spells it: ``a[href|title],p,…``."""
+    spelled = []
+    for tag in sorted(ALLOWED_TAGS):
+        names = sorted(ALLOWED_ATTRIBUTES.get(tag, ()))
+        spelled.append(f"{tag}[{'|'.join(names)}]" if names else tag)
+    return ",".join(spelled)
 
 
 def sanitise(html: str) -> str:
@@ -65,11 +81,7 @@ def sanitise(html: str) -> str:
         html,
         tags=ALLOWED_TAGS,
         clean_content_tags={"script", "style"},
-        attributes={
-            "a": {"href", "title"},
-            "th": {"colspan", "rowspan"},
-            "td": {"colspan", "rowspan"},
-        },
+        attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https"},
         url_relative="deny",
         link_rel="noopener noreferrer nofollow",
@@ -234,17 +246,42 @@ def category_minimums(period: Period) -> dict[str, int]:
     return found
 
 
+PROGRESS_FIELDS = {
+    "minutes": "lesson__minutes",
+    "course_id": "lesson__course_id",
+    "category": "lesson__course__category",
+    "class_hours": "lesson__course__class_hours",
+}
+
+
 async def _seconds(
     physician_id: int, period_id: int
 ) -> tuple[dict[int, int], dict[int, int], dict[str, int], set[int]]:
     rows = await LessonProgress.filter(physician_id=physician_id, period_id=period_id).values(
-        "lesson_id",
-        "seconds_credited",
-        minutes="lesson__minutes",
-        course_id="lesson__course_id",
-        category="lesson__course__category",
-        class_hours="lesson__course__class_hours",
+        "lesson_id", "seconds_credited", **PROGRESS_FIELDS
     )
+    return _counted(rows)
+
+
+async def class_hours_of(physician_ids: list[int], period_id: int) -> dict[int, int]:
+    """Whole 课时 of many physicians at once (lists and exports), counted as for one."""
+    rows: dict[int, list[dict[str, Any]]] = {i: [] for i in physician_ids}
+    for start in range(0, len(physician_ids), 500):
+        chunk = physician_ids[start : start + 500]
+        for row in await LessonProgress.filter(physician_id__in=chunk, period_id=period_id).values(
+            "physician_id", "lesson_id", "seconds_credited", **PROGRESS_FIELDS
+        ):
+            rows[row["physician_id"]].append(row)
+    return {
+        i: sum(_counted(found)[0].values()) // SECONDS_PER_CLASS_HOUR for i, found in rows.items()
+    }
+
+
+def _counted(
+    rows: list[dict[str, Any]],
+) -> tuple[dict[int, int], dict[int, int], dict[str, int], set[int]]:
+    """Seconds by course (capped at its 课时), by lesson and by category, and the lessons
+    completed, from one physician's progress rows of a period."""
     by_lesson: dict[int, int] = {}
     by_course: dict[int, int] = {}
     caps: dict[int, tuple[str, int]] = {}

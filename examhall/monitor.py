@@ -376,9 +376,16 @@ async def end_attempt(
 ) -> None:
     if not reason:
         raise DomainError("请填写终止考试的理由", field="reason")
+    # An ended attempt waits in 异常复核 like a flagged one: its end is looked at again.
+    reasons = [r for r in attempt.flag_reason.split("；") if r] + [f"监考人员终止考试：{reason}"]
     changed = await Attempt.filter(
         id=attempt.id, status__in=(AttemptStatus.WAITING, AttemptStatus.IN_PROGRESS)
-    ).update(status=AttemptStatus.ENDED, ended_reason=reason)
+    ).update(
+        status=AttemptStatus.ENDED,
+        ended_reason=reason,
+        flagged=True,
+        flag_reason="；".join(reasons)[:500],
+    )
     if not changed:
         raise Conflict("该考试已结束或已被其他监考人员终止")
     await audit.record(

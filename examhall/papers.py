@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from core.errors import DomainError
 from models.enums import EnrollmentStatus, Procedure, QuestionCategory, QuestionStatus
-from models.exam import Answer, Paper, PaperItem, Question
+from models.exam import Answer, Attempt, Paper, PaperItem, Question
 from models.period import Enrollment, Period
 from models.physician import Physician
 
@@ -142,6 +142,19 @@ async def generate_for_period(period: Period) -> int:
         await generate(period, enrollment, pools)
         made += 1
     return made
+
+
+async def discard_unopened(period: Period) -> int:
+    """Delete the period's papers that no attempt has opened (their draw followed parameters
+    that have changed since); ``generate_for_period`` or the first entry draws them again."""
+    opened = Subquery(Attempt.filter(paper__period_id=period.id).values("paper_id"))
+    unopened = (
+        await Paper.filter(period_id=period.id).exclude(id__in=opened).values_list("id", flat=True)
+    )
+    for start in range(0, len(unopened), 500):  # IN lists well below SQLite's limit
+        chunk = list(unopened[start : start + 500])
+        await Paper.filter(id__in=chunk).exclude(id__in=opened).delete()  # items cascade
+    return len(unopened)
 
 
 async def items_for_client(paper: Paper) -> list[dict[str, Any]]:

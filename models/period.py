@@ -104,6 +104,21 @@ class Enrollment(Model):
         table = "enrollment"
         ordering = ["-id"]
 
+    @property
+    def state_label(self) -> str:
+        """Where the enrollment stands, as physicians and reviewers read it: a simplified
+        application is not 已报名 while it waits for its two reviews."""
+        if self.procedure == Procedure.SIMPLIFIED:
+            return SIMPLIFIED_STATES.get(self.status, self.status.label)
+        return self.status.label
+
+
+SIMPLIFIED_STATES = {
+    EnrollmentStatus.SUBMITTED: "已提交申请，待执业机构审核",
+    EnrollmentStatus.INSTITUTION_APPROVED: "执业机构审核通过，待考核机构复核",
+    EnrollmentStatus.ASSESSOR_APPROVED: "考核机构复核通过，适用简易程序",
+}
+
 
 class Evaluation(Model):
     """医师定期考核表: the institution rates, the assessor confirms or amends."""

@@ -3,9 +3,7 @@ object, date (Beijing days) and the text of the reason."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -24,6 +22,7 @@ from models.enums import (
     Role,
 )
 from models.ops import AuditLog
+from portal import audit_text
 from portal.pagination import paginate
 from portal.web import LOCAL_ZONE, render, requires
 
@@ -43,6 +42,7 @@ ACTIONS = {
     "registration_submitted": "提交注册",
     "registration_resubmitted": "重新提交注册",
     "registration_duplicate": "已注册的身份证号再次注册（已邮件提示本人）",
+    "registration_institution_changed": "审核前更正执业机构",
     "registration_approved": "注册审核通过",
     "registration_rejected": "注册审核未通过",
     "profile_updated": "修改个人资料",
@@ -164,13 +164,6 @@ def filtered(chosen: dict[str, str]) -> tuple[QuerySet[AuditLog], dict[str, str]
     return qs.order_by("-created_at", "-id"), errors
 
 
-def detail_text(detail: dict[str, Any] | None) -> list[tuple[str, str]]:
-    def show(value: Any) -> str:
-        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-    return [(str(k), show(v)) for k, v in (detail or {}).items()]
-
-
 async def choices() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The actions and object types to filter by: the known ones and any others logged."""
     present = {
@@ -194,14 +187,19 @@ async def audit_page(request: Request) -> Response:
     chosen = {k: request.query_params.get(k, "").strip()[:60] for k in FILTERS}
     qs, errors = filtered(chosen)
     page = await paginate(request, qs.select_related("actor"), size=PAGE_SIZE)
+    names = audit_text.Names()
+    for e in page.items:
+        audit_text.want_entry(names, e.object_type, e.object_id, e.detail)
+    await names.load()
     rows = [
         {
             "entry": e,
             "action": ACTIONS.get(e.action, e.action),
             "object": OBJECT_TYPES.get(e.object_type, e.object_type),
+            "object_name": audit_text.object_text(names, e.object_type, e.object_id),
             "from": STATES.get(e.from_state, e.from_state),
             "to": STATES.get(e.to_state, e.to_state),
-            "detail": detail_text(e.detail),
+            "detail": audit_text.detail_text(names, e.detail, e.object_type),
         }
         for e in page.items
     ]

@@ -286,6 +286,7 @@ def _lesson_context(
         "preview": study.sanitise(str(values.get("body", ""))),
         "video_url": video_url if study.valid_video_url(video_url) else "",
         "direct_video": study.is_direct_video(video_url),
+        "allowed_tags": study.editor_allow_list(),
     }
 
 

@@ -130,10 +130,14 @@ async def _counts(ids: list[int]) -> dict[int, int]:
     return {row["institution_id"]: row["n"] for row in rows}
 
 
+# What the filings table shows of each filing (_filings_table.html).
+FILING_RELATIONS = ("institution__county", "institution__assessor", "physician")
+
+
 async def _recent(current: CurrentUser, kind: FilingKind) -> list[Filing]:
     return (
         await Filing.filter(commission_id=current.organisation_id, kind=kind)
-        .select_related("institution", "physician")
+        .select_related(*FILING_RELATIONS)
         .order_by("-id")
         .limit(RECENT)
     )
@@ -553,7 +557,7 @@ async def filing_list(request: Request) -> Response:
         qs = qs.filter(kind=chosen["kind"])
     if chosen["status"] in ReviewStatus._value2member_map_:
         qs = qs.filter(status=chosen["status"])
-    page = await paginate(request, qs.select_related("institution", "physician").order_by("-id"))
+    page = await paginate(request, qs.select_related(*FILING_RELATIONS).order_by("-id"))
     context = {
         "page": page,
         "chosen": chosen,

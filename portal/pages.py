@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from core.settings import ROOT
 from models.enums import RegistrationStatus, Role
 from models.org import Organisation
 from models.physician import Physician
@@ -41,7 +42,19 @@ async def home(request: Request) -> Response:
 async def physician_detail(request: Request) -> Response:
     physician = await user(request).jurisdiction.physician(request.path_params["physician_id"])
     await physician.fetch_related("institution", "prefecture", "county")
-    return render(request, "physicians/detail.html", {"physician": physician})
+    period, shown = await physician_list.shown_for(request)
+    facts = (await physician_list.period_facts(shown, [physician.id]))[physician.id]
+    context = {"physician": physician, "period": period, "facts": facts, "shown": shown}
+    return render(request, "physicians/detail.html", context)
+
+
+async def favicon(request: Request) -> Response:
+    """Browsers ask every site for /favicon.ico, whatever the page links to."""
+    return FileResponse(
+        ROOT / "static" / "favicon.ico",
+        media_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=604800"},
+    )
 
 
 def placeholder(role: Role, entry: Entry) -> Route:
@@ -54,6 +67,7 @@ def placeholder(role: Role, entry: Entry) -> Route:
 
 routes = [
     Route("/", home, name="home"),
+    Route("/favicon.ico", favicon, name="favicon"),
     Route("/physicians", physician_list.physician_list, name="physicians"),
     Route("/physicians/export.xlsx", physician_list.export, name="physicians_export"),
     Route("/physicians/{physician_id:int}", physician_detail, name="physician"),

@@ -7,9 +7,11 @@ stored in UTC. Exam parameters freeze once anybody has started the period's test
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,8 +19,9 @@ from starlette.routing import Route
 from tortoise.transactions import in_transaction
 
 from core import audit
-from core.errors import NotFound
+from core.errors import DomainError, NotFound
 from core.numbers import as_int
+from examhall import papers
 from models.enums import CourseCategory, Phase, Role
 from models.exam import Attempt, Paper
 from models.org import Account
@@ -27,6 +30,7 @@ from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import LOCAL_ZONE, client_ip, local_time, redirect, render, requires, user
 
+log = logging.getLogger(__name__)
 INPUT_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends
 
 # name: (label, minimum, maximum, unit, hint)
@@ -48,6 +52,8 @@ EXAM_FIELDS = (
     "face_retries",
 )
 LOCKED = "本周期已有医师参加业务水平测评，测评参数不能再修改"
+# What a drawn paper is made of: papers drawn before these changed are drawn again.
+PAPER_FIELDS = ("question_count", "duration_minutes", "pass_mark")
 
 
 def to_input(value: datetime | None) -> str:
@@ -171,13 +177,21 @@ async def edit_form(request: Request, period: Period | None) -> Response:
             errors["name"] = "已有同名的考核周期，请换一个名称"
         if not errors:
             created = period is None
+            changed_from = {k: getattr(period, k) for k in PAPER_FIELDS} if period else {}
             period = await save_parameters(request, period, clean)
             session = get_session(request)
             if created:
                 session.flash(f"已创建{period.name}，请设置各阶段时间。")
                 return redirect(request, f"/office/periods/{period.id}/windows")
-            session.flash(f"{period.name}的参数已保存。")
-            return redirect(request, "/office/periods")
+            response = redirect(request, "/office/periods")
+            redrawn = await redraw_papers(period, changed_from)
+            if redrawn:
+                response.background = BackgroundTask(redraw_in_background, period.id)
+            session.flash(
+                f"{period.name}的参数已保存。"
+                + (f"已按新参数重新生成试卷（原 {redrawn} 份作废）。" if redrawn else "")
+            )
+            return response
     context = {
         "period": period,
         "values": shown,
@@ -189,6 +203,26 @@ async def edit_form(request: Request, period: Period | None) -> Response:
         "papers": period is not None and await Paper.exists(period_id=period.id),
     }
     return render(request, "office/periods_form.html", context, status_code=400 if errors else 200)
+
+
+async def redraw_papers(period: Period, before: dict[str, Any]) -> int:
+    """After the question count, duration or pass mark changed (allowed only while nobody has
+    started the test), the papers drawn under the old values go: a physician's page and
+    paper always show what the period now says. Returns how many were discarded."""
+    if not before or all(getattr(period, k) == v for k, v in before.items()):
+        return 0
+    return await papers.discard_unopened(period)
+
+
+async def redraw_in_background(period_id: int) -> None:
+    """Draw the discarded papers again after the response (the first entry would too)."""
+    period = await Period.get_or_none(id=period_id)
+    if period is None:
+        return
+    try:
+        await papers.generate_for_period(period)
+    except DomainError as exc:  # an empty bank: the hall says so on entry
+        log.warning("papers of period %s not drawn again: %s", period_id, exc.message)
 
 
 # --- windows -------------------------------------------------------------------------

@@ -3,8 +3,9 @@ the right institution and resubmits.
 
 Title, licence number and contact details change at any time. Practice category and scope
 and the photo change only until the registration is approved (after that the photo is the
-institution's to replace). The institution changes only while the registration is rejected:
-otherwise a move goes through a transfer.
+institution's to replace). The institution changes only before the review (the registration
+moves to the chosen institution's queue) or after a rejection (saving resubmits it):
+once approved, a move goes through a transfer.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ async def _page(
             "practice_category": physician.practice_category,
             "practice_scope": physician.practice_scope,
             "prefecture": str(physician.prefecture_id),
+            "county": str(physician.county_id),
+            "institution": str(physician.institution_id or ""),
         }
     )
     context = {
@@ -66,19 +69,32 @@ async def _page(
 
 @requires(Role.PHYSICIAN)
 async def profile(request: Request) -> Response:
+    """One form, one button: the edits are saved together with a resubmission (after a
+    rejection) or a corrected institution (before the review)."""
     physician = await _mine(request)
     if request.method != "POST":  # GET, and HEAD (which the CSRF check lets through)
         return await _page(request, physician)
     settings = request.app.state.settings
     form = await request.form(max_part_size=settings.max_body_bytes)
     errors: dict[str, str] = {}
+    status = physician.registration_status
     title, licence, email, mobile = registration.contact(form, errors)
-    approved = physician.registration_status == RegistrationStatus.APPROVED
+    approved = status == RegistrationStatus.APPROVED
     category, scope = (
         (physician.practice_category, physician.practice_scope)
         if approved
         else registration.practice(form, errors)
     )
+    institution = None
+    values: dict[str, Any] = {}
+    if status in (RegistrationStatus.PENDING, RegistrationStatus.REJECTED):
+        prefecture, county, institution = await registration.place(form, errors)
+        if prefecture and county and institution:
+            values |= {
+                "prefecture_id": prefecture.id,
+                "county_id": county.id,
+                "institution_id": institution.id,
+            }
     new_photo, checked = b"", None
     upload = form.get("photo")
     if not approved and isinstance(upload, UploadFile) and upload.filename:
@@ -90,71 +106,68 @@ async def profile(request: Request) -> Response:
             errors["photo"] = exc.message
     if errors:
         return await _page(request, physician, errors, form)
-    before = {"title": physician.title, "email": physician.email, "mobile": physician.mobile}
-    physician.title, physician.licence_number = title, licence
-    physician.email, physician.mobile = email, mobile
-    physician.practice_category, physician.practice_scope = category, scope
-    await physician.save()
+    resubmitted = status == RegistrationStatus.REJECTED
+    moved = institution is not None and institution.id != physician.institution_id
+    if resubmitted:
+        values |= {
+            "registration_status": RegistrationStatus.PENDING,
+            "staging_reason": None,
+            "rejection_reason": "",
+            "submitted_at": datetime.now(UTC),
+        }
+    values |= {
+        "title": title,
+        "licence_number": licence,
+        "email": email,
+        "mobile": mobile,
+        "practice_category": category,
+        "practice_scope": scope,
+    }
+    # The status read above still holds, or nothing is written (a review in between wins).
+    if not await Physician.filter(id=physician.id, registration_status=status).update(**values):
+        raise Conflict("注册状态已变化（可能刚被审核），请刷新页面后再修改")
     await Account.filter(id=physician.account_id).update(email=email)
     if checked is not None:
         await request.app.state.face.keep_photo(physician, checked)
+    before = {"title": physician.title, "email": physician.email, "mobile": physician.mobile}
+    if not approved:
+        before |= {"practice_scope": f"{physician.practice_category}/{physician.practice_scope}"}
+    action = "profile_updated"
+    extra: dict[str, Any] = {}
+    if institution is not None and (resubmitted or moved):
+        extra["institution"] = institution.id
+    if resubmitted:
+        action = "registration_resubmitted"
+    elif moved:
+        action = "registration_institution_changed"
     await audit.record(
         await Account.get(id=physician.account_id),
-        "profile_updated",
+        action,
         obj=physician,
+        from_state=status.value if resubmitted else "",
+        to_state=RegistrationStatus.PENDING.value if resubmitted else "",
         ip=client_ip(request),
         before=before,
         photo_replaced=bool(new_photo),
+        **extra,
     )
-    get_session(request).flash("个人资料已保存。")
-    return redirect(request, "/physician/profile")
-
-
-@requires(Role.PHYSICIAN)
-async def resubmit(request: Request) -> Response:
-    """Choose the right institution after a rejection and send the registration again."""
-    physician = await _mine(request)
-    if physician.registration_status != RegistrationStatus.REJECTED:
-        raise Conflict(
-            "只有注册审核未通过时才能更换执业机构；已审核通过的医师请由原执业机构办理调出"
-        )
-    form = await request.form()
-    errors: dict[str, str] = {}
-    prefecture, county, institution = await registration.place(form, errors)
-    if errors:
-        return await _page(request, physician, errors, form)
-    assert prefecture and county and institution
-    changed = await Physician.filter(
-        id=physician.id, registration_status=RegistrationStatus.REJECTED
-    ).update(
-        registration_status=RegistrationStatus.PENDING,
-        prefecture_id=prefecture.id,
-        county_id=county.id,
-        institution_id=institution.id,
-        staging_reason=None,
-        rejection_reason="",
-        submitted_at=datetime.now(UTC),
-    )
-    if not changed:
-        raise Conflict("注册状态已变化，请刷新页面")
-    await audit.record(
-        await Account.get(id=physician.account_id),
-        "registration_resubmitted",
-        obj=physician,
-        from_state=RegistrationStatus.REJECTED.value,
-        to_state=RegistrationStatus.PENDING.value,
-        ip=client_ip(request),
-        institution=institution.id,
-    )
-    # The session keeps the physician's institution for jurisdiction checks.
     session = get_session(request)
-    session.set("organisation_id", institution.id)
-    session.set("prefecture_id", prefecture.id)
-    session.flash(f"已重新提交，请等待「{institution.name}」审核。")
-    return redirect(request, "/")
+    if institution is not None and (resubmitted or moved):
+        # The session keeps the physician's institution for jurisdiction checks.
+        session.set("organisation_id", institution.id)
+        session.set("prefecture_id", institution.prefecture_id)
+    if resubmitted:
+        assert institution is not None
+        session.flash(f"已重新提交，请等待「{institution.name}」审核。")
+        return redirect(request, "/")
+    if moved:
+        assert institution is not None
+        session.flash(f"个人资料已保存，执业机构已更换为「{institution.name}」，请等待其审核。")
+    else:
+        session.flash("个人资料已保存。")
+    return redirect(request, "/physician/profile")
 
 
 routes = [
     Route("/physician/profile", profile, methods=["GET", "POST"], name="profile"),
-    Route("/physician/profile/resubmit", resubmit, methods=["POST"], name="resubmit"),
 ]

@@ -45,6 +45,7 @@ from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from portal import xlsx
 from portal.enrollment import window
+from portal.evaluations import VETO_LABELS
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import client_ip, redirect, render, requires, user
@@ -78,6 +79,8 @@ def test_part(attempt: dict[str, Any] | None, pass_mark: int) -> tuple[Part, int
     if status == AttemptStatus.VOIDED or attempt["review_decision"] == "void":
         return Part(False, "测评已作废"), None
     if status == AttemptStatus.ENDED:
+        if attempt["flagged"] and not attempt["review_decision"]:
+            return Part(None, "测评被监考终止，待异常复核"), None
         return Part(False, "测评被监考终止"), None
     if status != AttemptStatus.SUBMITTED or score is None:
         return Part(None, "测评未完成交卷"), None
@@ -102,7 +105,20 @@ def rating_parts(evaluation: dict[str, Any] | None) -> tuple[Part, Part]:
         return Part(None, text), Part(None, text)
     work = Rating(evaluation["assessor_work_performance"])
     ethics = Rating(evaluation["assessor_ethics"])
-    return Part(work == Rating.PASS, work.label), Part(ethics == Rating.PASS, ethics.label)
+    # The reasons of a 不合格 go with it: the veto items and the reviewers' written grounds
+    # (the assessment body's when it amended the rating, else the institution's).
+    comment = evaluation["assessor_comment"] or evaluation["institution_comment"]
+    grounds = f"考核意见：{comment}" if comment else ""
+    vetoes = "；".join(VETO_LABELS.get(v, v) for v in evaluation["ethics_vetoes"] or [])
+
+    def shown(rating: Rating, *why: str) -> str:
+        reasons = "；".join(w for w in why if w)
+        return f"{rating.label}（{reasons}）" if rating == Rating.FAIL and reasons else rating.label
+
+    return (
+        Part(work == Rating.PASS, shown(work, grounds)),
+        Part(ethics == Rating.PASS, shown(ethics, f"否决项：{vetoes}" if vetoes else "", grounds)),
+    )
 
 
 async def _rows(period: Period) -> list[Result]:
@@ -114,7 +130,13 @@ async def _rows(period: Period) -> list[Result]:
     evaluations = {
         row["physician_id"]: row
         for row in await Evaluation.filter(period_id=period.id).values(
-            "physician_id", "status", "assessor_work_performance", "assessor_ethics"
+            "physician_id",
+            "status",
+            "assessor_work_performance",
+            "assessor_ethics",
+            "ethics_vetoes",
+            "institution_comment",
+            "assessor_comment",
         )
     }
     attempts: dict[int, dict[str, Any]] = {}

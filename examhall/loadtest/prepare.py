@@ -152,14 +152,20 @@ async def _previous_current() -> int | None:
     return current.id
 
 
+def period_name(previous: int | None, now: datetime) -> str:
+    """The throwaway period's name: its Beijing time, and the period to give back."""
+    from portal.web import local_time
+
+    return f"{MARK}考场压力测试 {local_time(now, '%m-%d %H:%M')}（原当前周期 #{previous or 0}）"
+
+
 async def _period(options: Options, previous: int | None) -> Any:
     from models.enums import Phase
     from models.period import Period, PhaseWindow
 
     now = datetime.now(UTC)
-    stamp = now.astimezone().strftime("%m-%d %H:%M")
     period = await Period.create(
-        name=f"{MARK}考场压力测试 {stamp}（原当前周期 #{previous or 0}）",
+        name=period_name(previous, now),
         question_count=options.questions,
         duration_minutes=60,
     )

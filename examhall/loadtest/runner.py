@@ -45,7 +45,9 @@ async def run(
     settings: Settings, redis: Any, face: Any, options: Options, faults: list[Fault] | None = None
 ) -> dict[str, Any]:
     """Prepare, play, measure, reconcile; returns the report (the database must be open)."""
-    started_at = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+    from portal.web import LOCAL_ZONE
+
+    started_at = datetime.now(LOCAL_ZONE).isoformat(timespec="seconds")  # Beijing time
     processes = server_processes(options)
     print(f"准备 {options.physicians} 名压测医师…", flush=True)
     prepared = await prepare(settings, redis, options)

@@ -3,6 +3,10 @@
   "use strict";
   var config = JSON.parse(document.getElementById("monitor-config").textContent);
   var status = document.getElementById("live-status");
+  // [[key, label], ...] in the order of the table headers: cells are filled in that order.
+  var states = config.categories;
+  var labels = {};
+  states.forEach(function (pair) { labels[pair[0]] = pair[1]; });
 
   function cell(row, text) {
     var td = document.createElement("td");
@@ -19,7 +23,7 @@
     Object.keys(groups).forEach(function (name) {
       var tr = document.createElement("tr");
       cell(tr, name);
-      Object.keys(config.categories).forEach(function (key) { cell(tr, String(groups[name][key])); });
+      states.forEach(function (pair) { cell(tr, String(groups[name][pair[0]])); });
       body.appendChild(tr);
     });
   }
@@ -46,7 +50,7 @@
       link.textContent = r.name;
       cell(tr, "").appendChild(link);
       cell(tr, r.institution);
-      cell(tr, config.categories[r.category] + (r.stage ? "（" + (config.stages[r.stage] || r.stage) + "识别）" : ""));
+      cell(tr, labels[r.category] + (r.stage ? "（" + (config.stages[r.stage] || r.stage) + "识别）" : ""));
       cell(tr, r.remaining === null ? "—" : Math.floor(r.remaining / 60) + " 分");
       cell(tr, r.heartbeat_age === null ? "—" : r.heartbeat_age + " 秒前");
       cell(tr, String(r.failed_checks));

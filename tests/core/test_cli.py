@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core import demo_photos
 from core.settings import ROOT
 
 
@@ -39,6 +40,15 @@ def test_migrate_seed_and_office_account(tmp_path: Path) -> None:
     assert "跳过" in xjdk(tmp_path, "seed-demo", "--if-empty").stdout
     papers = xjdk(tmp_path, "generate-papers")
     assert papers.returncode == 0 and "已生成 0 份试卷" in papers.stdout  # made by the seed
+    assert (
+        f"{len(demo_photos.SOURCES)} 张，已提取人脸特征" in seeded.stdout
+        and "已报名一般程序" in seeded.stdout
+    )
+    assert len(list((tmp_path / "media" / "photos" / "demo").iterdir())) == len(demo_photos.SOURCES)
+
+    exam = xjdk(tmp_path, "demo-exam-now")
+    assert exam.returncode == 0, exam.stderr
+    assert "业务水平测评已开放" in exam.stdout and "进入【业务水平测评】即可开考" in exam.stdout
 
     weak = xjdk(tmp_path, "create-office-account", "admin", stdin="short\n")
     assert weak.returncode == 2 and "密码长度" in weak.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import factories
 from core.cli import build_parser
 from core.settings import Settings
 from examhall import loadtest
+from examhall.loadtest.prepare import MARK, period_name
 from examhall.loadtest.report import Recorder
 from models.exam import Answer, Attempt, FaceCheck
 from models.org import Account, Organisation
@@ -131,3 +133,10 @@ def test_the_command_and_its_defaults() -> None:
         ["loadtest", "--url", "http://a:1", "--url", "http://b:2", "--no-face", "--cleanup"]
     )
     assert args.urls == ["http://a:1", "http://b:2"] and args.no_face and args.cleanup
+
+
+def test_the_rehearsal_period_is_named_in_beijing_time() -> None:
+    """00:15 on 30 November in Beijing is 16:15 on the 29th in UTC."""
+    late = datetime(2026, 11, 29, 16, 15, tzinfo=UTC)
+    name = period_name(7, late)
+    assert "11-30 00:15" in name and name.startswith(MARK) and "#7" in name

@@ -218,3 +218,42 @@ async def test_jurisdiction_of_proctors(
         assert refused.status_code == 401 and "未登录" in refused.text
     await hall.close()
     assert (await Attempt.get(id=attempt_id)).status == AttemptStatus.IN_PROGRESS
+
+
+async def test_an_attempt_a_proctor_ended_waits_in_the_review_list(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    """异常复核 lists attempts ended by a proctor (not only flagged ones), and until the
+    review the result counts the test as unfinished."""
+    from models.exam import Paper
+    from portal.results import test_part
+
+    period = await factories.period()
+    inst = await factories.organisation(OrgKind.INSTITUTION)
+    doc = await factories.physician(inst, name="终止复核医师")
+    enrollment = await factories.enrollment(period, doc)
+    paper = await Paper.create(
+        period=period, physician=doc, enrollment=enrollment, duration_minutes=60, pass_mark=60
+    )
+    attempt = await Attempt.create(paper=paper, status=AttemptStatus.IN_PROGRESS)
+    _, office = await factories.org_with_account(OrgKind.OFFICE)
+    proctor = await proctor_client(app, office.username)
+    assert "终止复核医师" not in (await proctor.get("/proctor/reviews")).text
+
+    assert (await act(proctor, attempt.id, "end", "手机查阅资料")).status_code == 303
+    queue = await proctor.get("/proctor/reviews")
+    assert "终止复核医师" in queue.text and "监考人员终止考试：手机查阅资料" in queue.text
+    row = await Attempt.filter(id=attempt.id).values(
+        "paper__pass_mark", "status", "score", "flagged", "review_decision"
+    )
+    assert test_part(row[0], 60)[0].passed is None  # not decided before the review
+
+    page = await proctor.get(f"/proctor/attempts/{attempt.id}")
+    assert "提交复核" in page.text
+    assert (await act(proctor, attempt.id, "accept", "终止理由属实")).status_code == 303
+    assert "终止复核医师" not in (await proctor.get("/proctor/reviews")).text
+    row = await Attempt.filter(id=attempt.id).values(
+        "paper__pass_mark", "status", "score", "flagged", "review_decision"
+    )
+    assert test_part(row[0], 60)[0].passed is False
+    await proctor.aclose()

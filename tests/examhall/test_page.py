@@ -6,13 +6,20 @@ import json
 
 import httpx
 from bs4 import BeautifulSoup
+from starlette.applications import Starlette
 
 import factories
-from conftest import login
+from conftest import login, post_form
 from core.settings import ROOT
 from examhall import protocol as p
+from examhall.client import HallClient
 from examhall.pages import page_protocol
-from models.enums import OrgKind, Role
+from examhall.papers import generate_for_period
+from models.enums import OrgKind, Phase, Role
+from models.exam import Paper, PaperItem
+from models.period import Period
+from portal.sessions import COOKIE
+from sitting import question_bank
 
 SERVER_TYPES = (
     p.WELCOME,
@@ -93,3 +100,48 @@ def test_the_script_follows_the_protocol() -> None:
     assert "innerHTML" not in script and "insertAdjacentHTML" not in script
     assert "toBlob" in script and "image/jpeg" in script
     assert "sessionStorage" in script
+
+
+async def test_the_intro_shows_what_the_paper_has_after_the_office_changes_it(
+    app: Starlette, client: httpx.AsyncClient, base_url: str
+) -> None:
+    """Papers drawn before the office changed the count, duration or pass mark are drawn
+    again (nobody has started yet): the hall's 考试须知 and the paper agree."""
+    await question_bank()
+    period = await factories.period()
+    await Period.filter(id=period.id).update(question_count=14, pass_mark=60)
+    await factories.open_window(period, Phase.TEST)
+    doc = await factories.physician(await factories.organisation(OrgKind.INSTITUTION))
+    await factories.enrollment(period, doc)
+    assert await generate_for_period(await Period.get(id=period.id)) == 1
+    old = await Paper.get(period_id=period.id, physician_id=doc.id)
+    assert await PaperItem.filter(paper_id=old.id).count() == 14
+
+    _, office = await factories.org_with_account(OrgKind.OFFICE)
+    await login(client, office.username)
+    path = f"/office/periods/{period.id}"
+    assert "已生成的试卷将作废并按新参数重新生成" in (await client.get(path)).text
+    changed = {
+        "name": period.name,
+        "question_count": "10",
+        "duration_minutes": "10",
+        "pass_mark": "70",
+        "waiting_room_minutes": "30",
+        "face_retries": "3",
+        "required_hours": "36",
+        "credit_points": "6",
+    }
+    saved = await post_form(client, path, changed)
+    assert saved.status_code == 303
+    shown = (await client.get("/office/periods")).text
+    assert "已按新参数重新生成试卷（原 1 份作废）" in shown
+    paper = await Paper.get(period_id=period.id, physician_id=doc.id)
+    assert paper.id != old.id and (paper.duration_minutes, paper.pass_mark) == (10, 70)
+    assert await PaperItem.filter(paper_id=paper.id).count() == 10
+
+    client.cookies.clear()
+    await login(client, doc.id_number)
+    hall = HallClient(base_url, f"{COOKIE}={client.cookies[COOKIE]}")
+    welcome = await hall.connect()
+    assert (welcome["question_count"], welcome["duration"], welcome["pass_mark"]) == (10, 600, 70)
+    await hall.close()

@@ -10,8 +10,9 @@ import httpx
 import factories
 from conftest import login, table_rows
 from core import audit
-from models.enums import OrgKind
+from models.enums import FilingKind, OrgKind
 from models.ops import AuditLog
+from models.physician import Filing
 
 
 async def logged(action: str, at: datetime, **kw: Any) -> AuditLog:
@@ -62,7 +63,7 @@ async def test_filters_and_labels(client: httpx.AsyncClient, db: None) -> None:
     assert (
         "执业机构填写错误" in mine[1] and "198.51.100.20" in mine[1] and "note：第一次" in mine[1]
     )
-    assert f"医师 #{doc.id}" in mine[1]
+    assert f"医师 {doc.name}（#{doc.id}）" in mine[1]
     assert mine[1].startswith("2026-03-02 00:30:00")  # shown in Beijing time
 
     by_action = await rows(client, action="registration_approved", actor="inst_audit")
@@ -130,3 +131,67 @@ def test_every_recorded_action_has_a_chinese_name() -> None:
     }
     assert len(found) > 20
     assert sorted(found - set(ACTIONS)) == []
+
+
+async def test_entries_read_as_names_and_chinese_labels(
+    client: httpx.AsyncClient, db: None
+) -> None:
+    """No programmer keys or bare ids: 调出暂存区 to an institution by name, the new log-in by
+    its user name, the filing by what it is about."""
+    commission, commission_acct = await factories.org_with_account(OrgKind.COMMISSION)
+    target = await factories.organisation(OrgKind.INSTITUTION, name="日志测试调入医院")
+    doc = await factories.physician(None, name="日志测试医师")
+    filing = await Filing.create(
+        kind=FilingKind.STAGING_OUT,
+        commission=commission,
+        physician=doc,
+        institution=target,
+        requested_by=commission_acct,
+    )
+    await audit.record(
+        None,
+        "filing_approved",
+        obj=filing,
+        label="names_audit",
+        kind="staging_out",
+        to_institution=target.id,
+        account_id=commission_acct.id,
+        registration_resubmitted=False,
+        before={"title": "主治医师", "assessor": target.id},
+    )
+    _, office = await factories.org_with_account(OrgKind.OFFICE)
+    await login(client, office.username)
+    (row,) = await rows(client, actor="names_audit")
+    assert f"备案 调出暂存区：日志测试医师（#{filing.id}）" in row
+    assert "类型：调出暂存区" in row
+    assert f"调入执业机构：日志测试调入医院（#{target.id}）" in row
+    assert f"新建登录账号：{commission_acct.username}" in row
+    assert "注册重新提交审核：否" in row
+    assert f"修改前：名称：主治医师；所属考核机构：日志测试调入医院（#{target.id}）" in row
+    for raw in ("kind：", "to_institution", "account_id", "staging_out"):
+        assert raw not in row, raw
+
+
+def test_every_recorded_detail_key_has_a_chinese_label() -> None:
+    """Like the actions: a detail key recorded by the code without a label fails here."""
+    import re
+    from pathlib import Path
+
+    from portal.audit_text import FIELD_LABELS, LABELS, REFERENCES
+
+    root = Path(__file__).resolve().parents[2]
+    calls = []
+    for package in ("portal", "examhall", "core", "workers"):
+        for path in (root / package).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            for start in [m.end() for m in re.finditer(r"audit\.record\(", text)]:
+                depth, end = 1, start
+                while depth:
+                    depth += {"(": 1, ")": -1}.get(text[end], 0)
+                    end += 1
+                calls.append(text[start:end])
+    keys = {k for call in calls for k in re.findall(r"\b([a-z_]+)=", call)}
+    plain = {"obj", "from_state", "to_state", "reason", "ip", "label", "id"}  # id: Account.get
+    assert len(calls) > 40 and "to_institution" not in keys  # set through **effects
+    known = set(LABELS) | set(REFERENCES) | set(FIELD_LABELS) | plain
+    assert sorted(keys - known) == []

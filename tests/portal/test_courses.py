@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from bs4 import BeautifulSoup
 
 import factories
 from conftest import csrf_of, login, table_rows
+from core import study
 from models.enums import OrgKind, Role
 from models.ops import AuditLog
 from models.training import Course, Lesson, LessonProgress
@@ -237,3 +239,40 @@ async def test_only_the_office_manages_courses(client: httpx.AsyncClient, db: No
         )
         assert posted.status_code == 403
     assert await Course.exists(id=course.id)
+
+
+async def test_the_lesson_editor_keeps_what_it_offers(client: httpx.AsyncClient, db: None) -> None:
+    """The page loads the editor from /static/vendor with the server's allow-list, and what
+    the editor makes (headings 2–4, bold, italic, quotes, lists, links, tables) is kept."""
+    await office(client)
+    course = await Course.create(title="编辑器课程", category="public_required", class_hours=1)
+    new = f"/office/courses/{course.id}/lessons/new"
+    page = BeautifulSoup((await client.get(new)).text, "html.parser")
+    assert page.select_one("#f-body")["data-allowed-tags"] == study.editor_allow_list()
+    scripts = [s["src"] for s in page.select("script[src]")]
+    assert scripts.index("/static/vendor/jodit/jodit.min.js") < scripts.index(
+        "/static/js/lesson-editor.js"
+    )
+    for asset in ("/static/vendor/jodit/jodit.min.js", "/static/vendor/jodit/jodit.min.css"):
+        assert (await client.get(asset)).status_code == 200, "run make vendor"
+    body = (
+        "<h2>一、总则</h2><h3>（一）适用范围</h3><h4>1. 定义</h4>"
+        "<p><strong>加粗</strong><b>也加粗</b><em>强调</em><i>斜体</i></p>"
+        "<blockquote>引用条文</blockquote><ul><li>要点</li></ul>"
+        '<table style="width:100%"><tbody><tr><th colspan="2">表头</th></tr></tbody></table>'
+        '<h1>一级标题</h1><p><u>下划线</u><span style="color:red">红字</span></p>'
+    )
+    lesson = {"title": "格式", "body": body, "video_url": "", "minutes": "45", "sort": "0"}
+    assert (await send(client, new, lesson)).status_code == 303
+    saved = (await Lesson.get(course_id=course.id)).body
+    for kept in (
+        "<h2>一、总则</h2>",
+        "<h3>（一）适用范围</h3>",
+        "<h4>1. 定义</h4>",
+        "<strong>加粗</strong><b>也加粗</b><em>强调</em><i>斜体</i>",
+        "<blockquote>引用条文</blockquote>",
+        '<table><tbody><tr><th colspan="2">表头</th></tr></tbody></table>',
+    ):
+        assert kept in saved, kept
+    assert "<h1>" not in saved and "<u>" not in saved and "style" not in saved
+    assert "一级标题" in saved and "下划线" in saved and "红字" in saved  # the text stays

@@ -166,3 +166,30 @@ async def test_other_organisations_get_404(client: httpx.AsyncClient, db: None) 
     assert (await client.get("/assessor/enrollments")).status_code == 403
     await application.refresh_from_db()
     assert application.status == EnrollmentStatus.SUBMITTED
+
+
+async def test_a_pending_simplified_application_is_not_shown_as_enrolled(
+    client: httpx.AsyncClient, db: None
+) -> None:
+    """The physician, the guide and the institution's list say what it waits for."""
+    await factories.period()
+    inst, inst_acct = await factories.org_with_account(OrgKind.INSTITUTION)
+    doc = await factories.physician(inst, name="简易待审医师")
+    await login(client, doc.id_number)
+    response = await enroll(
+        client, procedure="simplified", years_in_practice="12", no_bad_record="yes", report=REPORT
+    )
+    assert response.status_code == 303
+    page = (await client.get("/physician/enrollment")).text
+    assert "简易程序 · 已提交申请，待执业机构审核" in page and "已报名" not in page
+    home = (await client.get("/")).text
+    assert "待执业机构审核" in home and "已报名" not in home
+
+    client.cookies.clear()
+    await login(client, inst_acct.username)
+    listed = (await client.get("/physicians", params={"q": "简易待审医师"})).text
+    assert "简易程序（已提交申请，待执业机构审核）" in listed and "已报名" not in listed
+    enrollment = await Enrollment.get(physician_id=doc.id)
+    assert (await review(client, "institution", enrollment.id, "approve")).status_code == 303
+    listed = (await client.get("/physicians", params={"q": "简易待审医师"})).text
+    assert "执业机构审核通过，待考核机构复核" in listed

@@ -130,6 +130,11 @@ async def test_add_institution_approved(client: httpx.AsyncClient, db: None) -> 
     await as_user(client, acct.username)
     records = table_rows((await client.get("/commission/filings")).text)
     assert any("昌吉州第二人民医院" in row and "已通过" in row for row in records)
+    # 申请内容 says what was filed: the new institution, its county and its assessment body.
+    filed = f"新增：昌吉州第二人民医院（{county.name}，考核机构：{assessor.name}）"
+    assert any(filed in row for row in records), records
+    recent = table_rows((await client.get("/commission/institutions/add")).text)
+    assert any(filed in row for row in recent), recent
 
 
 async def test_add_rejected_needs_a_reason_and_one_decision_wins(
@@ -235,6 +240,8 @@ async def test_delete_institution(client: httpx.AsyncClient, app: Starlette, db:
     assert done.status_code == 303
     assert REPORTED in (await client.get("/commission/institutions/delete")).text
     assert (await Organisation.get(id=empty.id)).status == OrgStatus.PENDING_DELETE
+    records = table_rows((await client.get("/commission/filings")).text)
+    assert any("删除：吐鲁番空医院（" in row and assessor.name in row for row in records), records
     again = await post_form(
         client, "/commission/institutions/delete", {"institution": str(empty.id)}
     )

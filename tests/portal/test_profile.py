@@ -63,6 +63,7 @@ async def test_bad_contact_is_explained_and_nothing_saved(
 async def test_rejected_resubmits_to_the_right_institution_and_is_approved(
     client: httpx.AsyncClient, db: None
 ) -> None:
+    """One form: the corrected scope and contact details go with the resubmission."""
     wrong = await factories.organisation(OrgKind.INSTITUTION, "653100")
     right, right_acct = await factories.org_with_account(OrgKind.INSTITUTION, "653100")
     doc = await factories.physician(wrong, RegistrationStatus.PENDING)
@@ -72,12 +73,16 @@ async def test_rejected_resubmits_to_the_right_institution_and_is_approved(
         previous_institution_id=wrong.id,
         staging_reason=StagingReason.REJECTED,
         rejection_reason="非本机构医师",
+        practice_scope="眼耳鼻咽喉科专业",
     )
     await login(client, doc.id_number)
     page = await client.get("/physician/profile")
     assert "非本机构医师" in page.text and "重新提交注册" in page.text
+    assert page.text.count('<form method="post" action="/physician/profile"') == 1
+    assert "/physician/profile/resubmit" not in page.text
 
-    missing = await post(client, "/physician/profile/resubmit", {"prefecture": "", "county": ""})
+    edits = {**DETAILS, "practice_category": "临床", "practice_scope": "外科专业"}
+    missing = await post(client, "/physician/profile", edits)
     assert missing.status_code == 400 and "请选择所属地" in missing.text
 
     place = {
@@ -85,11 +90,16 @@ async def test_rejected_resubmits_to_the_right_institution_and_is_approved(
         "county": str(right.county_id),
         "institution": str(right.id),
     }
-    response = await post(client, "/physician/profile/resubmit", place)
+    response = await post(client, "/physician/profile", {**edits, **place})
     assert response.status_code == 303
     doc = await Physician.get(id=doc.id)
     assert doc.registration_status == RegistrationStatus.PENDING
     assert doc.institution_id == right.id and doc.staging_reason is None
+    assert (doc.practice_scope, doc.title, doc.email) == (
+        "外科专业",
+        "副主任医师",
+        DETAILS["email"],
+    )
     assert "注册审核中" in (await client.get("/")).text
 
     client.cookies.clear()
@@ -107,18 +117,50 @@ async def test_rejected_resubmits_to_the_right_institution_and_is_approved(
     assert actions[-2:] == ["registration_resubmitted", "registration_approved"]
 
 
-async def test_no_institution_change_unless_rejected(client: httpx.AsyncClient, db: None) -> None:
+async def test_pending_physician_corrects_the_institution_before_review(
+    client: httpx.AsyncClient, db: None
+) -> None:
+    wrong, wrong_acct = await factories.org_with_account(OrgKind.INSTITUTION)
+    right, right_acct = await factories.org_with_account(OrgKind.INSTITUTION)
+    doc = await factories.physician(wrong, RegistrationStatus.PENDING)
+    await login(client, doc.id_number)
+    page = await client.get("/physician/profile")
+    assert 'name="institution"' in page.text and "审核前可更正" in page.text
+    place = {
+        "prefecture": str(right.prefecture_id),
+        "county": str(right.county_id),
+        "institution": str(right.id),
+    }
+    data = {**DETAILS, "practice_category": "临床", "practice_scope": "内科专业", **place}
+    assert (await post(client, "/physician/profile", data)).status_code == 303
+    doc = await Physician.get(id=doc.id)
+    assert doc.institution_id == right.id
+    assert doc.registration_status == RegistrationStatus.PENDING
+    assert "请等待其审核" in (await client.get("/physician/profile")).text
+    entry = await AuditLog.get(action="registration_institution_changed", object_id=doc.id)
+    assert entry.detail["institution"] == right.id
+
+    # The registration is now in the right institution's queue, not the wrong one's.
+    for acct, listed in ((wrong_acct, False), (right_acct, True)):
+        client.cookies.clear()
+        await login(client, acct.username)
+        queue = await client.get("/institution/registrations")
+        assert (doc.name in queue.text) is listed
+
+
+async def test_no_institution_change_once_approved(client: httpx.AsyncClient, db: None) -> None:
     inst = await factories.organisation(OrgKind.INSTITUTION)
     other = await factories.organisation(OrgKind.INSTITUTION)
     doc = await factories.physician(inst)
     await login(client, doc.id_number)
+    assert 'name="institution"' not in (await client.get("/physician/profile")).text
     place = {
         "prefecture": str(other.prefecture_id),
         "county": str(other.county_id),
         "institution": str(other.id),
     }
-    response = await post(client, "/physician/profile/resubmit", place)
-    assert response.status_code == 409 and "调出" in response.text
+    response = await post(client, "/physician/profile", {**DETAILS, **place})
+    assert response.status_code == 303
     assert (await Physician.get(id=doc.id)).institution_id == inst.id
 
 
@@ -128,9 +170,14 @@ async def test_pending_physician_may_still_fix_the_scope(
     inst = await factories.organisation(OrgKind.INSTITUTION)
     doc = await factories.physician(inst, RegistrationStatus.PENDING)
     await login(client, doc.id_number)
-    data = {**DETAILS, "practice_category": "中医", "practice_scope": "维医专业"}
+    place = {
+        "prefecture": str(inst.prefecture_id),
+        "county": str(inst.county_id),
+        "institution": str(inst.id),
+    }
+    data = {**DETAILS, **place, "practice_category": "中医", "practice_scope": "维医专业"}
     assert (await post(client, "/physician/profile", data)).status_code == 303
     assert (await Physician.get(id=doc.id)).practice_scope == "维医专业"
-    wrong = {**DETAILS, "practice_category": "口腔", "practice_scope": "维医专业"}
+    wrong = {**DETAILS, **place, "practice_category": "口腔", "practice_scope": "维医专业"}
     response = await post(client, "/physician/profile", wrong)
     assert response.status_code == 400 and "对应" in response.text
