@@ -7,7 +7,8 @@
   ``includeIndicatorStyles`` off, because the ``<style>`` element htmx would inject for
   ``.htmx-indicator`` is inline and has no nonce (no page uses the class; one that does puts
   the rule in ``static/css/site.css``). No style attribute is allowed either. The exam hall's
-  JSON ``<script type="application/json">`` is data, never run, so it needs no nonce.
+  JSON ``<script type="application/json">`` is data, never run, so it needs no nonce. The
+  office's lesson editor alone may use style attributes (``RICH_EDITOR``).
   ``frame-ancestors 'none'`` (and ``X-Frame-Options: DENY`` for older browsers): no page can
   be framed by another site.
 - ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin`` (a reset link's token
@@ -22,6 +23,7 @@ uvicorn's own ``Server`` header is switched off where uvicorn is configured (``c
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from starlette.datastructures import MutableHeaders
@@ -29,15 +31,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 NONCE_KEY = "csp_nonce"
 STATIC = "/static/"
+# The office's lesson editor (Jodit) positions its toolbar and pop-ups with style attributes:
+# allowed on its two pages alone (office-only; a style attribute runs no script).
+RICH_EDITOR = re.compile(r"^/office/courses/(\d+/lessons/new|lessons/\d+)$")
 
 
-def content_security_policy(nonce: str) -> str:
+def content_security_policy(nonce: str, style_attributes: bool = False) -> str:
     return "; ".join(
         (
             "default-src 'self'",
             f"script-src 'self' 'nonce-{nonce}'",
             f"style-src 'self' 'nonce-{nonce}'",
-            "style-src-attr 'none'",
+            "style-src-attr 'unsafe-inline'" if style_attributes else "style-src-attr 'none'",
             "img-src 'self' data: blob:",
             "media-src 'self' blob:",
             "connect-src 'self'",
@@ -62,11 +67,12 @@ class SecurityHeadersMiddleware:
         nonce = secrets.token_urlsafe(18)
         scope[NONCE_KEY] = nonce
         dynamic = not scope["path"].startswith(STATIC)
+        editor = bool(RICH_EDITOR.match(scope["path"]))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = content_security_policy(nonce)
+                headers["Content-Security-Policy"] = content_security_policy(nonce, editor)
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["X-Frame-Options"] = "DENY"
                 headers["Referrer-Policy"] = "same-origin"

@@ -26,6 +26,10 @@
       }
     },
     enter: "p",
+    // Its source view is a plain textarea, without the code editor and the HTML beautifier
+    // Jodit would fetch from a CDN (refused by the CSP, and out of reach of an offline site).
+    sourceEditor: "area",
+    beautifyHTML: false,
     askBeforePasteHTML: false,
     askBeforePasteFromWord: false,
     defaultActionOnPaste: "insert_clear_html",

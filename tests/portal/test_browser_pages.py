@@ -262,6 +262,12 @@ async def test_the_lesson_editor_formats_and_keeps_it(
       var selection = window.getSelection(); selection.removeAllRanges();
       selection.addRange(range); })"""
     async with serve(app) as base, chromium(1280) as page:
+        await page.call("Page.enable")
+        await page.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            source="window.__csp = []; document.addEventListener('securitypolicyviolation',"
+            " function (e) { window.__csp.push(e.violatedDirective + ' ' + e.blockedURI); });",
+        )
         await browse_as(page, base, client, office.username)
         await page.goto(f"{base}/office/courses/{course.id}/lessons/new")
         await wait_for(page, "!!document.querySelector('.jodit-wysiwyg')", "the editor")
@@ -290,6 +296,7 @@ async def test_the_lesson_editor_formats_and_keeps_it(
             "document.getElementById('f-minutes').value = '45';"
         )
         await asyncio.sleep(0.3)  # the editor writes into its textarea after a short pause
+        assert await page.evaluate("window.__csp") == [], await page.evaluate("JSON.stringify(window.__csp)")
         await page.evaluate(
             "Array.from(document.querySelectorAll('main button[type=submit]'))"
             ".find(function (b) { return b.textContent.trim() === '保存'; }).click()"

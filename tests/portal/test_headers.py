@@ -47,6 +47,23 @@ async def test_every_page_sends_the_security_headers(client: httpx.AsyncClient) 
     assert len(seen) == 3  # a new nonce for every response
 
 
+async def test_only_the_lesson_editor_may_use_style_attributes(
+    client: httpx.AsyncClient, db: None
+) -> None:
+    from models.training import Course
+
+    course = await Course.create(title="样式属性课程", category="public_required", class_hours=1)
+    _, office = await factories.org_with_account(OrgKind.OFFICE)
+    await login(client, office.username)
+    editor = await client.get(f"/office/courses/{course.id}/lessons/new")
+    assert editor.status_code == 200
+    assert "style-src-attr 'unsafe-inline'" in editor.headers["content-security-policy"]
+    assert "script-src 'self' 'nonce-" in editor.headers["content-security-policy"]
+    for path in (f"/office/courses/{course.id}", "/office/courses"):
+        policy = (await client.get(path)).headers["content-security-policy"]
+        assert "style-src-attr 'none'" in policy, path
+
+
 async def test_static_files_may_be_cached_but_nothing_else(
     client: httpx.AsyncClient, db: None
 ) -> None:
