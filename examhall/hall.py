@@ -66,7 +66,7 @@ RATE = 20.0  # messages per second a client may send on average
 BURST = 60.0
 
 
-KeepAlive = Callable[[], Awaitable[None]]
+KeepAlive = Callable[[], Awaitable[bool]]  # False: the log-in has ended
 
 
 class Refused(Exception):
@@ -647,8 +647,10 @@ class Session:
         kind = message["type"]
         if kind == p.HEARTBEAT:
             await self.hall.live.heartbeat(self.attempt.id)
-            if self.keep_alive is not None:
-                await self.keep_alive()  # the log-in lasts as long as the test
+            # The log-in lasts as long as the test, unless it is ended (a password changed
+            # or reset elsewhere, the account disabled): then the hall closes too.
+            if self.keep_alive is not None and not await self.keep_alive():
+                await self.close(p.LOGGED_OUT, "登录已失效（密码已修改或账号已停用），请重新登录")
         elif kind == p.HELLO:
             if message.get("v") != p.VERSION:
                 await self.send(p.ERROR, code=p.BAD_MESSAGE, message="页面版本过旧，请刷新页面")

@@ -109,6 +109,7 @@ NOT_ELIGIBLE = "not_eligible"
 DONE = "done"
 ENDED_BY_PROCTOR = "ended_by_proctor"
 STALE = "stale"  # a burst for a challenge that is no longer the pending one
+LOGGED_OUT = "logged_out"  # the physician's log-in ended (password changed, account disabled)
 
 # check_result reasons besides the FaceReason values
 LIMIT = "limit"  # no tries left: a proctor decides
@@ -204,9 +205,10 @@ CODES = (
     DONE,
     ENDED_BY_PROCTOR,
     STALE,
+    LOGGED_OUT,
 )
 # After a bye with one of these a page stays closed: reconnecting cannot help.
-FINAL_BYES = (TAKEN_OVER, DONE, ENDED_BY_PROCTOR, NOT_OPEN, NOT_ELIGIBLE)
+FINAL_BYES = (TAKEN_OVER, DONE, ENDED_BY_PROCTOR, NOT_OPEN, NOT_ELIGIBLE, LOGGED_OUT)
 
 
 def for_page() -> dict[str, Any]:

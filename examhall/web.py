@@ -35,8 +35,10 @@ async def hall_socket(ws: WebSocket) -> None:
     session_id = get_session(ws).id
     store = ws.app.state.sessions
 
-    async def keep_alive() -> None:
-        await store.touch(session_id)
+    account_id = found.account_id
+
+    async def keep_alive() -> bool:
+        return bool(await store.touch(session_id, account_id))
 
     await serve(ws, hall, found.physician_id, keep_alive)
 

@@ -124,6 +124,12 @@ def _enrollment_step(
     return Step("考试报名", f"{state}，本期报名已结束" + dates, False)
 
 
+NO_PHOTO = (
+    "。您还没有注册照片，测评的人脸识别无法通过：请联系所在执业机构在【考核信息查看】中为您"
+    "【更换照片】"
+)
+
+
 async def _test_step(
     physician: Physician, period: Period, enrollment: Enrollment | None, now: datetime
 ) -> Step:
@@ -150,11 +156,13 @@ async def _test_step(
         return Step(title, "未设置" + when, False)
     started = attempt is not None and attempt.started_at is not None
     opens = test.starts_at - timedelta(minutes=period.waiting_room_minutes)
+    # Every face check compares with the registered photo: without one, say so beforehand.
+    photo = "" if physician.face_encoding else NO_PHOTO
     if started or opens <= now < test.ends_at:
         state = "进行中" if started or now >= test.starts_at else "候考室已开放"
-        return Step(title, state + when, False, "进入测评", "/examhall/")
+        return Step(title, state + when + photo, False, "进入测评", "/examhall/")
     if now < opens:
-        return Step(title, "未开始" + when, False)
+        return Step(title, "未开始" + when + photo, False)
     return Step(title, "已结束" + when, True)
 
 

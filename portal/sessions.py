@@ -101,9 +101,15 @@ class SessionStore:
         raw, _ = await pipe.execute()
         return json.loads(raw) if raw else None
 
-    async def touch(self, session_id: str) -> None:
-        """Keep a session alive without a request (the exam hall's heartbeats)."""
-        await self.redis.expire(_key(session_id), self.idle_seconds)
+    async def touch(self, session_id: str, account_id: int) -> bool:
+        """Keep a session alive without a request (the exam hall's heartbeats), and its
+        account's index with it, so that ending the account's sessions finds it however long
+        the test lasts. False when the session has ended meanwhile."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.expire(_key(session_id), self.idle_seconds)
+        pipe.expire(_account_key(account_id), self.idle_seconds * 2)
+        alive, _ = await pipe.execute()
+        return bool(alive)
 
     async def save(self, session: Session) -> None:
         pipe = self.redis.pipeline(transaction=True)

@@ -292,3 +292,22 @@ async def test_bad_input_changes_nothing(
     with pytest.raises(ConnectionError):
         await refused.connect()
     assert refused.closed_with is not None and refused.closed_with["code"] == p.NOT_ELIGIBLE
+
+
+async def test_an_ended_log_in_closes_the_hall(
+    app: Starlette, client: httpx.AsyncClient, base_url: str, worker: Any
+) -> None:
+    """A password changed or reset elsewhere, or the account disabled, ends the log-in: the
+    open hall finds out at its next heartbeat and closes for good."""
+    me = await sitter(app, client)
+    hall = HallClient(base_url, me.cookie)
+    await start(hall)
+    await hall.send(p.HEARTBEAT)
+    await asyncio.sleep(0.2)
+    assert hall.is_open
+    await app.state.sessions.end_all(me.physician.account_id)
+    await hall.send(p.HEARTBEAT)
+    bye = await hall.expect(p.BYE)
+    assert bye["code"] == p.LOGGED_OUT and bye["code"] in p.FINAL_BYES
+    assert "重新登录" in bye["message"]
+    await hall.close()

@@ -296,7 +296,9 @@ async def test_the_lesson_editor_formats_and_keeps_it(
             "document.getElementById('f-minutes').value = '45';"
         )
         await asyncio.sleep(0.3)  # the editor writes into its textarea after a short pause
-        assert await page.evaluate("window.__csp") == [], await page.evaluate("JSON.stringify(window.__csp)")
+        assert await page.evaluate("window.__csp") == [], await page.evaluate(
+            "JSON.stringify(window.__csp)"
+        )
         await page.evaluate(
             "Array.from(document.querySelectorAll('main button[type=submit]'))"
             ".find(function (b) { return b.textContent.trim() === '保存'; }).click()"

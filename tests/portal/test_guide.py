@@ -21,6 +21,7 @@ from models.enums import (
     RegistrationStatus,
 )
 from models.period import Enrollment, Evaluation, PhaseWindow, Result
+from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
 
 
@@ -71,6 +72,12 @@ async def test_steps_in_order_with_their_state(client: httpx.AsyncClient, db: No
     assert states["培训"].startswith("已完成 2/36 课时；当前不在培训时间内")
     assert states["考前练习"].startswith("可不限次数练习")
     assert states["业务水平测评"].startswith("未开始（测评时间：")
+    # No registered photo: the guide says beforehand that the face checks cannot pass, and
+    # how to get one.
+    assert "您还没有注册照片" in states["业务水平测评"] and "【更换照片】" in states["业务水平测评"]
+    await Physician.filter(id=doc.id).update(face_encoding=b"\x00" * 1024)
+    states = dict(guide((await client.get("/")).text))
+    assert "注册照片" not in states["业务水平测评"]
 
 
 async def test_results_only_after_publication(client: httpx.AsyncClient, db: None) -> None:
