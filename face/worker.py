@@ -28,6 +28,8 @@ from models.enums import FaceReason
 
 log = logging.getLogger(__name__)
 
+ANSWER_MARGIN = 1.5  # seconds a job needs before its deadline to be worth computing
+
 
 def run_job(job: Job) -> Outcome:
     """What one job asks: a registration photo checked, or a burst judged."""
@@ -91,7 +93,10 @@ class Worker:
             self.park(entry_id, fields, "delivered too many times")
             return
         deadline = float(fields[b"deadline"])
-        if time.time() > deadline:  # the caller has given up: don't spend a core on it
+        if time.time() > deadline - ANSWER_MARGIN:
+            # Its caller has given up, or will have before the answer can come: computing it
+            # would waste a core and make the jobs behind it late too (under a backlog, a
+            # queue that serves jobs at their deadline answers nobody in time).
             self.finish(entry_id)
             return
         job = Job.from_fields(fields)

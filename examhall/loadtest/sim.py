@@ -266,12 +266,15 @@ class Sim:
         actions shown by the clip (face/samples.py), filmed for the challenge's seconds; a
         busy verifier means: wait, send the same burst again."""
         frames: list[bytes] | None = None
+        filmed_for = ""  # the challenge the frames were filmed for
         for attempt in itertools.count():
             if not await self.until(lambda: self.client.challenge is not None, 30):
                 self.rec.error(f"face_{stage}_no_challenge")
                 raise Finished
             challenge = self.client.challenge or {}
             codes = [a["code"] for a in challenge.get("actions", [])]
+            if challenge.get("id") != filmed_for:  # a new challenge (a reconnect): film again
+                frames, filmed_for = None, str(challenge.get("id", ""))
             if frames is None:
                 frames = samples.burst_for(codes, self.checks_passed)
                 if frames is None:  # e.g. 张嘴: the clip cannot show it
@@ -281,7 +284,7 @@ class Sim:
             started = time.monotonic()
             self.face_reply = None
             with contextlib.suppress(websockets.ConnectionClosed):
-                await self.client.burst(frames)
+                await self.client.burst(frames, filmed_for)  # stale if a newer one came
             if not await self.until(lambda: self.face_reply is not None, 120):
                 self.rec.error(f"face_{stage}_interrupted")
                 if self.client.is_open:

@@ -131,3 +131,27 @@ async def test_a_job_that_keeps_failing_is_parked(
     assert len(parked) == 1 and parked[0][1][b"error"] == b"delivered too many times"
     assert b"pictures" not in parked[0][1] and b"reference" not in parked[0][1]
     assert (await face.stats()).parked == 1
+
+
+async def test_a_job_that_cannot_be_answered_in_time_is_not_computed(
+    app: Starlette, settings: Settings, redis_url: str, sync_redis: redis.Redis, doctor: Physician
+) -> None:
+    """A worker drops a job whose caller will have given up before the answer can come (under
+    a backlog, computing such jobs is how a FIFO queue ends up answering nobody in time)."""
+    worker: Any = start_workers(settings, redis_url, 1)[0]
+    try:
+        await asyncio.to_thread(wait_until, lambda: blocked_reading(sync_redis, worker.pid))
+        hurried = FaceService(
+            dataclasses.replace(settings, face_timeout_seconds=1.0), app.state.face.redis
+        )
+        result = await hurried.verify(doctor.id, live(0), FaceStage.START, LEFT)
+        await hurried.close()
+        # An idle worker computes a burst in well under a second: it was dropped instead.
+        assert result.busy
+        await asyncio.to_thread(wait_until, lambda: sync_redis.xlen(STREAM) == 0)
+        patient = FaceService(settings, app.state.face.redis)
+        assert (await patient.verify(doctor.id, live(1), FaceStage.START, LEFT)).passed
+        await patient.close()
+    finally:
+        worker.terminate()
+        await asyncio.to_thread(worker.join, 10)
