@@ -5,36 +5,26 @@ from json import dumps, loads
 from models.enums import FaceReason
 from tortoise import fields
 
+async def face_check_index(apps, schema_editor) -> None:
+    """SQLite rebuilds face_check to alter and drop its columns, and the rebuilt table loses
+    the index of created_at (db_index=True): made again (PostgreSQL alters in place)."""
+    client = schema_editor.client
+    if client.capabilities.dialect == "sqlite":
+        await client.execute_script(
+            'CREATE INDEX IF NOT EXISTS "idx_face_check_created_at" ON "face_check" ("created_at")'
+        )
+
+
 class Migration(migrations.Migration):
     dependencies = [('models', '0002_practice')]
 
     initial = False
 
     operations = [
-        ops.AlterField(
-            model_name='Answer',
-            name='choice',
-            field=fields.JSONField(default=list, description='option ids sent', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
-        ),
         ops.AddField(
             model_name='Attempt',
             name='submit_requested_at',
             field=fields.DatetimeField(null=True, description='交卷 asked for: answers lock until the submit check passes', auto_now=False, auto_now_add=False),
-        ),
-        ops.AlterField(
-            model_name='Enrollment',
-            name='application',
-            field=fields.JSONField(default=dict, description='报名表', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
-        ),
-        ops.AlterField(
-            model_name='Evaluation',
-            name='ethics_vetoes',
-            field=fields.JSONField(default=list, description='veto items', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
-        ),
-        ops.AlterField(
-            model_name='FaceCheck',
-            name='box',
-            field=fields.JSONField(null=True, description='[t, r, b, l]', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
         ),
         ops.AlterField(
             model_name='FaceCheck',
@@ -62,19 +52,10 @@ class Migration(migrations.Migration):
             field=fields.JSONField(default=list, description='the burst, kept when failed', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
         ),
         ops.RemoveField(model_name='FaceCheck', name='frame_path'),
-        ops.AlterField(
-            model_name='Period',
-            name='category_minimums',
-            field=fields.JSONField(default=dict, description='min hours', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
-        ),
         ops.AddField(
             model_name='Physician',
             name='photo_hash',
             field=fields.CharField(default='', description="perceptual hash of the photo's face (replays)", max_length=16),
         ),
-        ops.AlterField(
-            model_name='Result',
-            name='parts',
-            field=fields.JSONField(default=dict, description='parts', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
-        ),
+        ops.RunPython(face_check_index, ops.RunPython.noop),
     ]
