@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         state.face = FaceService(settings, handles.binary)
         state.hasher = hasher
         state.sessions = SessionStore(redis, settings.session_idle_seconds)
-        state.hall = Hall(settings, redis, state.face)
+        state.hall = Hall(settings, redis, state.face, touch=state.sessions.touch)
         state.monitor = monitor.Monitor(state.hall)
         state.throttle = Throttle(
             redis,

@@ -209,6 +209,10 @@ class Settings:
     """EXAM_GRACE_SECONDS: after the deadline, how long the submit face check stays open
     before the attempt is graded as unverified and flagged for proctors."""
 
+    exam_entry_wait_seconds: float = 5.0
+    """EXAM_ENTRY_WAIT_SECONDS: how long a handshake waits in line for one of the
+    EXAM_ENTRY_LIMIT entry slots before it is refused with 503 (the page then retries)."""
+
     exam_entry_limit: int = 48
     """EXAM_ENTRY_LIMIT: physicians entering the hall at once per web process (from the
     handshake to the welcome); beyond it the handshake is refused with 503 and Retry-After,

@@ -29,12 +29,19 @@ NODE_CHANNEL = "hall:node:{}"
 EVENTS_MAXLEN = 200_000
 SESSION_TTL = 6 * 3600  # a session hash outlives any window, then goes
 
-# Claim the attempt for a connection; answer the previous holder (node, connection) if any.
+# Claim the attempt for a connection (ARGV: node, connection, TTL, now, the attempt id, then
+# field/value pairs of who the physician is) and put it in the live set, in one round trip;
+# answer the previous holder (node, connection) if any.
 CLAIM = """
 local old_node = redis.call('HGET', KEYS[1], 'node')
 local old_conn = redis.call('HGET', KEYS[1], 'conn')
-redis.call('HSET', KEYS[1], 'node', ARGV[1], 'conn', ARGV[2], 'connected', '1')
+redis.call('HSET', KEYS[1], 'node', ARGV[1], 'conn', ARGV[2], 'connected', '1',
+           'last_heartbeat', ARGV[4])
+for i = 6, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
 return {old_node or '', old_conn or ''}
 """
 # Mark the attempt disconnected, only if this connection still holds it.
@@ -59,11 +66,9 @@ class Live:
         self._listener: asyncio.Task[None] | None = None
 
     async def claim(self, attempt_id: int, conn: str, info: dict[str, Any]) -> tuple[str, str]:
-        key = SESSION.format(attempt_id)
-        old_node, old_conn = await self._claim(keys=[key], args=[self.node, conn, SESSION_TTL])
-        now = time.time()
-        await self.redis.hset(key, mapping={**_flat(info), "last_heartbeat": now})
-        await self.redis.zadd(LIVE, {str(attempt_id): now})
+        pairs = [x for field, value in _flat(info).items() for x in (field, value)]
+        args = [self.node, conn, SESSION_TTL, time.time(), str(attempt_id), *pairs]
+        old_node, old_conn = await self._claim(keys=[SESSION.format(attempt_id), LIVE], args=args)
         return str(old_node), str(old_conn)
 
     async def release(self, attempt_id: int, conn: str) -> bool:
@@ -75,27 +80,37 @@ class Live:
     async def update(self, attempt_id: int, **fields: Any) -> None:
         await self.redis.hset(SESSION.format(attempt_id), mapping=_flat(fields))
 
-    async def count(self, attempt_id: int, field: str, by: int = 1) -> None:
-        await self.redis.hincrby(SESSION.format(attempt_id), field, by)
-
-    async def heartbeat(self, attempt_id: int) -> None:
-        now = time.time()
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(SESSION.format(attempt_id), "last_heartbeat", now)
-        pipe.zadd(LIVE, {str(attempt_id): now})
-        await pipe.execute()
+    async def count(self, attempt_id: int, field: str, by: int = 1) -> int:
+        """Add to a count of the live hash; the new count."""
+        return int(await self.redis.hincrby(SESSION.format(attempt_id), field, by))
 
     async def session(self, attempt_id: int) -> dict[str, str]:
         found = await self.redis.hgetall(SESSION.format(attempt_id))
         return {str(k): str(v) for k, v in found.items()}
 
-    async def publish_event(self, attempt_id: int, kind: str, detail: dict[str, Any]) -> None:
-        await self.redis.xadd(
-            EVENTS,
-            {"attempt": attempt_id, "kind": kind, "detail": json.dumps(detail, ensure_ascii=False)},
-            maxlen=EVENTS_MAXLEN,
-            approximate=True,
-        )
+    async def publish_events(self, events: list[tuple[int, str, dict[str, Any]]]) -> None:
+        """Feed the monitor, in one round trip for all of them."""
+        pipe = self.redis.pipeline(transaction=False)
+        for attempt_id, kind, detail in events:
+            pipe.xadd(
+                EVENTS,
+                {
+                    "attempt": attempt_id,
+                    "kind": kind,
+                    "detail": json.dumps(detail, ensure_ascii=False, default=str),
+                },
+                maxlen=EVENTS_MAXLEN,
+                approximate=True,
+            )
+        await pipe.execute()
+
+    async def beat(self, attempt_ids: list[int], now: float) -> None:
+        """Heartbeats of many sittings at once: their last heartbeat and the live set."""
+        pipe = self.redis.pipeline(transaction=False)
+        for attempt_id in attempt_ids:
+            pipe.hset(SESSION.format(attempt_id), "last_heartbeat", now)
+        pipe.zadd(LIVE, {str(a): now for a in attempt_ids})
+        await pipe.execute()
 
     async def tell(self, node: str, message: dict[str, Any]) -> None:
         """Send a control message to the node that holds an attempt's socket."""

@@ -32,8 +32,9 @@ from tortoise.expressions import Subquery
 from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int
-from examhall.hall import STAGES, Hall
+from examhall.hall import Hall
 from examhall.live import SESSION
+from examhall.sitting import STAGES
 from face.challenge import missing_message
 from models.enums import AttemptStatus, FaceAction, FaceReason, FaceStage, Role
 from models.exam import Attempt, AttemptEvent, FaceCheck
@@ -364,7 +365,7 @@ async def approve_check(
         ip=client_ip(request),
         attempt=attempt.id,
     )
-    await request.app.state.hall.event(
+    request.app.state.hall.event(
         attempt.id, "check_approved", stage=check.stage.value, by=actor.username, reason=reason
     )
     await _tell(request, attempt, {"op": "recheck"})
@@ -397,7 +398,7 @@ async def end_attempt(
         reason=reason,
         ip=client_ip(request),
     )
-    await request.app.state.hall.event(attempt.id, "ended", reason=reason)
+    request.app.state.hall.event(attempt.id, "ended", reason=reason)
     await _tell(request, attempt, {"op": "end", "reason": f"监考人员已终止本次测评：{reason}"})
 
 
@@ -411,7 +412,7 @@ async def send_message(request: Request, proctor: CurrentUser, attempt: Attempt,
         reason=text,
         ip=client_ip(request),
     )
-    await request.app.state.hall.event(attempt.id, "proctor_message", text=text)
+    request.app.state.hall.event(attempt.id, "proctor_message", text=text)
     return await _tell(request, attempt, {"op": "notice", "text": text})
 
 
@@ -451,7 +452,7 @@ async def review_attempt(
         reason=reason,
         ip=client_ip(request),
     )
-    await request.app.state.hall.event(attempt.id, "reviewed", decision=decision, reason=reason)
+    request.app.state.hall.event(attempt.id, "reviewed", decision=decision, reason=reason)
 
 
 @requires(*PROCTORS)

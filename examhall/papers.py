@@ -9,8 +9,12 @@ own option keys, so the answer key never needs to reach the browser.
 
 from __future__ import annotations
 
+import bisect
+import json
 import random
 import secrets
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +23,13 @@ from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from core.errors import DomainError
-from models.enums import EnrollmentStatus, Procedure, QuestionCategory, QuestionStatus
+from models.enums import (
+    EnrollmentStatus,
+    Procedure,
+    QuestionCategory,
+    QuestionStatus,
+    QuestionType,
+)
 from models.exam import Answer, Attempt, Paper, PaperItem, Question
 from models.period import Enrollment, Period
 from models.physician import Physician
@@ -157,24 +167,107 @@ async def discard_unopened(period: Period) -> int:
     return len(unopened)
 
 
-async def items_for_client(paper: Paper) -> list[dict[str, Any]]:
-    """The paper as the physician's page shows it: no answers, this physician's option ids."""
-    items = await PaperItem.filter(paper_id=paper.id).select_related("question")
-    shown = []
-    for item in sorted(items, key=lambda i: i.position):
-        texts = {o["key"]: o["text"] for o in item.question.options}
-        shown.append(
-            {
-                "id": item.id,
-                "position": item.position,
-                "type": item.question.type.value,
-                "stem": item.question.stem,
-                "options": [
-                    {"id": oid, "text": texts[key]} for oid, key in item.option_map.items()
-                ],
-            }
+def _json(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A question as every paper shows it, its strings JSON-encoded once."""
+
+    type: str
+    stem: str
+    options: dict[str, str]  # option key -> JSON-encoded text
+
+
+class Texts:
+    """The question texts of a process, loaded once: a bank has hundreds of questions and
+    thousands of papers show them, each in its own order with its own option ids. Questions
+    on a paper do not change (题库管理 retires and replaces them), so nothing goes stale."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, Text] = {}
+
+    async def ensure(self, ids: Iterable[int]) -> None:
+        missing = {i for i in ids if i not in self._texts}
+        if not missing:
+            return
+        rows = await Question.filter(id__in=missing).values_list("id", "type", "stem", "options")
+        for qid, kind, stem, options in rows:
+            texts = {o["key"]: _json(o["text"]) for o in options}
+            self._texts[qid] = Text(str(getattr(kind, "value", kind)), _json(stem), texts)
+
+    def __getitem__(self, question_id: int) -> Text:
+        return self._texts[question_id]
+
+
+@dataclass(slots=True)
+class Sheet:
+    """What a sitting keeps of its paper to check an answer, in a few KB (not its texts):
+    the item ids (sorted, with their position index), each item's kind and option ids."""
+
+    ids: array[int]  # item ids, sorted
+    order: array[int]  # for each of ``ids``, its index in position order
+    kinds: bytes  # per position: b"m" multiple choice, b"s" one answer
+    options: bytes  # the option ids of every item, 3 bytes each, in position order
+    offsets: array[int]  # where each position's options start in ``options`` (and the end)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def problem(self, item_id: int, choice: list[str]) -> str:
+        """Why an answer does not fit the paper ("" when it does)."""
+        at = bisect.bisect_left(self.ids, item_id)
+        if at == len(self.ids) or self.ids[at] != item_id:
+            return "答案与试题不符"
+        n = self.order[at]
+        allowed = self.options[self.offsets[n] : self.offsets[n + 1]]
+        for shown in choice:
+            if len(shown) != 6 or not all(c in "0123456789abcdef" for c in shown):
+                return "答案与试题不符"
+            raw = bytes.fromhex(shown)
+            if not any(allowed[k : k + 3] == raw for k in range(0, len(allowed), 3)):
+                return "答案与试题不符"
+        if len(set(choice)) != len(choice):
+            return "答案与试题不符"
+        if self.kinds[n : n + 1] != b"m" and len(choice) > 1:
+            return "本题只能选择一个选项"
+        return ""
+
+
+async def load_paper(paper_id: int, texts: Texts) -> tuple[Sheet, str]:
+    """The sheet a sitting keeps, and the ``paper`` message (protocol.PAPER) as the page
+    receives it: this physician's order and option ids over the shared texts, never the
+    answer key. One query, no model objects."""
+    rows = (
+        await PaperItem.filter(paper_id=paper_id)
+        .order_by("position")
+        .values_list("id", "position", "question_id", "option_map")
+    )
+    await texts.ensure(r[2] for r in rows)
+    parts, kinds, options, offsets = [], bytearray(), bytearray(), array("l", [0])
+    for item_id, position, question_id, option_map in rows:
+        text = texts[question_id]
+        shown = ",".join(
+            f'{{"id":"{oid}","text":{text.options[key]}}}' for oid, key in option_map.items()
         )
-    return shown
+        parts.append(
+            f'{{"id":{item_id},"position":{position},"type":"{text.type}",'
+            f'"stem":{text.stem},"options":[{shown}]}}'
+        )
+        kinds += b"m" if text.type == QuestionType.MULTIPLE else b"s"
+        for oid in option_map:
+            options += bytes.fromhex(oid)
+        offsets.append(len(options))
+    by_id = sorted(range(len(rows)), key=lambda n: rows[n][0])
+    sheet = Sheet(
+        ids=array("q", (rows[n][0] for n in by_id)),
+        order=array("l", by_id),
+        kinds=bytes(kinds),
+        options=bytes(options),
+        offsets=offsets,
+    )
+    return sheet, '{"type":"paper","items":[' + ",".join(parts) + "]}"
 
 
 @dataclass(frozen=True)
@@ -185,9 +278,9 @@ class Grade:
     passed: bool
 
 
-async def grade(paper: Paper, attempt_id: int) -> Grade:
+async def grade(paper_id: int, pass_mark: int, attempt_id: int) -> Grade:
     """Score out of 100: the share of points of the questions answered exactly right."""
-    items = await PaperItem.filter(paper_id=paper.id).select_related("question")
+    items = await PaperItem.filter(paper_id=paper_id).select_related("question")
     answers = {a.item_id: a.choice for a in await Answer.filter(attempt_id=attempt_id)}
     total = sum(i.points for i in items)
     earned = 0
@@ -198,4 +291,4 @@ async def grade(paper: Paper, attempt_id: int) -> Grade:
             earned += item.points
             correct += 1
     score = round(100 * earned / total) if total else 0
-    return Grade(score, correct, len(items), score >= paper.pass_mark)
+    return Grade(score, correct, len(items), score >= pass_mark)

@@ -32,15 +32,8 @@ async def hall_socket(ws: WebSocket) -> None:
         await ws.close(code=1008)
         return
     hall: Hall = ws.app.state.hall
-    session_id = get_session(ws).id
-    store = ws.app.state.sessions
-
-    account_id = found.account_id
-
-    async def keep_alive() -> bool:
-        return bool(await store.touch(session_id, account_id))
-
-    await serve(ws, hall, found.physician_id, keep_alive)
+    # The log-in rides on the heartbeats: renewed with them, and the hall closes when it ends.
+    await serve(ws, hall, found.physician_id, (get_session(ws).id, found.account_id))
 
 
 @requires(Role.PHYSICIAN)

@@ -101,15 +101,17 @@ class SessionStore:
         raw, _ = await pipe.execute()
         return json.loads(raw) if raw else None
 
-    async def touch(self, session_id: str, account_id: int) -> bool:
-        """Keep a session alive without a request (the exam hall's heartbeats), and its
-        account's index with it, so that ending the account's sessions finds it however long
-        the test lasts. False when the session has ended meanwhile."""
+    async def touch(self, logins: list[tuple[str, int]]) -> set[str]:
+        """Keep sessions alive without requests (the exam hall's heartbeats, many at once:
+        session id and account id), and their accounts' indexes with them, so that ending an
+        account's sessions finds them however long the test lasts. Returns the session ids
+        that have ended meanwhile."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.expire(_key(session_id), self.idle_seconds)
-        pipe.expire(_account_key(account_id), self.idle_seconds * 2)
-        alive, _ = await pipe.execute()
-        return bool(alive)
+        for session_id, account_id in logins:
+            pipe.expire(_key(session_id), self.idle_seconds)
+            pipe.expire(_account_key(account_id), self.idle_seconds * 2)
+        results = await pipe.execute()
+        return {sid for (sid, _), alive in zip(logins, results[::2], strict=True) if not alive}
 
     async def save(self, session: Session) -> None:
         pipe = self.redis.pipeline(transaction=True)

@@ -207,7 +207,7 @@ async def hall_baseline(
 ) -> tuple[dict[str, Any], Recorder]:
     """The hall saturated: clients whose checks are passed answer back to back, each under
     the hall's rate limit (``hall.RATE`` messages a second)."""
-    from examhall.hall import RATE
+    from examhall.sitting import RATE
 
     rec = Recorder(time.time())
     clients: list[HallClient] = []

@@ -195,7 +195,7 @@ async def test_a_physician_sits_the_test_in_a_phone_browser(
 
         # The server goes away (a restart): the page says so, keeps an answer given
         # meanwhile, reconnects by itself and the answer is stored.
-        await app.state.hall.sessions[attempt.id].close(p.BUSY, "服务器正在重启，请稍候自动重连")
+        await app.state.hall.sittings[attempt.id].close(p.BUSY, "服务器正在重启，请稍候自动重连")
         await until(
             page, "document.getElementById('hall-save').textContent === '连接已断开，正在重连…'"
         )

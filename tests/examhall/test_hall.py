@@ -5,6 +5,7 @@ take-over, the deadline."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,6 +88,7 @@ async def test_a_whole_attempt(
         (FaceStage.RANDOM, True),
         (FaceStage.SUBMIT, True),
     ]
+    await app.state.hall.writes.flush()  # timeline events are written behind
     kinds = [e.kind async for e in AttemptEvent.filter(attempt_id=attempt.id)]
     for kind in ("connected", "started", "check_asked", "check_failed", "submitted"):
         assert kind in kinds
@@ -178,17 +180,32 @@ async def test_who_may_enter(
         )
     assert foreign.value.response.status_code == 403
 
-    # A saturated process refuses new entries at once with 503 and Retry-After.
+    # Every entry slot taken: a handshake waits in line a moment (here 0.5 s), then is
+    # refused with 503 and Retry-After; a slot freed meanwhile lets it in.
     hall = app.state.hall
-    hall.entering += hall.settings.exam_entry_limit
+    before = hall.settings
+    hall.settings = dataclasses.replace(before, exam_entry_wait_seconds=0.5)
+    for _ in range(before.exam_entry_limit):
+        await hall.entry.acquire()
     try:
         with pytest.raises(websockets.InvalidStatus) as busy:
             await websockets.connect(url, additional_headers={"Cookie": me.cookie})
         assert busy.value.response.status_code == 503
         assert busy.value.response.headers["Retry-After"] == "3"
         assert "稍候" in busy.value.response.body.decode()
+        refused = hall.refused
+        waiting = HallClient(base_url, me.cookie)
+        entering = asyncio.create_task(waiting.connect())
+        await asyncio.sleep(0.2)
+        hall.entry.release()  # one physician got in: the line moves
+        assert (await entering)["state"] in (p.WAITING, p.TESTING)
+        assert hall.refused == refused
+        await waiting.close()
+        await hall.entry.acquire()
     finally:
-        hall.entering -= hall.settings.exam_entry_limit
+        for _ in range(before.exam_entry_limit):
+            hall.entry.release()
+        hall.settings = before
 
     # Before the waiting room opens the hall says when it will.
     await PhaseWindow.filter(period_id=me.period.id, phase=Phase.TEST).update(

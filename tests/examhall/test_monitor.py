@@ -145,6 +145,7 @@ async def test_monitor_follows_checks_and_proctor_acts(
     assert attempt.status == AttemptStatus.VOIDED and attempt.review_decision == "void"
     assert me.physician.name not in (await proctor.get("/proctor/reviews")).text
 
+    await app.state.hall.writes.flush()  # timeline events are written behind
     kinds = [e.kind async for e in AttemptEvent.filter(attempt_id=attempt.id)]
     order = ["check_failed", "flagged", "proctor_message", "check_approved", "ended", "reviewed"]
     positions = [kinds.index(k) for k in order]
