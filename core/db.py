@@ -59,3 +59,40 @@ async def database(db_url: str, *, process_wide: bool = True) -> AsyncIterator[T
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(db_url), _enable_global_fallback=process_wide)
         yield ctx
+
+
+def placeholders(sql: str, dialect: str) -> str:
+    """``?`` placeholders for SQLite, ``$1, $2, …`` for PostgreSQL (asyncpg)."""
+    if dialect == "sqlite":
+        return sql
+    parts = sql.split("?")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], start=1)) + parts[-1]
+
+
+async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
+    """Rows of a hand-written query (``?`` placeholders), as dicts, no model objects: for the
+    few hot reads where building the query and the objects costs more than the database.
+    Values come as the driver gives them: SQLite's datetimes are text (``as_datetime``)."""
+    from tortoise.connection import get_connection
+
+    connection = get_connection("default")
+    query = placeholders(sql, connection.capabilities.dialect)
+    return list(await connection.execute_query_dict(query, list(params)))
+
+
+def as_datetime(value: Any) -> Any:
+    """A datetime column's value from ``fetch`` (SQLite gives ISO text)."""
+    if isinstance(value, str):
+        from datetime import datetime
+
+        return datetime.fromisoformat(value)
+    return value
+
+
+def as_json(value: Any) -> Any:
+    """A JSON column's value from ``fetch`` (text on SQLite, and for jsonb on asyncpg)."""
+    if isinstance(value, str | bytes):
+        import json
+
+        return json.loads(value)
+    return value

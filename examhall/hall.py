@@ -131,7 +131,7 @@ class Hall:
         self, attempt_id: int, paper_id: int, pass_mark: int, verified: bool
     ) -> papers.Grade | None:
         """Grade and submit once. Unverified attempts are flagged for proctors."""
-        grade = await papers.grade(paper_id, pass_mark, attempt_id)
+        grade = await papers.grade(paper_id, pass_mark, attempt_id, self.texts)
         values: dict[str, Any] = {
             "status": AttemptStatus.SUBMITTED,
             "submitted_at": datetime.now(UTC),

@@ -13,6 +13,7 @@ import bisect
 import json
 import random
 import secrets
+import time
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
+from core.db import as_json, fetch
 from core.errors import DomainError
 from models.enums import (
     EnrollmentStatus,
@@ -30,7 +32,7 @@ from models.enums import (
     QuestionStatus,
     QuestionType,
 )
-from models.exam import Answer, Attempt, Paper, PaperItem, Question
+from models.exam import Attempt, Paper, PaperItem, Question
 from models.period import Enrollment, Period
 from models.physician import Physician
 
@@ -167,6 +169,13 @@ async def discard_unopened(period: Period) -> int:
     return len(unopened)
 
 
+TEXT_TTL = 300.0  # seconds a question's text is reused before it is read again
+ITEMS = (
+    "SELECT id, position, question_id, option_map FROM paper_item WHERE paper_id = ? "
+    "ORDER BY position"
+)
+
+
 def _json(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -178,24 +187,32 @@ class Text:
     type: str
     stem: str
     options: dict[str, str]  # option key -> JSON-encoded text
+    answer: list[str]  # the keys of the right options, sorted: stays on the server
 
 
 class Texts:
-    """The question texts of a process, loaded once: a bank has hundreds of questions and
-    thousands of papers show them, each in its own order with its own option ids. Questions
-    on a paper do not change (题库管理 retires and replaces them), so nothing goes stale."""
+    """The question texts of a process: a bank has hundreds of questions and thousands of
+    papers show them, each in its own order with its own option ids. A question on a paper
+    keeps its answer, type and options (题库管理 refuses those edits), but its wording may be
+    corrected: a text is read again when it is older than ``TEXT_TTL`` seconds."""
 
     def __init__(self) -> None:
         self._texts: dict[int, Text] = {}
+        self._read: dict[int, float] = {}
 
     async def ensure(self, ids: Iterable[int]) -> None:
-        missing = {i for i in ids if i not in self._texts}
+        now = time.monotonic()
+        missing = {i for i in ids if now - self._read.get(i, -TEXT_TTL) >= TEXT_TTL}
         if not missing:
             return
-        rows = await Question.filter(id__in=missing).values_list("id", "type", "stem", "options")
-        for qid, kind, stem, options in rows:
+        rows = await Question.filter(id__in=missing).values_list(
+            "id", "type", "stem", "options", "answer"
+        )
+        for qid, kind, stem, options, answer in rows:
             texts = {o["key"]: _json(o["text"]) for o in options}
-            self._texts[qid] = Text(str(getattr(kind, "value", kind)), _json(stem), texts)
+            kind = str(getattr(kind, "value", kind))
+            self._texts[qid] = Text(kind, _json(stem), texts, sorted(answer))
+            self._read[qid] = now
 
     def __getitem__(self, question_id: int) -> Text:
         return self._texts[question_id]
@@ -239,11 +256,10 @@ async def load_paper(paper_id: int, texts: Texts) -> tuple[Sheet, str]:
     """The sheet a sitting keeps, and the ``paper`` message (protocol.PAPER) as the page
     receives it: this physician's order and option ids over the shared texts, never the
     answer key. One query, no model objects."""
-    rows = (
-        await PaperItem.filter(paper_id=paper_id)
-        .order_by("position")
-        .values_list("id", "position", "question_id", "option_map")
-    )
+    rows = [
+        (r["id"], r["position"], r["question_id"], as_json(r["option_map"]))
+        for r in await fetch(ITEMS, paper_id)
+    ]
     await texts.ensure(r[2] for r in rows)
     parts, kinds, options, offsets = [], bytearray(), bytearray(), array("l", [0])
     for item_id, position, question_id, option_map in rows:
@@ -278,17 +294,23 @@ class Grade:
     passed: bool
 
 
-async def grade(paper_id: int, pass_mark: int, attempt_id: int) -> Grade:
+GRADED_ITEMS = "SELECT id, question_id, option_map, points FROM paper_item WHERE paper_id = ?"
+GIVEN = "SELECT item_id, choice FROM answer WHERE attempt_id = ?"
+
+
+async def grade(paper_id: int, pass_mark: int, attempt_id: int, texts: Texts) -> Grade:
     """Score out of 100: the share of points of the questions answered exactly right."""
-    items = await PaperItem.filter(paper_id=paper_id).select_related("question")
-    answers = {a.item_id: a.choice for a in await Answer.filter(attempt_id=attempt_id)}
-    total = sum(i.points for i in items)
+    items = await fetch(GRADED_ITEMS, paper_id)
+    given = {r["item_id"]: as_json(r["choice"]) for r in await fetch(GIVEN, attempt_id)}
+    await texts.ensure(r["question_id"] for r in items)
+    total = sum(r["points"] for r in items)
     earned = 0
     correct = 0
     for item in items:
-        chosen = sorted(item.option_map.get(c, "?") for c in answers.get(item.id, []))
-        if chosen and chosen == sorted(item.question.answer):
-            earned += item.points
+        option_map = as_json(item["option_map"])
+        chosen = sorted(option_map.get(c, "?") for c in given.get(item["id"], []))
+        if chosen and chosen == texts[item["question_id"]].answer:
+            earned += item["points"]
             correct += 1
     score = round(100 * earned / total) if total else 0
     return Grade(score, correct, len(items), score >= pass_mark)

@@ -1,7 +1,7 @@
 """Where a connecting physician sits: the attempt of the current period, read as plain data.
 
-A connection costs a few light queries (``values()``, no model objects): the current test
-window, the physician, the enrollment, the attempt with its paper. The first entry draws a
+A connection costs one query (``SEAT``, hand-written, no model objects): the physician, the
+current test window, the enrollment and the attempt with its paper. The first entry draws a
 missing paper and opens the attempt.
 """
 
@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.db import as_datetime, fetch
 from examhall import papers
 from examhall import protocol as p
 from models.enums import AttemptStatus, EnrollmentStatus, Phase, Procedure, RegistrationStatus
 from models.exam import Attempt, Paper
-from models.period import Enrollment, Period, PhaseWindow
+from models.period import Enrollment, Period
 from models.physician import Physician
 
 
@@ -41,30 +42,6 @@ class Window:
     @property
     def opens(self) -> datetime:
         return self.starts_at - timedelta(minutes=self.waiting_room_minutes)
-
-
-async def current_window() -> Window | None:
-    """The current period's test window: one light query (no model objects)."""
-    row = (
-        await PhaseWindow.filter(period__is_current=True, phase=Phase.TEST)
-        .first()
-        .values(
-            "period_id",
-            "starts_at",
-            "ends_at",
-            "period__waiting_room_minutes",
-            "period__face_retries",
-        )
-    )
-    if row is None:
-        return None
-    return Window(
-        row["period_id"],
-        row["starts_at"],
-        row["ends_at"],
-        row["period__waiting_room_minutes"],
-        row["period__face_retries"],
-    )
 
 
 ATTEMPT_FIELDS = (
@@ -126,57 +103,75 @@ class Seat:
     attempt: AttemptFacts
 
 
+# Everything a connection needs about the physician, the current test window, the
+# enrollment and the attempt with its paper, in one query.
+SEAT = """
+SELECT ph.registration_status, ph.name, ph.institution_id, o.name AS institution,
+       ph.prefecture_id, ph.face_encoding IS NOT NULL AS has_photo,
+       pe.id AS period_id, w.starts_at, w.ends_at, pe.waiting_room_minutes, pe.face_retries,
+       e.id AS enrollment_id, e.procedure, e.status AS enrollment_status,
+       pa.id AS paper_id, pa.duration_minutes, pa.pass_mark,
+       a.id, a.status, a.started_at, a.deadline, a.random_check_at, a.submit_requested_at,
+       a.score, a.passed, a.flagged, a.flag_reason, a.ended_reason
+FROM physician ph
+JOIN period pe ON pe.is_current = ?
+JOIN phase_window w ON w.period_id = pe.id AND w.phase = ?
+LEFT JOIN organisation o ON o.id = ph.institution_id
+LEFT JOIN enrollment e ON e.period_id = pe.id AND e.physician_id = ph.id AND e.is_active = ?
+LEFT JOIN paper pa ON pa.period_id = pe.id AND pa.physician_id = ph.id
+LEFT JOIN attempt a ON a.paper_id = pa.id
+WHERE ph.id = ?
+"""
+WHEN = ("started_at", "deadline", "random_check_at", "submit_requested_at")
+
+
 async def find_seat(physician_id: int, now: datetime) -> Seat:
     """The physician's attempt of the current period, opened (with the paper) on first entry."""
-    rows = await Physician.filter(id=physician_id).values(
-        "registration_status",
-        "name",
-        "institution_id",
-        "institution__name",
-        "prefecture_id",
-        "face_encoding",
-    )
-    if not rows or rows[0]["registration_status"] != RegistrationStatus.APPROVED:
+    rows = await fetch(SEAT, True, Phase.TEST.value, True, physician_id)
+    if not rows:  # no such physician, or no current period with a test
+        if await Physician.exists(id=physician_id):
+            raise Refused(p.NOT_OPEN, "当前没有安排业务水平测评")
         raise Refused(p.NOT_ELIGIBLE, "注册审核通过后方可参加业务水平测评")
-    physician = rows[0]
-    window = await current_window()
-    if window is None:
-        raise Refused(p.NOT_OPEN, "当前没有安排业务水平测评")
-    enrollment = (
-        await Enrollment.filter(
-            period_id=window.period_id, physician_id=physician_id, is_active=True
-        )
-        .first()
-        .values("id", "procedure", "status")
+    row = rows[0]
+    if row["registration_status"] != RegistrationStatus.APPROVED:
+        raise Refused(p.NOT_ELIGIBLE, "注册审核通过后方可参加业务水平测评")
+    window = Window(
+        row["period_id"],
+        as_datetime(row["starts_at"]),
+        as_datetime(row["ends_at"]),
+        row["waiting_room_minutes"],
+        row["face_retries"],
     )
-    if enrollment is None or enrollment["procedure"] != Procedure.GENERAL:
+    if row["enrollment_id"] is None or row["procedure"] != Procedure.GENERAL:
         raise Refused(p.NOT_ELIGIBLE, "只有一般程序报名的医师参加业务水平测评")
-    if enrollment["status"] != EnrollmentStatus.SUBMITTED:
+    if row["enrollment_status"] != EnrollmentStatus.SUBMITTED:
         raise Refused(p.NOT_ELIGIBLE, "报名状态不符合参加测评的条件")
-    found = (
-        await Attempt.filter(paper__period_id=window.period_id, paper__physician_id=physician_id)
-        .first()
-        .values(*ATTEMPT_FIELDS, "paper_id", "paper__duration_minutes", "paper__pass_mark")
-    )
-    if found is None or found["started_at"] is None:
+    started = as_datetime(row["started_at"]) if row["id"] is not None else None
+    if started is None:
         if now < window.opens:
             raise Refused(p.NOT_OPEN, f"候考室将于开考前 {window.waiting_room_minutes} 分钟开放")
         if now >= window.ends_at:
             raise Refused(p.NOT_OPEN, "本次业务水平测评已结束")
-    if found is None:
-        found = await _open(window, physician_id, enrollment["id"])
+    if row["id"] is None:
+        row = {**row, **await _open(window, physician_id, row["enrollment_id"])}
+    facts = {name: row[name] for name in ATTEMPT_FIELDS}
+    for name in WHEN:
+        facts[name] = as_datetime(facts[name])
+    facts["status"] = AttemptStatus(facts["status"])
+    facts["flagged"] = bool(facts["flagged"])
+    facts["passed"] = None if facts["passed"] is None else bool(facts["passed"])
     return Seat(
         physician_id=physician_id,
-        name=physician["name"],
-        institution_id=physician["institution_id"] or 0,
-        institution=physician["institution__name"] or "",
-        prefecture_id=physician["prefecture_id"],
-        has_photo=bool(physician["face_encoding"]),
+        name=row["name"],
+        institution_id=row["institution_id"] or 0,
+        institution=row["institution"] or "",
+        prefecture_id=row["prefecture_id"],
+        has_photo=bool(row["has_photo"]),
         window=window,
-        paper_id=found["paper_id"],
-        duration_minutes=found["paper__duration_minutes"],
-        pass_mark=found["paper__pass_mark"],
-        attempt=AttemptFacts.of(found),
+        paper_id=row["paper_id"],
+        duration_minutes=row["duration_minutes"],
+        pass_mark=row["pass_mark"],
+        attempt=AttemptFacts(**facts),
     )
 
 
@@ -187,10 +182,11 @@ async def _open(window: Window, physician_id: int, enrollment_id: int) -> dict[s
     if paper is None:
         paper = await papers.generate(period, await Enrollment.get(id=enrollment_id))
     await Attempt.get_or_create(paper_id=paper.id)
-    row = (
-        await Attempt.filter(paper_id=paper.id)
-        .first()
-        .values(*ATTEMPT_FIELDS, "paper_id", "paper__duration_minutes", "paper__pass_mark")
-    )
+    row = await Attempt.filter(paper_id=paper.id).first().values(*ATTEMPT_FIELDS)
     assert row is not None
-    return row
+    return {
+        **row,
+        "paper_id": paper.id,
+        "duration_minutes": paper.duration_minutes,
+        "pass_mark": paper.pass_mark,
+    }

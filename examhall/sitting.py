@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from tortoise.expressions import F
 
+from core.db import as_json, fetch
 from examhall import papers
 from examhall import protocol as p
 from examhall.beats import Login
@@ -32,7 +33,7 @@ from examhall.seat import Seat
 from examhall.state import Checks, derive
 from face.challenge import Challenge, new_challenge
 from models.enums import AttemptStatus, FaceReason, FaceStage
-from models.exam import Answer, Attempt, FaceCheck
+from models.exam import Attempt
 
 if TYPE_CHECKING:
     from examhall.hall import Hall
@@ -56,6 +57,8 @@ ASKS = {
     p.RANDOM: "随机人脸识别：答题已暂停，请正对摄像头完成验证",
     p.FINAL: "交卷前人脸识别：验证通过后试卷方可提交",
 }
+ANSWERS = "SELECT item_id, choice, seq FROM answer WHERE attempt_id = ?"
+CHECKS = "SELECT stage, passed, approved_by_id FROM face_check WHERE attempt_id = ?"
 REFUSALS = {
     p.WAITING: (p.NOT_STARTED, "考试尚未开始"),
     p.CHECKING: (p.PAUSED, "请先完成随机人脸识别，再继续答题"),
@@ -235,10 +238,8 @@ class Sitting:
     async def _welcome(self) -> None:
         attempt = self.attempt
         answers = {
-            str(item): {"choice": choice, "seq": seq}
-            for item, choice, seq in await Answer.filter(attempt_id=attempt.id).values_list(
-                "item_id", "choice", "seq"
-            )
+            str(row["item_id"]): {"choice": as_json(row["choice"]), "seq": row["seq"]}
+            for row in await fetch(ANSWERS, attempt.id)
         }
         await self.reload_checks()
         self.sheet, paper = await papers.load_paper(self.seat.paper_id, self.hall.texts)
@@ -273,10 +274,8 @@ class Sitting:
         await self.hall.live.update(attempt.id, state=self.state, stage=self.pending or "")
 
     async def reload_checks(self) -> None:
-        rows = await FaceCheck.filter(attempt_id=self.attempt.id).values_list(
-            "stage", "passed", "approved_by_id"
-        )
-        self.checks = Checks.of(rows)
+        rows = await fetch(CHECKS, self.attempt.id)
+        self.checks = Checks.of((r["stage"], bool(r["passed"]), r["approved_by_id"]) for r in rows)
 
     async def finished_message(self) -> None:
         if self.state == p.SUBMITTED and self.attempt.score is not None:
