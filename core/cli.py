@@ -344,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--reconnect-share", type=float, default=0.1)
     load.add_argument("--hidden-share", type=float, default=0.2)
     load.add_argument("--logins", type=int, default=20, help="real log-ins to time")
+    load.add_argument("--login-concurrency", type=int, default=4, help="log-ins at once")
+    load.add_argument(
+        "--login-storm",
+        action="store_true",
+        help="every physician logs in for real (argon2) just before entering",
+    )
     load.add_argument("--baselines", action="store_true", help="echo server, hall, raw faces")
     load.add_argument("--baseline-clients", type=int, default=200)
     load.add_argument("--baseline-seconds", type=float, default=15)

@@ -59,7 +59,9 @@ class Hasher:
     def __init__(self, settings: Settings) -> None:
         workers = settings.hash_concurrency or os.cpu_count() or 2
         self._hasher = PasswordHasher(
-            time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
         )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
         self._slots = asyncio.Semaphore(workers)
@@ -83,6 +85,13 @@ class Hasher:
             return self._hasher.verify(stored, password) and real
         except (VerificationError, InvalidHashError):
             return False
+
+    def needs_rehash(self, stored: str) -> bool:
+        """Made with other parameters than today's (older, weaker or slower ones)."""
+        try:
+            return self._hasher.check_needs_rehash(stored)
+        except InvalidHashError:
+            return True
 
     def hash_sync(self, password: str) -> str:
         return self._hasher.hash(password)

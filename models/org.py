@@ -63,6 +63,9 @@ class Organisation(Model):
     kind = fields.CharEnumField(OrgKind, db_index=True)
     name = fields.CharField(max_length=100, db_index=True)
     status = fields.CharEnumField(OrgStatus, default=OrgStatus.ACTIVE, db_index=True)
+    rehearsal = fields.BooleanField(
+        default=False, description="made by the load-test tool: out of real lists and figures"
+    )
     prefecture: fields.ForeignKeyNullableRelation[Prefecture] = fields.ForeignKeyField(
         "models.Prefecture", related_name="organisations", null=True, on_delete=fields.RESTRICT
     )

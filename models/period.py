@@ -26,6 +26,9 @@ class Period(Model):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=100)
     is_current = fields.BooleanField(default=False, db_index=True)
+    rehearsal = fields.BooleanField(
+        default=False, description="made by the load-test tool: out of real lists and figures"
+    )
     question_count = fields.IntField(default=100)
     duration_minutes = fields.IntField(default=60)
     pass_mark = fields.IntField(default=60)

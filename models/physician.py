@@ -44,6 +44,9 @@ class Physician(Model):
     mobile = fields.CharField(max_length=11)
     photo = fields.CharField(max_length=200, default="", description="path under MEDIA_DIR")
     face_encoding = fields.BinaryField(null=True, description="128 float64, the photo's encoding")
+    rehearsal = fields.BooleanField(
+        default=False, description="made by the load-test tool: out of real lists and figures"
+    )
     photo_hash = fields.CharField(
         max_length=16, default="", description="perceptual hash of the photo's face (replays)"
     )

@@ -97,7 +97,13 @@ async def login_page(request: Request) -> Response:
         return fail("该账号已停用，请联系上级管理部门。", 403)
     await state.throttle.succeeded(username)
     account.last_login_at = datetime.now(UTC)
-    await account.save(update_fields=["last_login_at"])
+    updated = ["last_login_at"]
+    if state.hasher.needs_rehash(account.password_hash):
+        # A hash of older parameters is made again now that the password is at hand (not a
+        # password change: no session ends, no reset link is voided).
+        account.password_hash = await state.hasher.hash(password)
+        updated.append("password_hash")
+    await account.save(update_fields=updated)
     current = await session_user(account)
     get_session(request).login({**current.session_values(), "epoch": account.session_epoch})
     await audit.record(account, "login", obj=account, ip=address)

@@ -3,6 +3,8 @@
 institution = its own physicians; assessor = physicians of the institutions assigned to it;
 commission = its prefecture; office = everything; physician = itself. Anything outside
 answers NotFound (404), never 403, so ids of other organisations' objects reveal nothing.
+What the load-test tool makes (``rehearsal``) is in no organisation's jurisdiction: it never
+shows in a list, a figure or an export, whether or not its rows have been removed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ class Jurisdiction:
     physician_id: int | None = None
 
     def physicians(self) -> QuerySet[Physician]:
-        qs = Physician.all()
+        """The physicians in this jurisdiction (never the load-test tool's, ``rehearsal``)."""
+        qs = Physician.filter(rehearsal=False)
         match self.role:
             case Role.OFFICE:
                 return qs
@@ -36,11 +39,11 @@ class Jurisdiction:
             case Role.INSTITUTION:
                 return qs.filter(institution_id=self.organisation_id)
             case Role.PHYSICIAN:
-                return qs.filter(id=self.physician_id)
+                return Physician.filter(id=self.physician_id)
         return qs.filter(id=-1)
 
     def institutions(self) -> QuerySet[Organisation]:
-        qs = Organisation.filter(kind=OrgKind.INSTITUTION)
+        qs = Organisation.filter(kind=OrgKind.INSTITUTION, rehearsal=False)
         match self.role:
             case Role.OFFICE:
                 return qs
@@ -61,6 +64,7 @@ class Jurisdiction:
                 return Organisation.filter(
                     prefecture_id=self.prefecture_id,
                     kind__in=[OrgKind.INSTITUTION, OrgKind.ASSESSOR],
+                    rehearsal=False,
                 )
         return Organisation.filter(id=-1)
 

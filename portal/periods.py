@@ -357,7 +357,7 @@ async def save_windows(
 
 
 async def period_or_404(request: Request) -> Period:
-    found = await Period.get_or_none(id=request.path_params["period_id"])
+    found = await Period.get_or_none(id=request.path_params["period_id"], rehearsal=False)
     if found is None:
         raise NotFound()
     return found
@@ -366,7 +366,7 @@ async def period_or_404(request: Request) -> Period:
 @requires(Role.OFFICE)
 async def period_list(request: Request) -> Response:
     q = request.query_params.get("q", "").strip()[:50]
-    qs = Period.all().prefetch_related("windows")
+    qs = Period.filter(rehearsal=False).prefetch_related("windows")
     if q:
         qs = qs.filter(name__icontains=q)
     page = await paginate(request, qs.order_by("-is_current", "-id"))

@@ -278,7 +278,7 @@ async def publish(request: Request, period: Period, accept_incomplete: bool) -> 
 async def _period(request: Request) -> Period | None:
     """The period asked for (404 when unknown), else the current one, else None."""
     raw = request.query_params.get("period", "")
-    qs = Period.all().prefetch_related("windows")
+    qs = Period.filter(rehearsal=False).prefetch_related("windows")
     found = await (
         qs.get_or_none(id=number)
         if (number := as_int(raw)) is not None
@@ -353,7 +353,7 @@ async def results_page(request: Request) -> Response:
     page = await paginate(request, _filtered(period, chosen))
     context = {
         "period": period,
-        "periods": await Period.all().order_by("-id"),
+        "periods": await Period.filter(rehearsal=False).order_by("-id"),
         "prefectures": await Prefecture.all(),
         "page": page,
         "chosen": chosen,

@@ -179,7 +179,7 @@ def chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def chosen_period(request: Request) -> tuple[Period | None, list[Period]]:
-    periods = await Period.all().order_by("-id")
+    periods = await Period.filter(rehearsal=False).order_by("-id")
     wanted = request.query_params.get("period", "")
     found = next((p for p in periods if str(p.id) == wanted), None)
     if found is None:

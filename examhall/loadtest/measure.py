@@ -92,10 +92,12 @@ async def logins(url: str, usernames: list[str], concurrency: int) -> dict[str, 
     gate = asyncio.Semaphore(concurrency)
     times: list[float] = []
     failed = 0
+    transport = httpx.AsyncHTTPTransport()  # one pool: a client each for its own cookies
 
     async def one(username: str) -> None:
         nonlocal failed
-        async with gate, httpx.AsyncClient(base_url=url, timeout=60) as http:
+        async with gate:
+            http = httpx.AsyncClient(base_url=url, timeout=60, transport=transport)
             try:
                 page = await http.get("/login")
                 token = CSRF.search(page.text)
@@ -116,6 +118,7 @@ async def logins(url: str, usernames: list[str], concurrency: int) -> dict[str, 
     started = time.perf_counter()
     await asyncio.gather(*(one(u) for u in usernames))
     wall = time.perf_counter() - started
+    await transport.aclose()
     return {
         "count": len(usernames),
         "concurrency": concurrency,

@@ -42,6 +42,7 @@ class Options:
     hidden_share: float = 0.2
     revise_share: float = 0.1
     logins: int = 20
+    login_storm: bool = False
     login_concurrency: int = 4
     baselines: bool = False
     baseline_clients: int = 200
@@ -73,6 +74,7 @@ class Plan:
     hidden_share: float
     revise_share: float
     seed: int
+    login_storm: bool = False  # every physician logs in for real (argon2) before entering
 
 
 @dataclass
@@ -168,6 +170,7 @@ async def _period(options: Options, previous: int | None) -> Any:
         name=period_name(previous, now),
         question_count=options.questions,
         duration_minutes=60,
+        rehearsal=True,  # out of every real list and figure
     )
     day = timedelta(days=1)
     spans = {
@@ -212,12 +215,15 @@ async def _institution() -> Any:
     name = f"{MARK}考场压力测试医院"
     found = await Organisation.get_or_none(name=name, kind=OrgKind.INSTITUTION)
     if found:
+        if not found.rehearsal:  # made before the flag existed
+            await Organisation.filter(id=found.id).update(rehearsal=True)
         return found
     prefecture = await Prefecture.get(code="650100")
     county = await County.filter(prefecture_id=prefecture.id).order_by("code").first()
     assert county is not None
     return await Organisation.create(
         kind=OrgKind.INSTITUTION,
+        rehearsal=True,
         name=name,
         prefecture_id=prefecture.id,
         county_id=county.id,
@@ -263,6 +269,7 @@ async def _physicians(
         people.append(
             Physician(
                 account_id=accounts[number],
+                rehearsal=True,
                 name=f"压测医师{i:05d}",
                 id_number=number,
                 sex=parsed.sex,

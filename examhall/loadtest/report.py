@@ -34,6 +34,8 @@ class Recorder:
     faces: list[tuple[float, str, float, str]] = field(default_factory=list)  # t, stage, ms, how
     errors: list[tuple[float, str]] = field(default_factory=list)  # t, kind
     intervals: list[tuple[float, float]] = field(default_factory=list)  # socket open → closed
+    logins: list[tuple[float, float, bool]] = field(default_factory=list)  # t, ms, succeeded
+    refused: Counter[int] = field(default_factory=Counter)  # attempt → entries refused (503)
     acked: dict[int, dict[int, int]] = field(default_factory=dict)  # attempt → item → seq
     sent: dict[int, dict[int, int]] = field(default_factory=dict)  # attempt → item → seq
     counts: Counter[str] = field(default_factory=Counter)
@@ -50,6 +52,8 @@ class Recorder:
         self.faces += other.faces
         self.errors += other.errors
         self.intervals += other.intervals
+        self.logins += other.logins
+        self.refused.update(other.refused)
         self.acked.update(other.acked)
         self.sent.update(other.sent)
         self.counts.update(other.counts)
@@ -326,7 +330,17 @@ def build(
             round(grown * 1024 / peak[1], 1) if peak[1] and web and grown > 0 else None
         ),
         "counts": dict(rec.counts),
+        "refused_entries": sum(rec.refused.values()),
+        "most_refusals_of_one": max(rec.refused.values(), default=0),
     }
+    if rec.logins:
+        storm = [ms for _, ms, _ in rec.logins]
+        span = max(t for t, _, _ in rec.logins) - min(t for t, _, _ in rec.logins)
+        figures["login_storm"] = {
+            **spread(storm),
+            "per_s": round(len(storm) / max(span, 1e-3), 1),
+            "failed": sum(1 for *_, ok in rec.logins if not ok),
+        }
     return {
         "meta": meta,
         "figures": figures,
@@ -382,6 +396,16 @@ def summary(report: dict[str, Any]) -> str:
         f"  答案确认：{f['answers_acked']} 条（{f['acks_per_s']}/秒），{_ms(f['ack_ms'])}；"
         f"进入阶段之后 {_ms(f['ack_ms_after_ramp'])}",
     ]
+    lines.append(
+        f"  入场被拒（503）：{f.get('refused_entries', 0)} 次，"
+        f"同一医师最多 {f.get('most_refusals_of_one', 0)} 次"
+    )
+    if f.get("login_storm"):
+        lg = f["login_storm"]
+        lines.append(
+            f"  登录高峰（每名医师真实登录）：{lg['count']} 次，{lg['per_s']} 次/秒，"
+            f"{_ms(lg)}，失败 {lg['failed']}"
+        )
     for stage, label in (("start", "开考"), ("random", "随机"), ("submit", "交卷")):
         lines.append(f"  {label}人脸识别往返：{_ms(f['face_ms'][stage])}")
     if f["face_busy"]:

@@ -63,6 +63,7 @@ async def run(
         hidden_share=options.hidden_share,
         revise_share=options.revise_share,
         seed=options.seed or secrets.randbits(32),
+        login_storm=options.login_storm,
     )
     extra: dict[str, Any] = {}
     try:

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import itertools
 import random
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -19,11 +20,23 @@ import websockets
 
 from examhall import protocol as p
 from examhall.client import HallClient
-from examhall.loadtest.prepare import Plan, Seat, tail
+from examhall.loadtest.prepare import PASSWORD, Plan, Seat, tail
 from examhall.loadtest.report import Recorder
 from face import samples
+from portal.sessions import COOKIE
 
 HEARTBEAT_EVERY = 10.0  # as the page does
+CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+_TRANSPORT: list[Any] = []
+
+
+def transport() -> Any:
+    """The generator process's HTTP connection pool (made once: it is not cheap)."""
+    import httpx
+
+    if not _TRANSPORT:
+        _TRANSPORT.append(httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=64)))
+    return _TRANSPORT[0]
 
 
 class Finished(Exception):
@@ -40,6 +53,7 @@ class Sim:
         self.rec = rec
         self.rng = random.Random(plan.seed * 1_000_003 + index)
         self.node = index % len(plan.urls)
+        self.cookie = seat.cookie
         self.client = self._client()
         self.checks_passed = 0  # each check shows another of the clip's bursts (no replay)
         self.sent_at: dict[tuple[int, int], float] = {}
@@ -55,7 +69,38 @@ class Sim:
 
     def _client(self) -> HallClient:
         url = self.plan.urls[self.node]
-        return HallClient(url, self.seat.cookie, on_message=self.on_message, inbox_limit=32)
+        return HallClient(url, self.cookie, on_message=self.on_message, inbox_limit=32)
+
+    async def log_in(self) -> None:
+        """A real log-in (argon2 on the server), as a physician does before entering: the
+        hall then runs on the session it made."""
+        import httpx
+
+        url = self.plan.urls[self.node]
+        started = time.monotonic()
+        ok = False
+        try:
+            # One connection pool for the process; a client each, for its own cookies.
+            http = httpx.AsyncClient(base_url=url, timeout=60, transport=transport())
+            page = await http.get("/login")
+            token = CSRF.search(page.text)
+            answer = await http.post(
+                "/login",
+                data={
+                    "username": self.seat.username,
+                    "password": PASSWORD,
+                    "csrf_token": token[1] if token else "",
+                },
+            )
+            ok = answer.status_code == 303 and COOKIE in http.cookies
+            if ok:
+                self.cookie = f"{COOKIE}={http.cookies[COOKIE]}"
+        except httpx.HTTPError:
+            pass
+        self.rec.logins.append((self.rec.now(), (time.monotonic() - started) * 1000, ok))
+        if not ok:
+            self.rec.error("login_failed")
+            raise Finished
 
     # messages, as they arrive
 
@@ -162,6 +207,9 @@ class Sim:
         return self.plan.pace * self.rng.uniform(0.5, 1.5)
 
     async def enter(self) -> None:
+        if self.plan.login_storm:
+            await self.log_in()
+            self.client = self._client()
         try:
             await self.connect(again=False)
         except CONNECT_ERRORS:
@@ -176,6 +224,12 @@ class Sim:
         started = time.monotonic()
         try:
             welcome = await self.client.connect()
+        except websockets.InvalidStatus as exc:
+            if exc.response.status_code != 503:
+                self.rec.error(f"connect:{type(exc).__name__}")
+                raise
+            self.rec.refused[self.seat.attempt_id] += 1  # the page waits and tries again
+            raise
         except CONNECT_ERRORS as exc:
             self.rec.error(f"connect:{type(exc).__name__}")
             raise

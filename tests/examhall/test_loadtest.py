@@ -92,8 +92,57 @@ async def test_socket_tier_alone(
     assert await FaceCheck.filter(attempt__paper__period_id=period, worker="loadtest").count() == 12
 
 
-async def test_reconciliation_names_lost_and_unexpected_answers(app: Starlette) -> None:
-    answer = await Answer.filter(attempt__paper__period__name__startswith=loadtest.MARK).first()
+async def test_generator_processes_and_a_login_storm(
+    app: Starlette, settings: Settings, base_url: str
+) -> None:
+    """``--processes 2``: the simulated physicians are shared by two spawned generator
+    processes whose records are merged; ``--login-storm``: each logs in for real first."""
+    await question_bank()
+    run = options(
+        base_url, processes=2, no_face=True, logins=0, login_storm=True, reconnect_share=0.0
+    )
+    report = await loadtest.run(settings, app.state.redis, app.state.face, run)
+    f = report["figures"]
+    assert report["reconciliation"]["ok"], report["reconciliation"]
+    assert f["error_count"] == 0, f["errors"]
+    assert f["connections"]["count"] == 6 and f["answers_acked"] > 6
+    assert f["login_storm"]["count"] == 6 and f["login_storm"]["failed"] == 0
+    assert report["meta"]["options"]["processes"] == 2
+
+
+async def test_rehearsal_rows_stay_out_of_real_pages(
+    app: Starlette, settings: Settings, base_url: str, client: Any
+) -> None:
+    """Whether or not --cleanup has run, the load test's period, institution and physicians
+    are in no list, figure or export of the real platform."""
+    from conftest import login, table_rows
+
+    await question_bank()
+    _, office = await factories.org_with_account(factories.OrgKind.OFFICE)
+    await login(client, office.username)
+    before = table_rows((await client.get("/office/statistics")).text)
+    report = await loadtest.run(
+        settings, app.state.redis, app.state.face, options(base_url, no_face=True, logins=0)
+    )
+    rehearsal = report["meta"]["period_id"]
+    assert (await Period.get(id=rehearsal)).rehearsal
+    periods = (await client.get("/office/periods")).text
+    assert MARK not in periods
+    assert (await client.get(f"/office/periods/{rehearsal}")).status_code == 404
+    assert table_rows((await client.get("/office/statistics")).text) == before  # same figures
+    listed = (await client.get("/physicians", params={"q": "压测医师"})).text
+    assert not [row for row in table_rows(listed) if "压测医师" in row]
+    assert MARK not in (await client.get("/office/results")).text
+    assert MARK not in (await client.get("/commission/institutions")).text
+
+
+async def test_reconciliation_names_lost_and_unexpected_answers(
+    app: Starlette, settings: Settings, base_url: str
+) -> None:
+    await question_bank()
+    run = options(base_url, no_face=True, logins=0, duration=3.0)
+    report = await loadtest.run(settings, app.state.redis, app.state.face, run)
+    answer = await Answer.filter(attempt__paper__period_id=report["meta"]["period_id"]).first()
     assert answer is not None
     rec = Recorder(0.0)
     rec.acked = {answer.attempt_id: {answer.item_id: answer.seq}}
@@ -111,11 +160,17 @@ async def test_reconciliation_names_lost_and_unexpected_answers(app: Starlette) 
     assert (await loadtest.reconcile(rec))["unexpected"] == 1
 
 
-async def test_cleanup_removes_the_rehearsal_only(app: Starlette) -> None:
+async def test_cleanup_removes_the_rehearsal_only(
+    app: Starlette, settings: Settings, base_url: str
+) -> None:
+    await question_bank()
+    await factories.period()  # the real current period
+    run = options(base_url, no_face=True, logins=0, duration=3.0)
+    await loadtest.run(settings, app.state.redis, app.state.face, run)
     current = await Period.get(is_current=True)
     others = await Physician.exclude(name__startswith="压测医师").count()
     removed = await loadtest.cleanup(app.state.redis)
-    assert removed["periods"] == 2 and removed["physicians"] > 0
+    assert removed["periods"] >= 1 and removed["physicians"] > 0
     assert not await Period.filter(name__startswith=loadtest.MARK).exists()
     assert not await Organisation.filter(name__startswith=loadtest.MARK).exists()
     assert not await Account.filter(email__endswith="@loadtest.invalid").exists()

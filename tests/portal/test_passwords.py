@@ -17,6 +17,7 @@ import factories
 from conftest import TEST_PASSWORD, csrf_of, login, post_form
 from models.enums import MailStatus, OrgKind
 from models.ops import AuditLog, OutboxMail
+from models.org import Account
 from workers.mail import send_due
 
 
@@ -233,3 +234,25 @@ async def test_long_passphrases_are_welcome(client: httpx.AsyncClient, db: None)
     too_long = "a1" * 65
     change = {"old_password": TEST_PASSWORD, "new_password": too_long, "confirm_password": too_long}
     assert (await post_form(client, "/account/password", change)).status_code == 400
+
+
+async def test_an_older_hash_is_made_again_at_log_in(
+    client: httpx.AsyncClient, app: Starlette, db: None
+) -> None:
+    """A hash of older parameters (the platform used 64 MiB and 3 iterations before) is
+    replaced with one of today's at the next log-in, without ending the account's sessions."""
+    from argon2 import PasswordHasher
+
+    inst = await factories.organisation(OrgKind.INSTITUTION)
+    doc = await factories.physician(inst)
+    old = PasswordHasher(time_cost=1, memory_cost=16384, parallelism=4).hash(TEST_PASSWORD)
+    await Account.filter(id=doc.account_id).update(password_hash=old)
+    epoch = (await Account.get(id=doc.account_id)).session_epoch
+    hasher = app.state.hasher
+    assert hasher.needs_rehash(old)
+    assert (await login(client, doc.id_number)).status_code == 303
+    account = await Account.get(id=doc.account_id)
+    assert account.password_hash != old and not hasher.needs_rehash(account.password_hash)
+    assert account.session_epoch == epoch  # not a password change: nothing else ends
+    client.cookies.clear()
+    assert (await login(client, doc.id_number)).status_code == 303  # the same password
