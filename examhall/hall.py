@@ -31,6 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
+from core import metrics
 from core.settings import Settings
 from examhall import papers
 from examhall import protocol as p
@@ -704,6 +705,7 @@ class Session:
             )
             return
         await self.send(p.ACK, item=item_id, seq=seq)
+        metrics.answer_acked(now)
 
     async def _submit(self) -> None:
         if self.state != p.TESTING:
@@ -790,6 +792,7 @@ class Session:
         finally:
             self.verifying = False
         waited = time.monotonic() - started
+        metrics.face_checked(stage, result, waited)
         if self.attempt.started_at is not None and self.state != p.SUBMITTED:
             await self._give_back(waited)
         if result.busy:  # the same challenge stays: the page sends the same burst again
@@ -916,6 +919,7 @@ async def serve(
     costs nothing, instead of waiting in line until their clients time out and retry."""
     if hall.entering >= hall.settings.exam_entry_limit:
         hall.refused += 1
+        metrics.hall_refused()
         busy = Response(
             "考场入场人数较多，请稍候自动重试",
             status_code=503,
