@@ -304,15 +304,19 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     """The database and the media in one archive (core/backup.py)."""
     from core.backup import BackupError, backup
 
+    started = time.monotonic()
+    target = Path(args.path)
+    if args.path.endswith(("/", os.sep)):  # a folder, even one that does not exist yet
+        target.mkdir(parents=True, exist_ok=True)
     try:
-        path, manifest = backup(settings, Path(args.path))
+        path, manifest = backup(settings, target)
     except BackupError as exc:
         print(exc, file=sys.stderr)
         return 1
     size = path.stat().st_size / 1024 / 1024
     print(
         f"已备份到 {path}（{size:.1f} MB，{manifest.database} 数据库，"
-        f"媒体文件 {manifest.media_files} 个，用时 {manifest.seconds:.1f} 秒）。"
+        f"媒体文件 {manifest.media_files} 个，用时 {time.monotonic() - started:.2f} 秒）。"
     )
     return 0
 
@@ -349,7 +353,7 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     print(
         f"已从 {args.path} 恢复（备份于 {manifest.created_at}，媒体文件 {manifest.media_files} 个，"
-        f"用时 {time.monotonic() - started:.1f} 秒）。"
+        f"用时 {time.monotonic() - started:.2f} 秒）。"
     )
     if running:
         print("仍在运行的进程使用的是恢复前的缓存：请重启各 Web 进程和邮件发送进程。")

