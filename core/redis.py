@@ -16,7 +16,6 @@ from redis.retry import Retry
 
 from core.settings import Settings
 
-
 # The embedded server keeps its data: every write goes to an append-only file under
 # DATA_DIR/redis, flushed each second and at shutdown, and read back at the next start, so
 # `make run` stopped and started again keeps everyone logged in and the hall's live state.
