@@ -14,6 +14,7 @@ import re
 import signal
 import ssl
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from portal.sessions import COOKIE
 from servers import Nginx, require_nginx, start_nginx, wait_up, web_process
 from sitting import key_of, live, question_bank, sitter, start
 
+FAIL_TIMEOUT = 10  # deploy/nginx/xjdk.conf: fail_timeout=10s
 CLIENT_ADDRESS = "127.0.0.3"  # the test's own loopback address, not nginx's 127.0.0.1
 
 
@@ -47,6 +49,7 @@ class Stack:
     ports: list[int]
     nginx: Nginx
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    restarted_at: float = -1e9
     logs: list[IO[bytes]] = field(default_factory=list)
 
     def node(self, index: int) -> str:
@@ -70,9 +73,11 @@ class Stack:
             self.procs.append(proc)
 
     async def ensure_up(self) -> None:
+        """Every web process running (the dead ones started again)."""
         for index, proc in enumerate(self.procs):
             if proc.poll() is not None:
                 self.start_node(index)
+                self.restarted_at = time.monotonic()
         for index, proc in enumerate(self.procs):
             await wait_up(self.node(index), proc)
 
@@ -255,6 +260,8 @@ async def test_loadtest_through_nginx(app: Starlette, settings: Settings, stack:
     """``xjdk loadtest --url https://nginx`` at toy scale: physicians spread by nginx over
     both web processes, some dropping and resuming, every acknowledged answer stored."""
     await stack.ensure_up()
+    # nginx tries a process that failed again only after fail_timeout.
+    await asyncio.sleep(max(stack.restarted_at + FAIL_TIMEOUT - time.monotonic(), 0))
     await question_bank()
     options = loadtest.Options(
         physicians=8,
