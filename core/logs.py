@@ -117,6 +117,9 @@ def log_config(settings: Settings, role: str) -> dict[str, Any]:
             "uvicorn.error": {"level": level, "handlers": [], "propagate": True},
             "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
             "tortoise": {"level": "WARNING"},
+            "httpx": {"level": "WARNING"},  # a line per request, with its query string
+            "httpcore": {"level": "WARNING"},
+            "websockets": {"level": "WARNING"},
             "aiosqlite": {"level": "WARNING"},
             "asyncio": {"level": "WARNING"},
         },
