@@ -63,6 +63,7 @@ async def test_a_physician_gets_the_page(client: httpx.AsyncClient, db: None) ->
         p.ENDED_BY_PROCTOR,
         p.NOT_OPEN,
         p.NOT_ELIGIBLE,
+        p.LOGGED_OUT,
     }
 
     scripts = [s["src"] for s in soup.select("script[src]")]
