@@ -104,10 +104,14 @@ async def metrics_page(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     if not metrics_allowed(settings, request.client.host if request.client else ""):
         return PlainTextResponse("Not Found", status_code=404, headers=NO_STORE)
-    hall = request.app.state.hall
-    metrics.hall_sample(len(hall.sessions), hall.entering)  # this process: exact now
+    sample_hall(request.app.state.hall)  # this process's figures: exact now
     body, content_type = metrics.exposition(metrics.WEB)
     return Response(body, media_type=content_type, headers=NO_STORE)
+
+
+def sample_hall(hall: Any) -> None:
+    """The hall's admission figures (examhall/hall.py), read where the hall keeps them."""
+    metrics.hall_sample(len(hall.sessions), hall.entering)
 
 
 async def watch(state: Any) -> None:
@@ -117,7 +121,7 @@ async def watch(state: Any) -> None:
     beat = 0.0
     try:
         while True:
-            metrics.hall_sample(len(state.hall.sessions), state.hall.entering)
+            sample_hall(state.hall)
             beat -= SAMPLE_SECONDS
             if beat <= 0:
                 with contextlib.suppress(Exception):  # Redis away: /readyz says so
