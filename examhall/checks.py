@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from core import metrics
 from examhall import protocol as p
 from examhall.sitting import NO_PHOTO_MESSAGE, STAGES, Sitting
 from face.client import FaceService
@@ -79,6 +80,7 @@ class FaceChecks:
             )
         finally:
             sitting.verifying = False
+        metrics.face_checked(stage, result, time.monotonic() - started)
         if sitting.attempt.started_at is not None and sitting.state != p.SUBMITTED:
             await sitting.give_back(time.monotonic() - started)
         if result.busy:  # the same challenge stays: the page sends the same burst again

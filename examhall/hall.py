@@ -21,6 +21,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from core import metrics
 from core.settings import Settings
 from examhall import papers
 from examhall import protocol as p
@@ -156,6 +157,7 @@ async def serve(ws: WebSocket, hall: Hall, physician_id: int, login: Login | Non
     settings = hall.settings
     if hall.queued >= settings.exam_entry_limit * 4 or not await _admitted(hall):
         hall.refused += 1
+        metrics.hall_refused()
         busy = Response(
             "考场入场人数较多，请稍候自动重试",
             status_code=503,

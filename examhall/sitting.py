@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from tortoise.expressions import F
 
+from core import metrics
 from core.db import as_json, fetch
 from examhall import papers
 from examhall import protocol as p
@@ -498,6 +499,7 @@ class Sitting:
             )
             return
         await self.send(p.ACK, item=item_id, seq=seq)
+        metrics.answer_acked(now)
 
     async def _submit(self) -> None:
         if self.state != p.TESTING:

@@ -20,6 +20,7 @@ from typing import Any
 
 import redis
 
+from core import logs, metrics
 from core.settings import Settings
 from core.signals import StopFlag
 from face import analysis
@@ -98,9 +99,11 @@ class Worker:
             # would waste a core and make the jobs behind it late too (under a backlog, a
             # queue that serves jobs at their deadline answers nobody in time).
             self.finish(entry_id)
+            metrics.face_job_dropped()
             return
         job = Job.from_fields(fields)
         outcome = run_job(job)
+        metrics.face_job_done(job.kind, outcome)
         outcome.queued_ms = round((time.time() - job.queued_at) * 1000, 2)
         outcome.worker = self.name
         self.answer(fields, outcome)
@@ -127,6 +130,7 @@ class Worker:
         kept: dict[Any, Any] = {k: v for k, v in fields.items() if k not in pictures}
         kept[b"error"] = error.encode()
         self.client.xadd(DEAD_STREAM, kept, maxlen=10000)
+        metrics.face_job_parked()
         failed = Outcome(False, FaceReason.UNREADABLE, error=error, worker=self.name)
         self.answer(fields, failed)
         self.finish(entry_id)
@@ -153,7 +157,7 @@ class Worker:
 
 def worker_main(settings: Settings, redis_url: str, index: int) -> None:
     """Entry point of one spawned worker process."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s face[%(process)d] %(message)s")
+    logs.setup(settings, "face")
     import face_recognition  # noqa: F401  (load the dlib models now, in this process)
 
     stopping = StopFlag()

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import audit
+from core import audit, metrics
 from core.passwords import MAX_LENGTH, RULES_TEXT, password_problem
 from models.org import Account
 from models.physician import Physician
@@ -83,17 +83,20 @@ async def login_page(request: Request) -> Response:
     address = client_ip(request)
     wait = await state.throttle.wait_seconds(username, address)
     if wait:
+        metrics.login("held")
         return fail(f"登录失败次数过多，请 {minutes(wait)} 分钟后再试。", 429)
     account = await Account.get_or_none(username=username)
     ok = await state.hasher.verify(account.password_hash if account else None, password)
     if not ok or account is None:
         left = await state.throttle.failed(username, address)
+        metrics.login("locked" if left == 0 else "failed")
         if left == 0:
             await audit.record(account, "login_locked", obj=account, ip=address, label=username)
             lock = minutes(state.settings.login_lockout_minutes * 60)
             return fail(f"登录失败次数过多，请 {lock} 分钟后再试。", 429)
         return fail(f"账号或密码错误，还可尝试 {left} 次。")
     if not account.is_active:
+        metrics.login("disabled")
         return fail("该账号已停用，请联系上级管理部门。", 403)
     await state.throttle.succeeded(username)
     account.last_login_at = datetime.now(UTC)
@@ -107,6 +110,7 @@ async def login_page(request: Request) -> Response:
     current = await session_user(account)
     get_session(request).login({**current.session_values(), "epoch": account.session_epoch})
     await audit.record(account, "login", obj=account, ip=address)
+    metrics.login("ok")
     if account.must_change_password:
         return redirect(request, PASSWORD_PAGE)
     return redirect(request, target)

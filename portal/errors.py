@@ -55,7 +55,9 @@ async def domain_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The route's template, not the path: a path may carry a reset link's token.
+    route = getattr(request.scope.get("route"), "path", "(unmatched)")
+    log.exception("unhandled error on %s %s", request.method, route, exc_info=exc)
     return error_page(request, 500)
 
 

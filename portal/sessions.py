@@ -23,7 +23,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.expressions import F
 
+from core import logs
 from models.org import Account
+from portal.health import OPS_PATHS
 
 COOKIE = "xjdk_session"
 PASSWORD_PAGE = "/account/password"
@@ -197,6 +199,10 @@ class SessionMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        if scope["path"] in OPS_PATHS:  # health checks and metrics: no session, no cookie
+            scope["session_obj"] = Session(secrets.token_urlsafe(32), {}, is_new=False)
+            await self.app(scope, receive, send)
+            return
         store: SessionStore = self.state.sessions
         cookie = HTTPConnection(scope).cookies.get(COOKIE)
         data = await store.load(cookie) if cookie and _valid_id(cookie) else None
@@ -215,6 +221,7 @@ class SessionMiddleware:
             )
             session.had_cookie = bool(cookie)  # type: ignore[attr-defined]
         scope["session_obj"] = session
+        logs.account_id.set(session.data.get("account_id"))  # for this request's log lines
         if scope["type"] == "websocket":
             if must_change:  # not logged in for the exam hall until the password is changed
                 session.data = {}

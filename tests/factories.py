@@ -19,7 +19,9 @@ _hash_cache: dict[str, str] = {}
 
 def password_hash(password: str) -> str:
     if password not in _hash_cache:
-        _hash_cache[password] = PasswordHasher(time_cost=1, memory_cost=8192).hash(password)
+        _hash_cache[password] = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(
+            password
+        )
     return _hash_cache[password]
 
 

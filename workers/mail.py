@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import aiosmtplib
 import redis.asyncio as aioredis
 
+from core import metrics, presence
 from core.mail import WAKE_KEY, build_message
 from core.settings import Settings
 from models.enums import MailStatus
@@ -72,7 +73,7 @@ async def send_due(settings: Settings, now: datetime | None = None, limit: int =
             if mail.attempts >= settings.mail_max_attempts:
                 mail.status = MailStatus.FAILED
                 stats.failed += 1
-                log.error("mail %s to %s failed for good: %s", mail.id, mail.to, exc)
+                log.error("mail %s failed for good: %s", mail.id, type(exc).__name__)
             else:
                 mail.next_attempt_at = now + backoff(mail.attempts)
                 stats.retried += 1
@@ -90,7 +91,12 @@ async def run(settings: Settings, redis: aioredis.Redis, stop: asyncio.Event) ->
     """Send due mail, then sleep until a new mail is queued or the next retry may be due."""
     while not stop.is_set():
         try:
-            await send_due(settings)
+            stats = await send_due(settings)
+            due = await OutboxMail.filter(
+                status=MailStatus.PENDING, next_attempt_at__lte=datetime.now(UTC)
+            ).count()
+            metrics.mail_pass(stats.sent, stats.retried, stats.failed, due)
+            await presence.announce(redis, "mail")
         except Exception:  # keep the sender alive; the rows stay pending
             log.exception("mail sender pass failed")
         # BLPOP wakes at once when a request queues mail; the timeout catches retries.

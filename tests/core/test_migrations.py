@@ -37,6 +37,7 @@ async def test_migrations_create_every_table(db_url: str) -> None:
             "0002_practice",
             "0003_liveness",
             "0004_account_sessions",
+            "0005_rehearsal",
         ]
 
 

@@ -4,14 +4,9 @@ answer and the same deadline."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,41 +18,8 @@ from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
 from models.exam import Answer, Attempt
+from servers import wait_up, web_process
 from sitting import key_of, live, sitter, start
-
-XJDK = Path(sys.executable).with_name("xjdk")
-
-
-def web_process(settings: Settings, redis_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.db_url,
-        "REDIS_URL": redis_url,
-        "DATA_DIR": str(settings.data_dir),
-        "SECRET_KEY": settings.secret_key,
-        "FACE_ACTIONS": settings.face_actions,
-        "FACE_BURST_SECONDS": str(settings.face_burst_seconds),
-    }
-    return subprocess.Popen(
-        [str(XJDK), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-async def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient() as http:
-        while True:
-            assert proc.poll() is None, "the web process exited"
-            try:
-                if (await http.get(url + "/login")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the web process did not start"
-            await asyncio.sleep(0.2)
 
 
 @pytest.fixture
