@@ -12,8 +12,6 @@ import httpx
 from bs4 import BeautifulSoup
 from starlette.applications import Starlette
 
-import factories
-from conftest import login
 from core import demo_photos
 from core.cli import DEMO_PASSWORD
 from core.demo_exam import exam_physician, open_test_now
@@ -28,6 +26,8 @@ from models.org import Account
 from models.period import Enrollment, Period
 from models.physician import Physician
 from portal.sessions import COOKIE
+from tests import factories
+from tests.helpers import login
 
 
 async def test_a_newcomer_sits_the_demo_test(

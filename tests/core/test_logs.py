@@ -12,13 +12,13 @@ from pathlib import Path
 import httpx
 from starlette.applications import Starlette
 
-import factories
-from browser import free_port
-from conftest import CSRF, TEST_PASSWORD
 from core.settings import Settings
 from models.enums import OrgKind
 from portal.sessions import COOKIE
-from servers import wait_up, web_process
+from tests import factories
+from tests.browser import free_port
+from tests.helpers import CSRF, TEST_PASSWORD
+from tests.servers import wait_up, web_process
 
 
 async def test_json_lines_of_a_web_process(

@@ -13,13 +13,13 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
-import factories
 from core import study
 from core.errors import Conflict, DomainError
 from models.enums import CourseCategory, OrgKind
 from models.period import Period
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
+from tests import factories
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-import factories
 from core.cli import build_parser
 from core.settings import Settings
 from examhall import loadtest
@@ -22,7 +21,8 @@ from models.exam import Answer, Attempt, FaceCheck
 from models.org import Account, Organisation
 from models.period import Period
 from models.physician import Physician
-from sitting import question_bank
+from tests import factories
+from tests.examhall.sitting import question_bank
 
 
 def options(url: str, **changes: Any) -> loadtest.Options:
@@ -115,7 +115,7 @@ async def test_rehearsal_rows_stay_out_of_real_pages(
 ) -> None:
     """Whether or not --cleanup has run, the load test's period, institution and physicians
     are in no list, figure or export of the real platform."""
-    from conftest import login, table_rows
+    from tests.helpers import login, table_rows
 
     await question_bank()
     _, office = await factories.org_with_account(factories.OrgKind.OFFICE)

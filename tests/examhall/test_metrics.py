@@ -15,13 +15,13 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
-from browser import free_port
-from conftest import TEST_PASSWORD, login
 from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
-from servers import wait_up, web_process
-from sitting import key_of, live, sitter, start
+from tests.browser import free_port
+from tests.examhall.sitting import key_of, live, sitter, start
+from tests.helpers import TEST_PASSWORD, login
+from tests.servers import wait_up, web_process
 
 
 async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -10,8 +10,6 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-import factories
-from conftest import csrf_of, login
 from examhall import protocol as p
 from examhall.client import HallClient
 from models.enums import AttemptStatus, OrgKind
@@ -19,7 +17,9 @@ from models.exam import Attempt, AttemptEvent, FaceCheck
 from models.ops import AuditLog
 from models.period import Period
 from portal.sessions import COOKIE
-from sitting import live, opposite, recheck, sitter, start
+from tests import factories
+from tests.examhall.sitting import live, opposite, recheck, sitter, start
+from tests.helpers import csrf_of, login
 
 
 async def proctor_client(app: Starlette, username: str) -> httpx.AsyncClient:

@@ -25,8 +25,6 @@ import pytest
 import pytest_asyncio
 from starlette.applications import Starlette
 
-from browser import free_port
-from conftest import CSRF, TEST_PASSWORD
 from core.settings import Settings
 from examhall import loadtest
 from examhall import protocol as p
@@ -34,8 +32,10 @@ from examhall.client import HallClient
 from models.exam import Answer, Attempt
 from models.ops import AuditLog
 from portal.sessions import COOKIE
-from servers import Nginx, require_nginx, start_nginx, wait_up, web_process
-from sitting import key_of, live, question_bank, sitter, start
+from tests.browser import free_port
+from tests.examhall.sitting import key_of, live, question_bank, sitter, start
+from tests.helpers import CSRF, TEST_PASSWORD
+from tests.servers import Nginx, require_nginx, start_nginx, wait_up, web_process
 
 FAIL_TIMEOUT = 10  # deploy/nginx/xjdk.conf: fail_timeout=10s
 CLIENT_ADDRESS = "127.0.0.3"  # the test's own loopback address, not nginx's 127.0.0.1

@@ -8,8 +8,6 @@ import httpx
 from bs4 import BeautifulSoup
 from starlette.applications import Starlette
 
-import factories
-from conftest import login, post_form
 from core.settings import ROOT
 from examhall import protocol as p
 from examhall.client import HallClient
@@ -19,7 +17,9 @@ from models.enums import OrgKind, Phase, Role
 from models.exam import Paper, PaperItem
 from models.period import Period
 from portal.sessions import COOKIE
-from sitting import question_bank
+from tests import factories
+from tests.examhall.sitting import question_bank
+from tests.helpers import login, post_form
 
 SERVER_TYPES = (
     p.WELCOME,

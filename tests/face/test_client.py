@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-import factories
 from core.errors import DomainError
 from core.settings import Settings
 from face import samples
 from face.analysis import hash_distance
 from face.client import BUSY, FaceService
 from face.worker import start_workers
-from face_helpers import grey_jpeg, photo
 from models.enums import FaceReason, FaceStage, OrgKind
 from models.exam import FaceCheck
 from models.physician import Physician
+from tests import factories
+from tests.face_helpers import grey_jpeg, photo
 
 LEFT = ["turn_left"]
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import httpx
 
-import factories
-from conftest import login, table_rows
 from core import audit
 from models.enums import FilingKind, OrgKind
 from models.ops import AuditLog
 from models.physician import Filing
+from tests import factories
+from tests.helpers import login, table_rows
 
 
 async def logged(action: str, at: datetime, **kw: Any) -> AuditLog:

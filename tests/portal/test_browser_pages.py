@@ -11,14 +11,14 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-import factories
-from browser import Page, chromium, serve
-from conftest import csrf_of, login
 from models.enums import OrgKind, Phase, Procedure, Rating, RegistrationStatus, StagingReason
 from models.period import Evaluation
 from models.physician import Physician
 from models.training import Course, Lesson
 from portal.sessions import COOKIE
+from tests import factories
+from tests.browser import Page, chromium, serve
+from tests.helpers import csrf_of, login
 
 WIDTHS = [375, 1280]
 

@@ -9,8 +9,6 @@ import httpx
 from bs4 import BeautifulSoup
 from starlette.applications import Starlette
 
-import factories
-from conftest import csrf_of, login
 from core import study
 from models.enums import CourseCategory, OrgKind
 from models.ops import AuditLog
@@ -19,6 +17,8 @@ from models.physician import Physician
 from models.training import Course, CreditApplication, Lesson, LessonProgress
 from portal import credits
 from portal.web import LOCAL_ZONE
+from tests import factories
+from tests.helpers import csrf_of, login
 
 
 async def studied(period: Period, doc: Physician, category: CourseCategory, hours: int) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 
-import factories
-from conftest import csrf_of, login
 from models.enums import EnrollmentStatus, OrgKind, Procedure, RegistrationStatus
 from models.ops import AuditLog, OutboxMail
 from models.period import Enrollment
+from tests import factories
+from tests.helpers import csrf_of, login
 
 REPORT = "本周期内本人认真履行医师职责，坚持以患者为中心，" * 3
 

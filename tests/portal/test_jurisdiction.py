@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-import factories
-from conftest import login, table_rows
 from models.enums import OrgKind, RegistrationStatus
+from tests import factories
+from tests.helpers import login, table_rows
 
 
 async def test_jurisdiction_of_each_role(client: httpx.AsyncClient, db: None) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import httpx
 from starlette.applications import Starlette
 
-import factories
-from browser import chromium, serve
-from conftest import login
 from models.enums import OrgKind, RegistrationStatus
 from portal.sessions import COOKIE
+from tests import factories
+from tests.browser import chromium, serve
+from tests.helpers import login
 
 OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
 MENU_FOLDED = "getComputedStyle(document.getElementById('menu-body')).display === 'none'"

@@ -13,11 +13,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 
-import factories
-from conftest import TEST_PASSWORD, csrf_of, login, post_form
 from models.enums import MailStatus, OrgKind
 from models.ops import AuditLog, OutboxMail
 from models.org import Account
+from tests import factories
+from tests.helpers import TEST_PASSWORD, csrf_of, login, post_form
 from workers.mail import send_due
 
 

@@ -10,8 +10,6 @@ import httpx
 from bs4 import BeautifulSoup
 from openpyxl import load_workbook
 
-import factories
-from conftest import login, table_rows
 from models.enums import (
     AttemptStatus,
     EvaluationStatus,
@@ -26,6 +24,8 @@ from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
 from portal import xlsx
+from tests import factories
+from tests.helpers import login, table_rows
 
 
 async def test_filters_and_export(client: httpx.AsyncClient, db: None) -> None:

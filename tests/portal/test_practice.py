@@ -11,8 +11,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from bs4 import BeautifulSoup
 
-import factories
-from conftest import csrf_of, login
 from core.questions import fingerprint
 from models.enums import (
     EnrollmentStatus,
@@ -29,6 +27,8 @@ from models.period import Period, PhaseWindow
 from models.physician import Physician
 from models.training import PracticeAnswer, PracticeSet
 from portal import practice
+from tests import factories
+from tests.helpers import csrf_of, login
 
 _n = itertools.count(1)
 PUBLIC = (QuestionCategory.LAW, QuestionCategory.ETHICS, QuestionCategory.HUMANITIES)

@@ -8,13 +8,13 @@ import re
 import httpx
 from starlette.applications import Starlette
 
-import factories
-from conftest import csrf_of, login, table_rows
 from core.settings import Settings
-from face_helpers import photo
 from models.enums import OrgKind, RegistrationStatus, StagingReason
 from models.ops import AuditLog, OutboxMail
 from models.physician import Physician
+from tests import factories
+from tests.face_helpers import photo
+from tests.helpers import csrf_of, login, table_rows
 
 
 async def decide(

@@ -14,13 +14,13 @@ import pytest
 import websockets
 from starlette.applications import Starlette
 
-import factories
-from conftest import TEST_PASSWORD, csrf_of, login, post_form
 from core.settings import Settings
 from examhall.protocol import PATH
 from models.enums import OrgKind
 from models.org import Account
 from portal.sessions import COOKIE
+from tests import factories
+from tests.helpers import TEST_PASSWORD, csrf_of, login, post_form
 
 NEW = "Tianshan2026"
 

@@ -9,8 +9,6 @@ import httpx
 from bs4 import BeautifulSoup
 from openpyxl import load_workbook
 
-import factories
-from conftest import login, table_rows
 from models.enums import (
     AttemptStatus,
     CourseCategory,
@@ -26,6 +24,8 @@ from models.org import Organisation, Prefecture
 from models.period import Enrollment, Period, Result
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
+from tests import factories
+from tests.helpers import login, table_rows
 
 BAYINGOLIN, AKSU = "652800", "652900"
 HEADERS = "注册人数 注册审核通过 一般程序报名 简易程序报名 培训完成 参加测评 测评合格 考核合格"

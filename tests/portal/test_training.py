@@ -13,15 +13,15 @@ import httpx
 from bs4 import BeautifulSoup
 from starlette.applications import Starlette
 
-import factories
-from browser import chromium, serve
-from conftest import login
 from core import study
 from models.enums import CourseCategory, OrgKind, Phase
 from models.period import Period, PhaseWindow
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
 from portal.sessions import COOKIE
+from tests import factories
+from tests.browser import chromium, serve
+from tests.helpers import login
 
 OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
 

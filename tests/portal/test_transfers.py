@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 
-import factories
-from conftest import csrf_of, login
 from models.enums import FilingKind, OrgKind, RegistrationStatus, ReviewStatus, StagingReason
 from models.ops import AuditLog, OutboxMail
 from models.physician import Filing, Physician, Transfer
+from tests import factories
+from tests.helpers import csrf_of, login
 
 
 async def send(client: httpx.AsyncClient, id_number: str, target: int) -> httpx.Response:
