@@ -3,9 +3,15 @@ TEST_DATABASE_URL is set), and the real app per test module, driven through http
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -19,6 +25,8 @@ from core.seed import load_geography
 from core.settings import Settings
 from tests.helpers import make_settings
 
+T = TypeVar("T")
+
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -27,35 +35,83 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-async def _postgres_database(base: str) -> str:
+def _postgres(url: str) -> str:
+    """asyncpg's spelling of a Tortoise database URL."""
+    return url.replace("postgres://", "postgresql://", 1)
+
+
+def _sibling(url: str, name: str) -> str:
+    """The URL of database ``name`` on the server of ``url``."""
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+async def _create_postgres_database(base: str, template: str | None = None) -> str:
     import asyncpg  # type: ignore[import-untyped]
 
     name = f"xjdk_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(base.replace("postgres://", "postgresql://", 1))
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return base.rsplit("/", 1)[0] + "/" + name
+    conn = await asyncpg.connect(_postgres(base))
+    try:
+        copy = f' TEMPLATE "{template.rsplit("/", 1)[1]}"' if template else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{copy}')
+    finally:
+        await conn.close()
+    return _sibling(base, name)
 
 
 async def _drop_postgres_database(base: str, url: str) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(base.replace("postgres://", "postgresql://", 1))
-    await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    await conn.close()
+    conn = await asyncpg.connect(_postgres(base))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _in_own_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to completion on a loop of its own thread: a session-wide step that must
+    not share the per-module loops of pytest-asyncio (nor replace the thread's loop)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One database migrated once per session; every ``db_url`` starts as a copy of it
+    (migrating took most of the suite's time when each module migrated its own)."""
+    base = os.environ.get("TEST_DATABASE_URL", "")
+    if base:
+        url = _in_own_loop(_create_postgres_database(base))
+    else:
+        url = f"sqlite://{tmp_path_factory.mktemp('template') / 'migrated.sqlite3'}"
+    _in_own_loop(migrate(url))
+    yield url
+    if base:
+        _in_own_loop(_drop_postgres_database(base, url))
+
+
+def _copy_sqlite(source: str, target: Path) -> None:
+    """A consistent copy of a closed SQLite database (the backup API, whatever its journal)."""
+    with (
+        contextlib.closing(sqlite3.connect(source)) as src,
+        contextlib.closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
 
 
 @pytest_asyncio.fixture(scope="module")
-async def db_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    """A fresh, migrated database for each test module."""
-    import os
-
+async def db_url(
+    tmp_path_factory: pytest.TempPathFactory, database_template: str
+) -> AsyncIterator[str]:
+    """A fresh, migrated database for each test module: a copy of the session's template
+    (a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL)."""
     base = os.environ.get("TEST_DATABASE_URL", "")
     if base:
-        url = await _postgres_database(base)
+        url = await _create_postgres_database(base, database_template)
     else:
-        url = f"sqlite://{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    await migrate(url)
+        path = tmp_path_factory.mktemp("db") / "test.sqlite3"
+        _copy_sqlite(database_template.removeprefix("sqlite://"), path)
+        url = f"sqlite://{path}"
     yield url
     if base:
         await _drop_postgres_database(base, url)
