@@ -106,7 +106,7 @@ async def test_counters_move_during_an_attempt(
 
 
 async def test_lock_outs_are_counted(
-    app: Starlette, client: httpx.AsyncClient, settings: Settings, base_url: str
+    app: Starlette, client: httpx.AsyncClient, settings: Settings, base_url: str, worker: Any
 ) -> None:
     me = await sitter(app, client)
     before = await scrape(base_url)

@@ -145,7 +145,9 @@ async def test_simplified_through_both_levels_then_general(
     assert (await enroll(client, procedure="general")).status_code == 303
     active = await Enrollment.get(physician_id=doc.id, is_active=True)
     assert active.procedure == Procedure.GENERAL
-    reviews = await AuditLog.filter(action="enrollment_reviewed").order_by("id")
+    reviews = await AuditLog.filter(
+        action="enrollment_reviewed", object_id=application.id
+    ).order_by("id")
     assert [r.to_state for r in reviews] == ["institution_approved", "assessor_rejected"]
 
 
