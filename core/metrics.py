@@ -2,7 +2,7 @@
 code calls (``metrics.answer_acked(started)``). prometheus-client does the rest.
 
 Web processes serve ``/metrics`` (portal/health.py); the workers serve it on
-``--metrics-port`` (core/cli.py). A parent that starts several recording processes
+``--metrics-port`` (cli.py). A parent that starts several recording processes
 (``xjdk serve --workers N``, ``xjdk worker face``) calls ``use_multiprocess`` first: each
 child then writes its values to files in a shared folder and a scrape adds them up
 (prometheus-client's multiprocess mode; gauges count live processes only).

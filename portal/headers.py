@@ -18,7 +18,7 @@
 - ``Cache-Control: no-store`` on everything but ``/static/``: pages, fragments, exports and
   photos carry personal data, and no browser or proxy cache may keep them.
 
-uvicorn's own ``Server`` header is switched off where uvicorn is configured (``core/cli.py``).
+uvicorn's own ``Server`` header is switched off where uvicorn is configured (``cli.py``).
 """
 
 from __future__ import annotations

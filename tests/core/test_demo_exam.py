@@ -13,9 +13,9 @@ from bs4 import BeautifulSoup
 from starlette.applications import Starlette
 
 import factories
+from cli import DEMO_PASSWORD
 from conftest import login
 from core import demo_photos
-from core.cli import DEMO_PASSWORD
 from core.demo_exam import exam_physician, open_test_now
 from core.seed import seed_demo
 from core.settings import Settings

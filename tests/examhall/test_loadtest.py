@@ -13,7 +13,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 import factories
-from core.cli import build_parser
+from cli import build_parser
 from core.settings import Settings
 from examhall import loadtest
 from examhall.loadtest.prepare import MARK, period_name

@@ -267,7 +267,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         embedded = EmbeddedRedis(settings.data_dir)
         env["REDIS_URL"] = embedded.start()
         print(f"内置 Redis 已启动：{env['REDIS_URL']}")
-    exe = [sys.executable, "-m", "core.cli"]
+    exe = [sys.executable, "-m", "cli"]
     children = [
         subprocess.Popen([*exe, "serve"], env=env),
         subprocess.Popen([*exe, "worker", "mail"], env=env),

@@ -17,7 +17,7 @@ def xjdk(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedPro
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY"):
         env.pop(name, None)
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         cwd=ROOT,
         env=env,
         input=stdin,
