@@ -37,7 +37,7 @@ async def _with_db(settings: Settings, work: Callable[[], Awaitable[Any]]) -> An
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from core.db import migrate
-    from core.seed import load_geography
+    from tools.demo.seed import load_geography
 
     asyncio.run(migrate(settings.db_url))
     added = asyncio.run(_with_db(settings, load_geography))
@@ -52,9 +52,9 @@ async def _database_is_empty(settings: Settings) -> bool:
 
 
 def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from core import demo_photos
     from core.passwords import Hasher
-    from core.seed import format_logins, seed_demo
+    from tools.demo import photos as demo_photos
+    from tools.demo.seed import format_logins, seed_demo
 
     if args.if_empty and not asyncio.run(_database_is_empty(settings)):
         print("数据库已有数据，跳过演示数据。")
@@ -80,9 +80,9 @@ def cmd_demo_exam_now(settings: Settings, args: argparse.Namespace) -> int:
     """Open the current period's test window now (see core/demo_exam.py)."""
     from datetime import UTC, datetime
 
-    from core.demo_exam import open_test_now
     from core.errors import DomainError
     from portal.web import local_time
+    from tools.demo.exam import open_test_now
 
     try:
         opened = asyncio.run(_with_db(settings, lambda: open_test_now(datetime.now(UTC))))
@@ -108,7 +108,7 @@ def cmd_demo_exam_now(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_create_office_account(settings: Settings, args: argparse.Namespace) -> int:
     from core.errors import DomainError
     from core.passwords import Hasher, password_problem
-    from core.seed import create_office_account
+    from tools.demo.seed import create_office_account
 
     if sys.stdin.isatty():
         password = getpass.getpass("密码：")

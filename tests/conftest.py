@@ -17,8 +17,8 @@ from starlette.applications import Starlette
 from asgi import create_app
 from core.db import migrate
 from core.redis import EmbeddedRedis
-from core.seed import load_geography
 from core.settings import Settings
+from tools.demo.seed import load_geography
 
 TEST_PASSWORD = "Passw0rd2026"
 

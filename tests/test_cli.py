@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core import demo_photos
 from core.settings import ROOT
+from tools.demo import photos as demo_photos
 
 
 def xjdk(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

@@ -246,7 +246,7 @@ async def test_demo_loader_is_idempotent_and_stops_on_a_bad_file(tmp_path: Path)
 async def test_the_real_demo_bank() -> None:
     files = sorted(bank.DEMO_DIR.glob("questions_*.csv"))
     if not files:
-        pytest.skip("core/demo_content/questions_*.csv not written yet")
+        pytest.skip("tools/demo/content/questions_*.csv not written yet")
     stored = await load_demo_questions()
     assert stored == await Question.all().count() >= 330
     categories = {c async for c in Question.all().values_list("category", flat=True)}

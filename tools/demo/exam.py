@@ -20,7 +20,7 @@ from models.org import Organisation
 from models.period import Enrollment, Period, PhaseWindow
 from models.physician import Physician
 
-LOGIN_PREFECTURE = "650100"  # the prefecture of the demo log-ins (core.seed)
+LOGIN_PREFECTURE = "650100"  # the prefecture of the demo log-ins (tools.demo.seed)
 EXAM_HOURS = 72
 
 

@@ -1,4 +1,4 @@
-"""The demo content of core/demo_content: the question files pass the importer's own checks
+"""The demo content of tools/demo/content: the question files pass the importer's own checks
 and cover every category and scope the exam draws from; the course catalogue is valid and a
 physician of every 执业类别/执业范围 the demo seed hands out can reach the 36 class hours from
 the courses that apply to them."""
@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from core.questions import DEMO_DIR, HEADER, parse
-from core.seed import ETHNIC_MEDICINE_SCOPES, GENERAL_SCOPES, SPECIAL_SCOPES
 from core.study import DEMO_COURSES, course_values, lesson_values
 from models.enums import CourseCategory, QuestionCategory, QuestionType
 from models.practice import PRACTICE_SCOPES, valid_scope
+from tools.demo.seed import ETHNIC_MEDICINE_SCOPES, GENERAL_SCOPES, SPECIAL_SCOPES
 
 QUESTION_FILES = sorted(DEMO_DIR.glob("questions_*.csv"))
 MAX_STEM = 300
@@ -232,7 +232,7 @@ def _applicable(courses: list[dict[str, Any]], category: str, scope: str) -> lis
 
 
 def _seeded_scopes() -> set[tuple[str, str]]:
-    """Every (执业类别, 执业范围) the demo seed can give a physician: core.seed's _scope picks
+    """Every (执业类别, 执业范围) the demo seed can give a physician: tools.demo.seed's _scope picks
     from GENERAL_SCOPES, SPECIAL_SCOPES (by institution type) or ETHNIC_MEDICINE_SCOPES."""
     scopes = {scope for scope, _ in GENERAL_SCOPES}
     scopes |= {scope for _, options in SPECIAL_SCOPES.values() for scope, _ in options}

@@ -15,9 +15,6 @@ from starlette.applications import Starlette
 import factories
 from cli import DEMO_PASSWORD
 from conftest import login
-from core import demo_photos
-from core.demo_exam import exam_physician, open_test_now
-from core.seed import seed_demo
 from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
@@ -28,6 +25,9 @@ from models.org import Account
 from models.period import Enrollment, Period
 from models.physician import Physician
 from portal.sessions import COOKIE
+from tools.demo import photos as demo_photos
+from tools.demo.exam import exam_physician, open_test_now
+from tools.demo.seed import seed_demo
 
 
 async def test_a_newcomer_sits_the_demo_test(

@@ -19,9 +19,6 @@ from zoneinfo import ZoneInfo
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from core import demo_data, demo_photos
-from core.demo_exam import exam_physician
-from core.demo_photos import DemoPhoto
 from core.errors import DomainError
 from core.idcard import make_id_number
 from models.enums import (
@@ -43,6 +40,10 @@ from models.org import Account, County, Organisation, Prefecture
 from models.period import Enrollment, Evaluation, Period, PhaseWindow
 from models.physician import Physician
 from models.training import Course
+from tools.demo import data as demo_data
+from tools.demo import photos as demo_photos
+from tools.demo.exam import exam_physician
+from tools.demo.photos import DemoPhoto
 
 T = TypeVar("T")
 
@@ -285,7 +286,7 @@ async def seed_demo(
     photos: Sequence[DemoPhoto] = (),
 ) -> SeedSummary:
     """Load the demo region (see the module docstring); every account gets ``password_hash``
-    and every physician one of ``photos`` (core.demo_photos.prepare) as registration photo."""
+    and every physician one of ``photos`` (tools.demo.photos.prepare) as registration photo."""
     if await Organisation.exists(kind=OrgKind.COMMISSION):
         return await _summarise()
     today = today or datetime.now(TZ).date()
@@ -301,7 +302,7 @@ async def seed_demo(
 
 async def load_content() -> None:
     """The demo question bank and course catalogue (written by the team, in
-    core/demo_content), and the current period's papers drawn from that bank."""
+    tools/demo/content), and the current period's papers drawn from that bank."""
     from core.questions import load_demo_questions
     from core.study import DEMO_COURSES, load_demo_courses
     from examhall.papers import generate_for_period

@@ -12,14 +12,6 @@ import pytest_asyncio
 from core.db import database
 from core.errors import DomainError
 from core.idcard import parse_id_number
-from core.seed import (
-    STAGED,
-    SeedSummary,
-    create_office_account,
-    format_logins,
-    load_geography,
-    seed_demo,
-)
 from models.enums import (
     EnrollmentStatus,
     EvaluationStatus,
@@ -36,6 +28,14 @@ from models.geo_data import PREFECTURES
 from models.org import Account, County, Organisation, Prefecture
 from models.period import Enrollment, Evaluation, Period, PhaseWindow
 from models.physician import Physician
+from tools.demo.seed import (
+    STAGED,
+    SeedSummary,
+    create_office_account,
+    format_logins,
+    load_geography,
+    seed_demo,
+)
 
 PASSWORD_HASH = "x"
 
