@@ -385,7 +385,7 @@ def cmd_generate_papers(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_bench_face(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
-    from workers import face_bench
+    from tools import face_bench
 
     figures = face_bench.run(args.checks, args.processes, settings)
     print(face_bench.report(figures))
@@ -395,8 +395,8 @@ def cmd_bench_face(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_loadtest(settings: Settings, args: argparse.Namespace) -> int:
-    """The exam-window spike rehearsal (examhall/loadtest/)."""
-    from examhall import loadtest
+    """The exam-window spike rehearsal (tools/loadtest/)."""
+    from tools import loadtest
 
     fields = vars(args)
     names = loadtest.Options.__dataclass_fields__

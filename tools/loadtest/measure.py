@@ -23,13 +23,13 @@ import websockets
 from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
-from examhall.loadtest import report as report_
-from examhall.loadtest.prepare import (
+from tools.loadtest import report as report_
+from tools.loadtest.prepare import (
     PASSWORD,
     Options,
     Seat,
 )
-from examhall.loadtest.report import Recorder
+from tools.loadtest.report import Recorder
 
 
 async def reconcile(rec: Recorder) -> dict[str, Any]:
@@ -265,7 +265,7 @@ async def hall_baseline(
 
 def face_baseline(settings: Settings, processes: int, checks: int = 12) -> dict[str, Any]:
     """Raw analysis of the same live bursts the simulated pages send, no Redis."""
-    from workers import face_bench
+    from tools import face_bench
 
     turns = dataclasses.replace(settings, face_actions="turn_left,turn_right")
     return face_bench.raw_figures(face_bench.checks(checks), turns, processes)

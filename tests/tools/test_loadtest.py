@@ -15,14 +15,14 @@ from starlette.applications import Starlette
 import factories
 from cli import build_parser
 from core.settings import Settings
-from examhall import loadtest
-from examhall.loadtest.prepare import MARK, period_name
-from examhall.loadtest.report import Recorder
 from models.exam import Answer, Attempt, FaceCheck
 from models.org import Account, Organisation
 from models.period import Period
 from models.physician import Physician
 from sitting import question_bank
+from tools import loadtest
+from tools.loadtest.prepare import MARK, period_name
+from tools.loadtest.report import Recorder
 
 
 def options(url: str, **changes: Any) -> loadtest.Options:

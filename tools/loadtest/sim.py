@@ -20,10 +20,10 @@ import websockets
 
 from examhall import protocol as p
 from examhall.client import HallClient
-from examhall.loadtest.prepare import PASSWORD, Plan, Seat, tail
-from examhall.loadtest.report import Recorder
 from face import samples
 from portal.sessions import COOKIE
+from tools.loadtest.prepare import PASSWORD, Plan, Seat, tail
+from tools.loadtest.report import Recorder
 
 HEARTBEAT_EVERY = 10.0  # as the page does
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')

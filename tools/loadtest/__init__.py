@@ -27,8 +27,8 @@ and ``runner`` (``run``, ``save``, ``main``). The names used elsewhere are re-ex
 
 from __future__ import annotations
 
-from examhall.loadtest.measure import reconcile
-from examhall.loadtest.prepare import MARK, Options, cleanup
-from examhall.loadtest.runner import Fault, main, run, save
+from tools.loadtest.measure import reconcile
+from tools.loadtest.prepare import MARK, Options, cleanup
+from tools.loadtest.runner import Fault, main, run, save
 
 __all__ = ["MARK", "Fault", "Options", "cleanup", "main", "reconcile", "run", "save"]

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import Settings
-from examhall.loadtest import report as report_
-from examhall.loadtest.measure import (
+from tools.loadtest import report as report_
+from tools.loadtest.measure import (
     echo_baseline,
     face_baseline,
     hall_baseline,
@@ -26,7 +26,7 @@ from examhall.loadtest.measure import (
     reconcile,
     server_processes,
 )
-from examhall.loadtest.prepare import (
+from tools.loadtest.prepare import (
     Options,
     Plan,
     Prepared,
@@ -35,8 +35,8 @@ from examhall.loadtest.prepare import (
     prepare,
     restore_current,
 )
-from examhall.loadtest.report import Recorder
-from examhall.loadtest.sim import _raise_file_limit, play
+from tools.loadtest.report import Recorder
+from tools.loadtest.sim import _raise_file_limit, play
 
 Fault = tuple[float, Callable[[], Awaitable[None]]]  # (seconds after the ramp begins, action)
 
