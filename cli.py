@@ -81,8 +81,8 @@ def cmd_demo_exam_now(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from core.errors import DomainError
-    from portal.web import local_time
     from tools.demo.exam import open_test_now
+    from web.endpoint import local_time
 
     try:
         opened = asyncio.run(_with_db(settings, lambda: open_test_now(datetime.now(UTC))))
@@ -172,7 +172,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             ws_ping_timeout=20,
             backlog=4096,
             log_config=logs.log_config(settings, "web"),
-            access_log=False,  # portal/access.py logs route templates, never raw paths
+            access_log=False,  # web/access.py logs route templates, never raw paths
             **uvicorn_options(settings),
         )
     finally:

@@ -40,10 +40,10 @@ from models.enums import AttemptStatus, FaceAction, FaceReason, FaceStage, Role
 from models.exam import Attempt, AttemptEvent, FaceCheck
 from models.org import Account, Organisation, Prefecture
 from models.period import Period
-from portal.pagination import Page, paginate
-from portal.params import page_number
-from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, current_user, redirect, render, requires, user
+from web.endpoint import CurrentUser, client_ip, current_user, redirect, render, requires, user
+from web.pagination import Page, paginate
+from web.params import page_number
+from web.sessions import get_session
 
 PROCTORS = (Role.OFFICE, Role.COMMISSION, Role.ASSESSOR)
 CATEGORIES = {

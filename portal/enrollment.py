@@ -25,9 +25,7 @@ from models.org import Account
 from models.period import Enrollment, Period, PhaseWindow
 from models.physician import Physician
 from portal.account import requires_info
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import (
+from web.endpoint import (
     CurrentUser,
     client_ip,
     local_time,
@@ -38,6 +36,8 @@ from portal.web import (
     send_mail,
     user,
 )
+from web.pagination import paginate
+from web.sessions import get_session
 
 REJECTED = (EnrollmentStatus.INSTITUTION_REJECTED, EnrollmentStatus.ASSESSOR_REJECTED)
 WINDOW_FORMAT = "%Y年%m月%d日 %H:%M"

@@ -26,9 +26,9 @@ from models.enums import FilingKind, OrgKind, OrgStatus, RegistrationStatus, Rev
 from models.org import Account, County, Organisation, Prefecture
 from models.physician import Filing, Physician, Transfer
 from portal.auth import temporary_password
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from web.endpoint import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from web.pagination import paginate
+from web.sessions import get_session
 
 GROUPS: dict[str, tuple[str, tuple[FilingKind, ...]]] = {
     "institutions": ("执业机构备案", (FilingKind.INSTITUTION_ADD, FilingKind.INSTITUTION_DELETE)),

@@ -32,9 +32,7 @@ from models.physician import Filing, Physician, Transfer
 from portal import filing_review
 from portal.account import requires_info
 from portal.filing_review import STILL_STAFFED
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import (
+from web.endpoint import (
     CurrentUser,
     Endpoint,
     client_ip,
@@ -44,6 +42,8 @@ from portal.web import (
     requires,
     user,
 )
+from web.pagination import paginate
+from web.sessions import get_session
 
 STAGING_REASONS = (StagingReason.DEATH, StagingReason.RETIRED, StagingReason.LEFT)
 RECENT = 10

@@ -24,9 +24,9 @@ from models.enums import OrgKind, OrgStatus, Role
 from models.org import Account
 from portal.account import requires_info
 from portal.auth import issue_temporary_password
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from web.endpoint import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from web.pagination import paginate
+from web.sessions import get_session
 
 TITLES = {Role.OFFICE: "账号管理", Role.COMMISSION: "机构账号管理"}
 KINDS = {

@@ -13,7 +13,7 @@ from models.physician import Physician
 from portal import physician_list
 from portal.guide import guide_for
 from portal.menus import Entry
-from portal.web import ORG_ROLES, current_user, render, requires, to_login, user
+from web.endpoint import ORG_ROLES, current_user, render, requires, to_login, user
 
 
 async def home(request: Request) -> Response:

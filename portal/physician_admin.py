@@ -16,8 +16,8 @@ from models.org import Account
 from portal import registration
 from portal.account import requires_info
 from portal.auth import issue_temporary_password
-from portal.sessions import get_session
-from portal.web import client_ip, redirect, requires, send_mail, user
+from web.endpoint import client_ip, redirect, requires, send_mail, user
+from web.sessions import get_session
 
 
 @requires(Role.INSTITUTION)

@@ -25,10 +25,10 @@ from models.exam import Attempt
 from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, valid_scope
-from portal import xlsx
 from portal.enrollment import current_period
-from portal.pagination import paginate
-from portal.web import ORG_ROLES, render, requires, user
+from web import xlsx
+from web.endpoint import ORG_ROLES, render, requires, user
+from web.pagination import paginate
 
 ALL_SCOPES = sorted({s for scopes in PRACTICE_SCOPES.values() for s in scopes})
 

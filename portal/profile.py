@@ -25,8 +25,8 @@ from models.org import Account
 from models.physician import Physician
 from models.training import CreditApplication
 from portal import registration
-from portal.sessions import get_session
-from portal.web import client_ip, redirect, render, requires, user
+from web.endpoint import client_ip, redirect, render, requires, user
+from web.sessions import get_session
 
 
 async def _mine(request: Request) -> Physician:

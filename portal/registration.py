@@ -32,9 +32,9 @@ from models.enums import OrgKind, OrgStatus, RegistrationStatus, Role, Sex
 from models.org import Account, County, Organisation, Prefecture
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, TITLES, valid_scope
-from portal.sessions import get_session
-from portal.throttle import minutes
-from portal.web import client_ip, fragment, redirect, render, send_mail
+from web.endpoint import client_ip, fragment, redirect, render, send_mail
+from web.sessions import get_session
+from web.throttle import minutes
 
 NAME = re.compile(r"^[\u4e00-\u9fff]+(·[\u4e00-\u9fff]+)*$")
 DOTS = str.maketrans({"•": "·", "・": "·", ".": "·", "．": "·", "∙": "·"})

@@ -19,9 +19,9 @@ from models.enums import RegistrationStatus, Role, StagingReason
 from models.org import Account
 from models.physician import Physician
 from portal.account import requires_info
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from web.endpoint import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from web.pagination import paginate
+from web.sessions import get_session
 
 MAX_REASON = 200
 
@@ -130,7 +130,7 @@ async def photo(request: Request) -> Response:
     path = request.app.state.settings.media_path / physician.photo
     if not path.is_file():
         raise NotFound("照片文件不存在")
-    return FileResponse(path)  # no-store, like every page (portal/headers.py)
+    return FileResponse(path)  # no-store, like every page (web/headers.py)
 
 
 routes = [

@@ -28,11 +28,11 @@ from models.org import Organisation, Prefecture
 from models.period import Enrollment, Period, Result
 from models.physician import Physician
 from models.training import LessonProgress
-from portal import xlsx
 from portal.account import requires_info
 from portal.enrollment import REJECTED
-from portal.pagination import paginate
-from portal.web import CurrentUser, render, requires, user
+from web import xlsx
+from web.endpoint import CurrentUser, render, requires, user
+from web.pagination import paginate
 
 MEASURES: tuple[tuple[str, str], ...] = (
     ("registered", "注册人数"),

@@ -20,9 +20,7 @@ from models.enums import OrgKind, OrgStatus, RegistrationStatus, ReviewStatus, R
 from models.org import Account, Organisation
 from models.physician import Filing, Physician, Transfer
 from portal.account import requires_info
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import (
+from web.endpoint import (
     CurrentUser,
     client_ip,
     fragment,
@@ -32,6 +30,8 @@ from portal.web import (
     send_mail,
     user,
 )
+from web.pagination import paginate
+from web.sessions import get_session
 
 
 async def request_transfer(

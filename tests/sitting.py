@@ -18,7 +18,7 @@ from models.enums import OrgKind, Phase, QuestionCategory, QuestionType
 from models.exam import PaperItem, Question
 from models.period import Period
 from models.physician import Physician
-from portal.sessions import COOKIE
+from web.sessions import COOKIE
 
 
 async def question_bank() -> None:

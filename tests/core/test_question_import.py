@@ -16,7 +16,7 @@ from core.errors import DomainError
 from core.questions import EXAMPLES, HEADER, ImportFileError, import_file, load_demo_questions
 from models.enums import QuestionCategory, QuestionType
 from models.exam import Question
-from portal.xlsx import workbook
+from web.xlsx import workbook
 
 Row = Sequence[str]
 NO_OPTIONS = dict.fromkeys(("选项A", "选项B", "选项C", "选项D"), "")

@@ -24,10 +24,10 @@ from models.exam import FaceCheck
 from models.org import Account
 from models.period import Enrollment, Period
 from models.physician import Physician
-from portal.sessions import COOKIE
 from tools.demo import photos as demo_photos
 from tools.demo.exam import exam_physician, open_test_now
 from tools.demo.seed import seed_demo
+from web.sessions import COOKIE
 
 
 async def test_a_newcomer_sits_the_demo_test(

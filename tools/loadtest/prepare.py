@@ -93,7 +93,7 @@ async def prepare(settings: Settings, redis: Any, options: Options) -> Prepared:
     from examhall.papers import generate_for_period
     from models.enums import FaceReason, FaceStage
     from models.exam import Attempt, FaceCheck, Paper, Question
-    from portal.sessions import SessionStore
+    from web.sessions import SessionStore
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -156,7 +156,7 @@ async def _previous_current() -> int | None:
 
 def period_name(previous: int | None, now: datetime) -> str:
     """The throwaway period's name: its Beijing time, and the period to give back."""
-    from portal.web import local_time
+    from web.endpoint import local_time
 
     return f"{MARK}考场压力测试 {local_time(now, '%m-%d %H:%M')}（原当前周期 #{previous or 0}）"
 
@@ -323,8 +323,8 @@ async def _sessions(store: Any, people: list[tuple[int, str]], institution: Any)
     """A logged-in session per physician, written as ``portal.auth`` writes a log-in."""
     from models.enums import Role
     from models.org import Account
-    from portal.sessions import COOKIE, Session
-    from portal.web import CurrentUser
+    from web.endpoint import CurrentUser
+    from web.sessions import COOKIE, Session
 
     accounts = await _ids(Account, "username", [u for _, u in people])
     cookies: dict[int, str] = {}
@@ -388,7 +388,7 @@ async def cleanup(redis: Any) -> dict[str, int]:
     from models.org import Account, Organisation
     from models.period import Period
     from models.physician import Physician
-    from portal.sessions import SessionStore
+    from web.sessions import SessionStore
 
     await restore_current(await _previous_current())
     periods = await Period.filter(name__startswith=MARK).values_list("id", flat=True)

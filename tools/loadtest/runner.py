@@ -45,7 +45,7 @@ async def run(
     settings: Settings, redis: Any, face: Any, options: Options, faults: list[Fault] | None = None
 ) -> dict[str, Any]:
     """Prepare, play, measure, reconcile; returns the report (the database must be open)."""
-    from portal.web import LOCAL_ZONE
+    from web.endpoint import LOCAL_ZONE
 
     started_at = datetime.now(LOCAL_ZONE).isoformat(timespec="seconds")  # Beijing time
     processes = server_processes(options)

@@ -21,9 +21,9 @@ import websockets
 from examhall import protocol as p
 from examhall.client import HallClient
 from face import samples
-from portal.sessions import COOKIE
 from tools.loadtest.prepare import PASSWORD, Plan, Seat, tail
 from tools.loadtest.report import Recorder
+from web.sessions import COOKIE
 
 HEARTBEAT_EVERY = 10.0  # as the page does
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')

@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 from starlette.requests import Request
 from tortoise.queryset import QuerySet
 
-from portal.params import page_number
+from web.params import page_number
 
 T = TypeVar("T")
 

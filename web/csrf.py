@@ -17,7 +17,7 @@ from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal.sessions import Session
+from web.sessions import Session
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 FIELD = "csrf_token"

@@ -17,7 +17,7 @@ from browser import serve
 from conftest import CSRF, login
 from core.settings import Settings
 from models.enums import OrgKind
-from portal.headers import SecurityHeadersMiddleware
+from web.headers import SecurityHeadersMiddleware
 
 NONCE = re.compile(r"script-src 'self' 'nonce-([\w-]+)'")
 

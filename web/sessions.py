@@ -25,7 +25,7 @@ from tortoise.expressions import F
 
 from core import logs
 from models.org import Account
-from portal.health import OPS_PATHS
+from web.health import OPS_PATHS
 
 COOKIE = "xjdk_session"
 PASSWORD_PAGE = "/account/password"

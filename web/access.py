@@ -19,7 +19,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import logs, metrics
-from portal.health import OPS_PATHS
+from web.health import OPS_PATHS
 
 log = logging.getLogger("xjdk.access")
 

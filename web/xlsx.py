@@ -25,7 +25,7 @@ from starlette.responses import Response
 
 from core import audit
 from models.org import Account
-from portal.web import client_ip, local_time, user
+from web.endpoint import client_ip, local_time, user
 
 EXPORT_LIMIT = 50_000  # rows per download
 WIDTH_SAMPLE = 1000  # rows read to size the columns

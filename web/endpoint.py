@@ -17,7 +17,7 @@ from core import mail
 from core.errors import Forbidden
 from models.enums import Role
 from portal.jurisdiction import Jurisdiction
-from portal.sessions import get_session
+from web.sessions import get_session
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from core.errors import DomainError
-from portal.web import render
+from web.endpoint import render
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from core.settings import Settings
 from examhall.protocol import PATH
 from models.enums import OrgKind
 from models.org import Account
-from portal.sessions import COOKIE
+from web.sessions import COOKIE
 
 NEW = "Tianshan2026"
 

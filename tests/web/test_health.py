@@ -17,7 +17,7 @@ from conftest import login
 from core.redis import EmbeddedRedis
 from core.redis import client as redis_client
 from models.enums import OrgKind
-from portal.health import committed_migrations
+from web.health import committed_migrations
 
 
 @pytest_asyncio.fixture

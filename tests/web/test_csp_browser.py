@@ -19,7 +19,7 @@ from models.enums import OrgKind
 from models.ops import AuditLog
 from models.org import Prefecture
 from models.training import CreditApplication
-from portal.sessions import COOKIE
+from web.sessions import COOKIE
 
 # Injected before any script of every page: what the CSP refused, and script errors.
 WATCH = """
