@@ -12,6 +12,7 @@ from models.org import Organisation
 from models.physician import Physician
 from portal import physician_list
 from portal.guide import guide_for
+from portal.jurisdiction import Jurisdiction
 from portal.menus import Entry
 from web.endpoint import ORG_ROLES, current_user, render, requires, to_login, user
 
@@ -40,7 +41,7 @@ async def home(request: Request) -> Response:
 
 @requires(*ORG_ROLES)
 async def physician_detail(request: Request) -> Response:
-    physician = await user(request).jurisdiction.physician(request.path_params["physician_id"])
+    physician = await Jurisdiction.of(user(request)).physician(request.path_params["physician_id"])
     await physician.fetch_related("institution", "prefecture", "county")
     period, shown = await physician_list.shown_for(request)
     facts = (await physician_list.period_facts(shown, [physician.id]))[physician.id]

@@ -26,6 +26,7 @@ from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, valid_scope
 from portal.enrollment import current_period
+from portal.jurisdiction import Jurisdiction
 from web import xlsx
 from web.endpoint import ORG_ROLES, render, requires, user
 from web.pagination import paginate
@@ -53,7 +54,7 @@ async def shown_for(request: Request) -> tuple[Period | None, Shown]:
 
 async def filtered(request: Request) -> tuple[QuerySet[Physician], dict[str, str], Shown]:
     params = request.query_params
-    qs = user(request).jurisdiction.physicians().select_related("institution", "prefecture")
+    qs = Jurisdiction.of(user(request)).physicians().select_related("institution", "prefecture")
     chosen = {
         k: params.get(k, "").strip()[:50] for k in ("q", "status", "procedure", "scope", "result")
     }
@@ -175,7 +176,7 @@ async def export(request: Request) -> Response:
     qs, chosen, shown = await filtered(request)
     physicians = await qs.limit(xlsx.EXPORT_LIMIT)
     facts = await period_facts(shown, [p.id for p in physicians])
-    jurisdiction = user(request).jurisdiction
+    jurisdiction = Jurisdiction.of(user(request))
     rows = [
         (
             p.name,

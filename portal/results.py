@@ -45,6 +45,7 @@ from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from portal.enrollment import window
 from portal.evaluations import VETO_LABELS
+from portal.jurisdiction import Jurisdiction
 from web import xlsx
 from web.endpoint import client_ip, redirect, render, requires, user
 from web.pagination import paginate
@@ -401,7 +402,7 @@ async def results_export(request: Request) -> Response:
         rows.append(
             (
                 r.physician.name,
-                user(request).jurisdiction.id_number(r.physician),
+                Jurisdiction.of(user(request)).id_number(r.physician),
                 r.physician.prefecture.name,
                 r.physician.institution.name if r.physician.institution else "暂存区",
                 r.procedure.label,

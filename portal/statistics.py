@@ -30,6 +30,7 @@ from models.physician import Physician
 from models.training import LessonProgress
 from portal.account import requires_info
 from portal.enrollment import REJECTED
+from portal.jurisdiction import Jurisdiction
 from web import xlsx
 from web.endpoint import CurrentUser, render, requires, user
 from web.pagination import paginate
@@ -198,7 +199,7 @@ async def prefecture_in_scope(current: CurrentUser, prefecture_id: int) -> Prefe
 
 def placed(current: CurrentUser) -> QuerySet[Physician]:
     """The physicians in scope that belong to an institution (not in the staging area)."""
-    return current.jurisdiction.physicians().filter(institution_id__isnull=False)
+    return Jurisdiction.of(current).physicians().filter(institution_id__isnull=False)
 
 
 async def prefecture_rows(current: CurrentUser, period: Period | None) -> list[dict[str, Any]]:
@@ -210,7 +211,8 @@ async def prefecture_rows(current: CurrentUser, period: Period | None) -> list[d
 
 def institutions_of(current: CurrentUser, prefecture: Prefecture, q: str) -> QuerySet[Organisation]:
     qs = (
-        current.jurisdiction.institutions()
+        Jurisdiction.of(current)
+        .institutions()
         .filter(prefecture_id=prefecture.id)
         .exclude(status=OrgStatus.DELETED)
     )

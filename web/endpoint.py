@@ -16,7 +16,6 @@ from starlette.responses import RedirectResponse, Response
 from core import mail
 from core.errors import Forbidden
 from models.enums import Role
-from portal.jurisdiction import Jurisdiction
 from web.sessions import get_session
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -33,15 +32,6 @@ class CurrentUser:
     organisation_id: int | None
     prefecture_id: int | None
     physician_id: int | None
-
-    @property
-    def jurisdiction(self) -> Jurisdiction:
-        return Jurisdiction(
-            role=self.role,
-            organisation_id=self.organisation_id,
-            prefecture_id=self.prefecture_id,
-            physician_id=self.physician_id,
-        )
 
     def session_values(self) -> dict[str, Any]:
         return {
@@ -99,7 +89,7 @@ def to_login(request: Request) -> Response:
 
 
 def requires(*roles: Role) -> Callable[[Endpoint], Endpoint]:
-    """Log-in and role guard. Object-level checks go through ``user.jurisdiction``."""
+    """Log-in and role guard. Object-level checks go through ``Jurisdiction.of(user)``."""
 
     def decorate(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)
