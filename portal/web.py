@@ -16,8 +16,8 @@ from starlette.responses import RedirectResponse, Response
 from core import mail
 from core.errors import Forbidden
 from models.enums import Role
-from portal.jurisdiction import Jurisdiction
 from portal.sessions import get_session
+from rules.jurisdiction import Jurisdiction
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
