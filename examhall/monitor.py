@@ -29,7 +29,6 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from tortoise.expressions import Subquery
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int
 from examhall.hall import Hall
@@ -40,7 +39,8 @@ from models.enums import AttemptStatus, FaceAction, FaceReason, FaceStage, Role
 from models.exam import Attempt, AttemptEvent, FaceCheck
 from models.org import Account, Organisation, Prefecture
 from models.period import Period
-from portal.jurisdiction import Jurisdiction
+from rules import audit
+from rules.jurisdiction import Jurisdiction
 from web.endpoint import CurrentUser, client_ip, current_user, redirect, render, requires, user
 from web.pagination import Page, paginate
 from web.params import page_number

@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import audit
 from core.errors import Forbidden, NotFound
 from models.enums import Role
 from models.org import Account, Organisation
+from rules import audit
 from web.endpoint import Endpoint, client_ip, redirect, render, requires, user
 from web.sessions import get_session
 

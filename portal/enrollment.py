@@ -17,7 +17,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tortoise.expressions import Subquery
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int
 from models.enums import EnrollmentStatus, Phase, Procedure, RegistrationStatus, Role
@@ -25,7 +24,8 @@ from models.org import Account
 from models.period import Enrollment, Period, PhaseWindow
 from models.physician import Physician
 from portal.account import requires_info
-from portal.jurisdiction import Jurisdiction
+from rules import audit
+from rules.jurisdiction import Jurisdiction
 from web.endpoint import (
     CurrentUser,
     client_ip,

@@ -22,7 +22,6 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int, as_ints
 from core.study import class_hours
@@ -33,7 +32,8 @@ from models.period import Enrollment, Evaluation, Period
 from models.physician import Physician
 from portal.account import requires_info
 from portal.enrollment import REJECTED, active_enrollment, current_period, window, window_text
-from portal.jurisdiction import Jurisdiction
+from rules import audit
+from rules.jurisdiction import Jurisdiction
 from web.endpoint import CurrentUser, client_ip, own_prefix, redirect, render, requires
 from web.pagination import paginate
 from web.sessions import get_session

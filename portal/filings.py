@@ -22,7 +22,6 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.idcard import IdNumberError, id_number_field, parse_id_number
 from core.numbers import as_int, as_ints
@@ -32,7 +31,8 @@ from models.physician import Filing, Physician, Transfer
 from portal import filing_review
 from portal.account import requires_info
 from portal.filing_review import STILL_STAFFED
-from portal.jurisdiction import Jurisdiction
+from rules import audit
+from rules.jurisdiction import Jurisdiction
 from web.endpoint import (
     CurrentUser,
     Endpoint,

@@ -18,13 +18,13 @@ from starlette.routing import Route
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from core import audit
 from core.errors import NotFound
 from models.enums import OrgKind, OrgStatus, Role
 from models.org import Account
 from portal.account import requires_info
 from portal.auth import issue_temporary_password
-from portal.jurisdiction import Jurisdiction
+from rules import audit
+from rules.jurisdiction import Jurisdiction
 from web.endpoint import CurrentUser, client_ip, redirect, render, requires, send_mail, user
 from web.pagination import paginate
 from web.sessions import get_session

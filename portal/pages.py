@@ -12,8 +12,8 @@ from models.org import Organisation
 from models.physician import Physician
 from portal import physician_list
 from portal.guide import guide_for
-from portal.jurisdiction import Jurisdiction
 from portal.menus import Entry
+from rules.jurisdiction import Jurisdiction
 from web.endpoint import ORG_ROLES, current_user, render, requires, to_login, user
 
 

@@ -18,7 +18,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tortoise.transactions import in_transaction
 
-from core import audit
 from core.errors import DomainError, NotFound
 from core.numbers import as_int
 from examhall import papers
@@ -26,6 +25,7 @@ from models.enums import CourseCategory, Phase, Role
 from models.exam import Attempt, Paper
 from models.org import Account
 from models.period import Period, PhaseWindow
+from rules import audit
 from web.endpoint import LOCAL_ZONE, client_ip, local_time, redirect, render, requires, user
 from web.pagination import paginate
 from web.sessions import get_session

@@ -9,14 +9,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import audit
 from core.errors import DomainError
 from models.enums import Role
 from models.org import Account
 from portal import registration
 from portal.account import requires_info
 from portal.auth import issue_temporary_password
-from portal.jurisdiction import Jurisdiction
+from rules import audit
+from rules.jurisdiction import Jurisdiction
 from web.endpoint import client_ip, redirect, requires, send_mail, user
 from web.sessions import get_session
 

@@ -26,7 +26,7 @@ from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, valid_scope
 from portal.enrollment import current_period
-from portal.jurisdiction import Jurisdiction
+from rules.jurisdiction import Jurisdiction
 from web import xlsx
 from web.endpoint import ORG_ROLES, render, requires, user
 from web.pagination import paginate

@@ -23,7 +23,6 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from core import audit
 from core.errors import DomainError
 from core.idcard import IdNumberError, parse_id_number
 from core.numbers import as_int
@@ -32,6 +31,7 @@ from models.enums import OrgKind, OrgStatus, RegistrationStatus, Role, Sex
 from models.org import Account, County, Organisation, Prefecture
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, TITLES, valid_scope
+from rules import audit
 from web.endpoint import client_ip, fragment, redirect, render, send_mail
 from web.sessions import get_session
 from web.throttle import minutes

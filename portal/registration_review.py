@@ -13,13 +13,13 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from models.enums import RegistrationStatus, Role, StagingReason
 from models.org import Account
 from models.physician import Physician
 from portal.account import requires_info
-from portal.jurisdiction import Jurisdiction
+from rules import audit
+from rules.jurisdiction import Jurisdiction
 from web.endpoint import CurrentUser, client_ip, redirect, render, requires, send_mail, user
 from web.pagination import paginate
 from web.sessions import get_session

@@ -25,7 +25,7 @@ from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
-from core import audit, mail
+from core import mail
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int
 from models.enums import (
@@ -45,7 +45,8 @@ from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from portal.enrollment import window
 from portal.evaluations import VETO_LABELS
-from portal.jurisdiction import Jurisdiction
+from rules import audit
+from rules.jurisdiction import Jurisdiction
 from web import xlsx
 from web.endpoint import client_ip, redirect, render, requires, user
 from web.pagination import paginate

@@ -30,7 +30,7 @@ from models.physician import Physician
 from models.training import LessonProgress
 from portal.account import requires_info
 from portal.enrollment import REJECTED
-from portal.jurisdiction import Jurisdiction
+from rules.jurisdiction import Jurisdiction
 from web import xlsx
 from web.endpoint import CurrentUser, render, requires, user
 from web.pagination import paginate

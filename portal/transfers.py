@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.idcard import IdNumberError, id_number_field, parse_id_number
 from core.numbers import as_int
@@ -20,7 +19,8 @@ from models.enums import OrgKind, OrgStatus, RegistrationStatus, ReviewStatus, R
 from models.org import Account, Organisation
 from models.physician import Filing, Physician, Transfer
 from portal.account import requires_info
-from portal.jurisdiction import Jurisdiction
+from rules import audit
+from rules.jurisdiction import Jurisdiction
 from web.endpoint import (
     CurrentUser,
     client_ip,

@@ -23,8 +23,8 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core import audit
 from models.org import Account
+from rules import audit
 from web.endpoint import client_ip, local_time, user
 
 EXPORT_LIMIT = 50_000  # rows per download
