@@ -26,6 +26,7 @@ from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, valid_scope
 from portal.enrollment import current_period
+from portal.exports import audited_export
 from rules.jurisdiction import Jurisdiction
 from web import xlsx
 from web.endpoint import ORG_ROLES, render, requires, user
@@ -192,4 +193,4 @@ async def export(request: Request) -> Response:
         )
         for p in physicians
     ]
-    return await xlsx.export(request, "考核信息", HEADERS, rows, chosen)
+    return await audited_export(request, "考核信息", HEADERS, rows, chosen)

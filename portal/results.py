@@ -45,6 +45,7 @@ from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from portal.enrollment import window
 from portal.evaluations import VETO_LABELS
+from portal.exports import audited_export
 from rules import audit
 from rules.jurisdiction import Jurisdiction
 from web import xlsx
@@ -416,7 +417,7 @@ async def results_export(request: Request) -> Response:
             )
         )
     filters = {"period": str(period.id), **chosen}
-    return await xlsx.export(request, f"考核结果_{period.name}", HEADERS, rows, filters)
+    return await audited_export(request, f"考核结果_{period.name}", HEADERS, rows, filters)
 
 
 routes = [

@@ -30,8 +30,8 @@ from models.physician import Physician
 from models.training import LessonProgress
 from portal.account import requires_info
 from portal.enrollment import REJECTED
+from portal.exports import audited_export
 from rules.jurisdiction import Jurisdiction
-from web import xlsx
 from web.endpoint import CurrentUser, render, requires, user
 from web.pagination import paginate
 
@@ -306,7 +306,7 @@ async def export(request: Request) -> Response:
         "prefecture": str(prefecture_id or ""),
         "q": request.query_params.get("q", "").strip()[:50] if prefecture_id else "",
     }
-    return await xlsx.export(request, f"统计分析_{scope}", headers, cells, filters, title=title)
+    return await audited_export(request, f"统计分析_{scope}", headers, cells, filters, title=title)
 
 
 office_page = requires(Role.OFFICE)(statistics_page)

@@ -4,9 +4,9 @@ the event loop, its columns as wide as their contents and the header row frozen.
 Every cell is a value, never a formula: text is written as an explicit string, and text that
 a spreadsheet would read as a formula (= + - @, a tab or a carriage return first) also carries
 Excel's quote prefix, so an institution named ``=HYPERLINK(...)`` stays that text even when
-the cell is edited. Every export of data goes through ``export``, which audits it (who, which
-filters, how many rows) and forbids caches to keep it. File names carry the date in Beijing
-time, like everything the users read.
+the cell is edited. Caches may not keep a download. File names carry the date in Beijing
+time, like everything the users read. Every export of data goes through the portal's
+``portal.exports.audited_export``, which audits it first.
 """
 
 from __future__ import annotations
@@ -20,12 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from starlette.requests import Request
 from starlette.responses import Response
 
-from models.org import Account
-from rules import audit
-from web.endpoint import client_ip, local_time, user
+from web.endpoint import local_time
 
 EXPORT_LIMIT = 50_000  # rows per download
 WIDTH_SAMPLE = 1000  # rows read to size the columns
@@ -110,27 +107,3 @@ def attachment(data: bytes, name: str) -> Response:
 async def download(name: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> Response:
     """A workbook that holds no data of anybody (the import template)."""
     return attachment(await asyncio.to_thread(workbook, name, headers, rows), name)
-
-
-async def export(
-    request: Request,
-    name: str,
-    headers: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    filters: dict[str, str],
-    title: str | None = None,
-) -> Response:
-    """An export of data: audited as 导出数据 (who, what, the filters, the row count), then
-    built in a thread (CPU work) and sent as an attachment."""
-    actor = await Account.get(id=user(request).account_id)
-    await audit.record(
-        actor,
-        "data_exported",
-        ip=client_ip(request),
-        export=name,
-        path=request.url.path,
-        filters={k: v for k, v in filters.items() if v},
-        rows=len(rows),
-    )
-    data = await asyncio.to_thread(workbook, name, headers, rows, title)
-    return attachment(data, name)
