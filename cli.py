@@ -36,8 +36,8 @@ async def _with_db(settings: Settings, work: Callable[[], Awaitable[Any]]) -> An
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from core.bootstrap import load_geography
     from core.db import migrate
-    from tools.demo.seed import load_geography
 
     asyncio.run(migrate(settings.db_url))
     added = asyncio.run(_with_db(settings, load_geography))
@@ -54,7 +54,8 @@ async def _database_is_empty(settings: Settings) -> bool:
 def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     from core.passwords import Hasher
     from tools.demo import photos as demo_photos
-    from tools.demo.seed import format_logins, seed_demo
+    from tools.demo.logins import format_logins
+    from tools.demo.seed import seed_demo
 
     if args.if_empty and not asyncio.run(_database_is_empty(settings)):
         print("数据库已有数据，跳过演示数据。")
@@ -106,9 +107,9 @@ def cmd_demo_exam_now(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_create_office_account(settings: Settings, args: argparse.Namespace) -> int:
+    from core.bootstrap import create_office_account
     from core.errors import DomainError
     from core.passwords import Hasher, password_problem
-    from tools.demo.seed import create_office_account
 
     if sys.stdin.isatty():
         password = getpass.getpass("密码：")

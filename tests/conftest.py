@@ -15,10 +15,10 @@ import pytest_asyncio
 from starlette.applications import Starlette
 
 from asgi import create_app
+from core.bootstrap import load_geography
 from core.db import migrate
 from core.redis import EmbeddedRedis
 from core.settings import Settings
-from tools.demo.seed import load_geography
 
 TEST_PASSWORD = "Passw0rd2026"
 

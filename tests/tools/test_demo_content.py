@@ -15,7 +15,7 @@ from core.questions import DEMO_DIR, HEADER, parse
 from core.study import DEMO_COURSES, course_values, lesson_values
 from models.enums import CourseCategory, QuestionCategory, QuestionType
 from models.practice import PRACTICE_SCOPES, valid_scope
-from tools.demo.seed import ETHNIC_MEDICINE_SCOPES, GENERAL_SCOPES, SPECIAL_SCOPES
+from tools.demo.people import ETHNIC_MEDICINE_SCOPES, GENERAL_SCOPES, SPECIAL_SCOPES
 
 QUESTION_FILES = sorted(DEMO_DIR.glob("questions_*.csv"))
 MAX_STEM = 300

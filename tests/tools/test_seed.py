@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 import pytest_asyncio
 
+from core.bootstrap import create_office_account, load_geography
 from core.db import database
 from core.errors import DomainError
 from core.idcard import parse_id_number
@@ -28,14 +29,9 @@ from models.geo_data import PREFECTURES
 from models.org import Account, County, Organisation, Prefecture
 from models.period import Enrollment, Evaluation, Period, PhaseWindow
 from models.physician import Physician
-from tools.demo.seed import (
-    STAGED,
-    SeedSummary,
-    create_office_account,
-    format_logins,
-    load_geography,
-    seed_demo,
-)
+from tools.demo.logins import SeedSummary, format_logins
+from tools.demo.people import STAGED
+from tools.demo.seed import seed_demo
 
 PASSWORD_HASH = "x"
 
