@@ -51,7 +51,7 @@ from portal import (
     training,
     transfers,
 )
-from portal.menus import MENUS, soon_entries
+from portal.menus import MENUS
 from web import health
 from web.access import AccessMiddleware
 from web.csrf import CSRFMiddleware, csrf_token
@@ -109,10 +109,6 @@ def build_routes() -> list[BaseRoute]:
         *examhall_web.routes,
         *examhall_pages.routes,
         *monitor.routes,
-    ]
-    taken = {getattr(r, "path", None) for r in routes}
-    routes += [
-        pages.placeholder(role, e) for url, (role, e) in soon_entries().items() if url not in taken
     ]
     routes.append(
         Mount("/static", StaticFiles(directory=ROOT / "static", check_dir=False), name="static")
