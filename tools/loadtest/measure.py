@@ -24,6 +24,7 @@ from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
 from tools.loadtest import report as report_
+from tools.loadtest import sampler
 from tools.loadtest.prepare import (
     PASSWORD,
     Options,
@@ -276,12 +277,12 @@ def server_processes(options: Options) -> dict[str, int]:
     web: list[int] = []
     for url in options.urls:
         port = urlsplit(url).port or 80
-        for pid in report_.pids_listening(port):
+        for pid in sampler.pids_listening(port):
             web.append(pid)
             found[f"web:{port}:{pid}"] = pid
-            for child in report_.children(pid):
+            for child in sampler.children(pid):
                 found[f"web:{port}:{child}"] = child
-    for pid in report_.face_worker_pids(web[0] if web else None):
+    for pid in sampler.face_worker_pids(web[0] if web else None):
         found[f"face:{pid}"] = pid
     for pid in options.pids:
         found[f"pid:{pid}"] = pid

@@ -36,6 +36,7 @@ from tools.loadtest.prepare import (
     restore_current,
 )
 from tools.loadtest.report import Recorder
+from tools.loadtest.sampler import Sampler
 from tools.loadtest.sim import _raise_file_limit, play
 
 Fault = tuple[float, Callable[[], Awaitable[None]]]  # (seconds after the ramp begins, action)
@@ -68,7 +69,7 @@ async def run(
     extra: dict[str, Any] = {}
     try:
         window_ends = await open_window(prepared.period_id, plan)
-        sampler = report_.Sampler(plan.t0, processes, redis, face)
+        sampler = Sampler(plan.t0, processes, redis, face)
         sampler.start()
         fault_tasks = [
             asyncio.create_task(_fault_at(plan.t0 + at, act)) for at, act in faults or []
