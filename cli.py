@@ -78,7 +78,7 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo_exam_now(settings: Settings, args: argparse.Namespace) -> int:
-    """Open the current period's test window now (see core/demo_exam.py)."""
+    """Open the current period's test window now (see tools/demo/exam.py)."""
     from datetime import UTC, datetime
 
     from core.errors import DomainError
