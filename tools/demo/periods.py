@@ -24,9 +24,9 @@ from tools.demo import data as demo_data
 from tools.demo.ids import ids_by
 from tools.demo.people import TZ, DemoInstitution, People
 
+VETO_COMMENT = "经科室核实，该医师本周期内收受患者红包一次，已退还并通报批评。"
 # Phase windows as (phase, first day, end day exclusive), in days from the period's base date
 # (today for the current period).
-VETO_COMMENT = "经科室核实，该医师本周期内收受患者红包一次，已退还并通报批评。"
 PHASE_WINDOWS: tuple[tuple[Phase, int, int], ...] = (
     (Phase.REGISTRATION, -30, 31),
     (Phase.TRAINING, -30, 44),
