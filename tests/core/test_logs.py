@@ -14,11 +14,11 @@ from starlette.applications import Starlette
 
 from core.settings import Settings
 from models.enums import OrgKind
-from portal.sessions import COOKIE
 from tests import factories
 from tests.browser import free_port
 from tests.helpers import CSRF, TEST_PASSWORD
 from tests.servers import wait_up, web_process
+from web.sessions import COOKIE
 
 
 async def test_json_lines_of_a_web_process(

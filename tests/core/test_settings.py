@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from asgi import create_app
-from core.seed import load_geography
+from core.bootstrap import load_geography
 from core.settings import ROOT, Settings, SettingsError
 from models.enums import OrgKind
 from models.ops import OutboxMail

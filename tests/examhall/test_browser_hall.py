@@ -23,9 +23,9 @@ from examhall import protocol as p
 from face import samples
 from models.enums import AttemptStatus
 from models.exam import Answer, Attempt, FaceCheck
-from portal.sessions import COOKIE
 from tests.browser import Page, chromium, require_chromium
-from tests.examhall.sitting import sitter
+from tests.sitting import sitter
+from web.sessions import COOKIE
 
 # Collected on every page: script errors, and what confirm() asked (answered 确定).
 WATCH = """

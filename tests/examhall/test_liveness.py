@@ -21,8 +21,8 @@ from face import samples
 from models.enums import AttemptStatus, FaceReason, FaceStage
 from models.exam import Attempt, FaceCheck
 from models.physician import Physician
-from tests.examhall.sitting import live, recheck, sitter, start
 from tests.face_helpers import jpeg, tilted
+from tests.sitting import live, recheck, sitter, start
 
 FILM = 0.5  # seconds a burst takes to film here
 

@@ -19,9 +19,9 @@ from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
 from tests.browser import free_port
-from tests.examhall.sitting import key_of, live, sitter, start
 from tests.helpers import TEST_PASSWORD, login
 from tests.servers import wait_up, web_process
+from tests.sitting import key_of, live, sitter, start
 
 
 async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

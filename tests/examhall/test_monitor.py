@@ -16,10 +16,10 @@ from models.enums import AttemptStatus, OrgKind
 from models.exam import Attempt, AttemptEvent, FaceCheck
 from models.ops import AuditLog
 from models.period import Period
-from portal.sessions import COOKIE
 from tests import factories
-from tests.examhall.sitting import live, opposite, recheck, sitter, start
 from tests.helpers import csrf_of, login
+from tests.sitting import live, opposite, recheck, sitter, start
+from web.sessions import COOKIE
 
 
 async def proctor_client(app: Starlette, username: str) -> httpx.AsyncClient:

@@ -18,8 +18,8 @@ from examhall import protocol as p
 from examhall.client import HallClient
 from models.exam import Answer, Attempt
 from tests.browser import free_port
-from tests.examhall.sitting import key_of, live, sitter, start
 from tests.servers import wait_up, web_process
+from tests.sitting import key_of, live, sitter, start
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from examhall.papers import generate_for_period
 from models.enums import OrgKind, Phase, Role
 from models.exam import Paper, PaperItem
 from models.period import Period
-from portal.sessions import COOKIE
 from tests import factories
-from tests.examhall.sitting import question_bank
 from tests.helpers import login, post_form
+from tests.sitting import question_bank
+from web.sessions import COOKIE
 
 SERVER_TYPES = (
     p.WELCOME,

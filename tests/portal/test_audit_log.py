@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 
-from core import audit
 from models.enums import FilingKind, OrgKind
 from models.ops import AuditLog
 from models.physician import Filing
+from rules import audit
 from tests import factories
 from tests.helpers import login, table_rows
 

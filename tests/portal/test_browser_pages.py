@@ -15,10 +15,10 @@ from models.enums import OrgKind, Phase, Procedure, Rating, RegistrationStatus, 
 from models.period import Evaluation
 from models.physician import Physician
 from models.training import Course, Lesson
-from portal.sessions import COOKIE
 from tests import factories
 from tests.browser import Page, chromium, serve
 from tests.helpers import csrf_of, login
+from web.sessions import COOKIE
 
 WIDTHS = [375, 1280]
 

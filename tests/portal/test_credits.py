@@ -16,9 +16,9 @@ from models.period import Period
 from models.physician import Physician
 from models.training import Course, CreditApplication, Lesson, LessonProgress
 from portal import credits
-from portal.web import LOCAL_ZONE
 from tests import factories
 from tests.helpers import csrf_of, login
+from web.endpoint import LOCAL_ZONE
 
 
 async def studied(period: Period, doc: Physician, category: CourseCategory, hours: int) -> None:

@@ -7,10 +7,10 @@ import httpx
 from starlette.applications import Starlette
 
 from models.enums import OrgKind, RegistrationStatus
-from portal.sessions import COOKIE
 from tests import factories
 from tests.browser import chromium, serve
 from tests.helpers import login
+from web.sessions import COOKIE
 
 OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
 MENU_FOLDED = "getComputedStyle(document.getElementById('menu-body')).display === 'none'"

@@ -23,9 +23,9 @@ from models.exam import Attempt, Paper
 from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
-from portal import xlsx
 from tests import factories
 from tests.helpers import login, table_rows
+from web import xlsx
 
 
 async def test_filters_and_export(client: httpx.AsyncClient, db: None) -> None:

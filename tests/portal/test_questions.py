@@ -15,9 +15,9 @@ from models.enums import OrgKind, QuestionStatus, QuestionType, Role
 from models.exam import Paper, PaperItem, Question
 from models.ops import AuditLog
 from models.training import PracticeAnswer, PracticeSet
-from portal.xlsx import workbook
 from tests import factories
 from tests.helpers import csrf_of, login, table_rows
+from web.xlsx import workbook
 
 URL = "/office/questions"
 

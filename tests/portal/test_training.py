@@ -18,10 +18,10 @@ from models.enums import CourseCategory, OrgKind, Phase
 from models.period import Period, PhaseWindow
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
-from portal.sessions import COOKIE
 from tests import factories
 from tests.browser import chromium, serve
 from tests.helpers import login
+from web.sessions import COOKIE
 
 OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
 
