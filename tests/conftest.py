@@ -25,6 +25,8 @@ from core.redis import EmbeddedRedis
 from core.settings import Settings
 from tests.helpers import make_settings
 
+pytest_plugins = ["tests.alone"]  # pytest --alone
+
 T = TypeVar("T")
 
 
