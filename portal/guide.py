@@ -13,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.study import tally
 from models.enums import (
     AttemptStatus,
     EnrollmentStatus,
@@ -32,6 +31,7 @@ from portal.practice import closed_reason as practice_closed
 from portal.practice import summary as practice_summary
 from portal.training import study_refusal
 from portal.web import render, requires, user
+from rules.training import tally
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from starlette.responses import Response
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from core.study import class_hours_of
 from models.enums import (
     AttemptStatus,
     EvaluationStatus,
@@ -29,6 +28,7 @@ from portal import xlsx
 from portal.enrollment import current_period
 from portal.pagination import paginate
 from portal.web import ORG_ROLES, render, requires, user
+from rules.training import class_hours_of
 
 ALL_SCOPES = sorted({s for scopes in PRACTICE_SCOPES.values() for s in scopes})
 

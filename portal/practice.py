@@ -27,7 +27,6 @@ from tortoise.transactions import in_transaction
 
 from core.errors import DomainError, NotFound
 from core.numbers import as_int
-from core.questions import PUBLIC_CATEGORIES
 from models.enums import (
     Phase,
     QuestionCategory,
@@ -45,6 +44,7 @@ from portal.pagination import Page, paginate
 from portal.params import page_number
 from portal.sessions import get_session
 from portal.web import is_htmx, redirect, render, requires, user
+from rules.questions import PUBLIC_CATEGORIES
 
 SET_SIZES = (10, 20, 50)
 DEFAULT_SIZE = 20

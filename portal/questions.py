@@ -23,7 +23,6 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from core import audit
-from core import questions as bank
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int, as_ints
 from models.enums import QuestionCategory, QuestionStatus, QuestionType, Role
@@ -35,6 +34,7 @@ from portal import xlsx
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, redirect, render, requires, user
+from rules import questions as bank
 
 LIST_URL = "/office/questions"
 FILTER_KEYS = ("q", "type", "category", "practice_category", "practice_scope", "difficulty")

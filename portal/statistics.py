@@ -21,7 +21,6 @@ from tortoise.queryset import QuerySet
 
 from core.errors import NotFound
 from core.numbers import as_int
-from core.study import SECONDS_PER_CLASS_HOUR
 from models.enums import AttemptStatus, OrgStatus, Outcome, Procedure, RegistrationStatus, Role
 from models.exam import Paper
 from models.org import Organisation, Prefecture
@@ -33,6 +32,7 @@ from portal.account import requires_info
 from portal.enrollment import REJECTED
 from portal.pagination import paginate
 from portal.web import CurrentUser, render, requires, user
+from rules.training import SECONDS_PER_CLASS_HOUR
 
 MEASURES: tuple[tuple[str, str], ...] = (
     ("registered", "注册人数"),

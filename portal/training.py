@@ -5,7 +5,7 @@ category's, its scope's), grouped by category, with the time credited so far aga
 period's required 课时 and category minimums. Study counts only for an approved physician
 with a standing enrollment in the current period, inside the training window; otherwise the
 pages are read-only and say why. The lesson page's script (static/js/study.js) sends the
-heartbeats that core/study.py turns into credited time.
+heartbeats that rules/training.py turns into credited time.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
-from core import study
 from core.errors import DomainError, Forbidden, NotFound
 from models.enums import CourseCategory, EnrollmentStatus, Phase, RegistrationStatus, Role
 from models.period import Enrollment, Period
@@ -28,6 +27,7 @@ from models.training import Lesson, LessonProgress
 from portal.enrollment import current_period, window, window_text
 from portal.pagination import paginate
 from portal.web import render, requires, user
+from rules import training as study
 
 
 async def study_refusal(physician: Physician, period: Period | None, now: datetime) -> str:

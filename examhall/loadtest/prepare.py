@@ -89,11 +89,11 @@ class Prepared:
 async def prepare(settings: Settings, redis: Any, options: Options) -> Prepared:
     """Everything the run needs, inserted in bulk; see the package docstring (step 1)."""
     from core.passwords import Hasher
-    from core.questions import load_demo_questions
     from examhall.papers import generate_for_period
     from models.enums import FaceReason, FaceStage
     from models.exam import Attempt, FaceCheck, Paper, Question
     from portal.sessions import SessionStore
+    from rules.questions import load_demo_questions
 
     timings: dict[str, float] = {}
     started = time.perf_counter()

@@ -11,11 +11,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from core.questions import DEMO_DIR, HEADER, parse
 from core.seed import ETHNIC_MEDICINE_SCOPES, GENERAL_SCOPES, SPECIAL_SCOPES
-from core.study import DEMO_COURSES, course_values, lesson_values
 from models.enums import CourseCategory, QuestionCategory, QuestionType
 from models.practice import PRACTICE_SCOPES, valid_scope
+from rules.questions import DEMO_DIR, HEADER, parse
+from rules.training import DEMO_COURSES, course_values, lesson_values
 
 QUESTION_FILES = sorted(DEMO_DIR.glob("questions_*.csv"))
 MAX_STEM = 300
@@ -222,7 +222,7 @@ def test_class_hours_per_category() -> None:
 
 
 def _applicable(courses: list[dict[str, Any]], category: str, scope: str) -> list[dict[str, Any]]:
-    """The same rule as core.study.applicable_courses: courses for everyone, for the
+    """The same rule as rules.training.applicable_courses: courses for everyone, for the
     physician's category, or for its scope. load_demo_courses publishes every demo course."""
     return [
         c

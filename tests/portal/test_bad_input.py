@@ -18,11 +18,11 @@ from starlette.applications import Starlette
 import factories
 from conftest import TEST_PASSWORD, csrf_of, login
 from core.numbers import as_int
-from core.questions import EXAMPLES, HEADER, MAX_INFLATED_BYTES
 from models.enums import OrgKind, Role
 from models.ops import AuditLog
 from models.period import Period
 from portal.xlsx import sheet_title, workbook
+from rules.questions import EXAMPLES, HEADER, MAX_INFLATED_BYTES
 
 HUGE = "99999999999999999999"
 

@@ -10,10 +10,10 @@ from bs4 import BeautifulSoup
 
 import factories
 from conftest import csrf_of, login, table_rows
-from core import study
 from models.enums import OrgKind, Role
 from models.ops import AuditLog
 from models.training import Course, Lesson, LessonProgress
+from rules import training as study
 
 COURSE = {
     "title": "传染病防治法解读",

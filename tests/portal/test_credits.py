@@ -11,7 +11,6 @@ from starlette.applications import Starlette
 
 import factories
 from conftest import csrf_of, login
-from core import study
 from models.enums import CourseCategory, OrgKind
 from models.ops import AuditLog
 from models.period import Period
@@ -19,6 +18,7 @@ from models.physician import Physician
 from models.training import Course, CreditApplication, Lesson, LessonProgress
 from portal import credits
 from portal.web import LOCAL_ZONE
+from rules import training as study
 
 
 async def studied(period: Period, doc: Physician, category: CourseCategory, hours: int) -> None:

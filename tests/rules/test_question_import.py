@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from core import questions as bank
 from core.errors import DomainError
-from core.questions import EXAMPLES, HEADER, ImportFileError, import_file, load_demo_questions
 from models.enums import QuestionCategory, QuestionType
 from models.exam import Question
 from portal.xlsx import workbook
+from rules import questions as bank
+from rules.questions import EXAMPLES, HEADER, ImportFileError, import_file, load_demo_questions
 
 Row = Sequence[str]
 NO_OPTIONS = dict.fromkeys(("选项A", "选项B", "选项C", "选项D"), "")

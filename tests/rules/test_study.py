@@ -1,4 +1,4 @@
-"""The crediting rules of core/study.py, driven with an injected clock on the real database
+"""The crediting rules of rules/training.py, driven with an injected clock on the real database
 and the real Redis."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
 import factories
-from core import study
 from core.errors import Conflict, DomainError
 from models.enums import CourseCategory, OrgKind
 from models.period import Period
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
+from rules import training as study
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
