@@ -29,7 +29,7 @@ from models.training import Course, Lesson, LessonProgress
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, redirect, render, requires, user
-from rules import training as study
+from rules import courses as catalogue
 
 LIST_URL = "/office/courses"
 PUBLISHED = {"yes": "已发布", "no": "已停用"}
@@ -114,7 +114,7 @@ async def course_new(request: Request) -> Response:
     values: dict[str, Any] = {"is_published": True, "sort": 0}
     errors: dict[str, str] = {}
     if request.method == "POST":
-        values, errors = study.course_values(_form(await request.form()))
+        values, errors = catalogue.course_values(_form(await request.form()))
         if not errors:
             course = await Course.create(**values)
             await audit.record(
@@ -164,7 +164,7 @@ async def course_edit(request: Request) -> Response:
     errors: dict[str, str] = {}
     if request.method == "POST":
         before = _summary(values)
-        values, errors = study.course_values(_form(await request.form()))
+        values, errors = catalogue.course_values(_form(await request.form()))
         if not errors:
             await Course.filter(id=course.id).update(**values)
             changed = {k: v for k, v in _summary(values).items() if before.get(k) != v}
@@ -284,10 +284,10 @@ def _lesson_context(
         "lesson": lesson,
         "values": values,
         "errors": errors,
-        "preview": study.sanitise(str(values.get("body", ""))),
-        "video_url": video_url if study.valid_video_url(video_url) else "",
-        "direct_video": study.is_direct_video(video_url),
-        "allowed_tags": study.editor_allow_list(),
+        "preview": catalogue.sanitise(str(values.get("body", ""))),
+        "video_url": video_url if catalogue.valid_video_url(video_url) else "",
+        "direct_video": catalogue.is_direct_video(video_url),
+        "allowed_tags": catalogue.editor_allow_list(),
     }
 
 
@@ -298,7 +298,7 @@ async def lesson_new(request: Request) -> Response:
     errors: dict[str, str] = {}
     if request.method == "POST":
         form = _form(await request.form())
-        values, errors = study.lesson_values(form)
+        values, errors = catalogue.lesson_values(form)
         if not errors:
             lesson = await Lesson.create(course=course, **values)
             await audit.record(
@@ -330,7 +330,7 @@ async def lesson_edit(request: Request) -> Response:
     if request.method == "POST":
         form = _form(await request.form())
         before = _summary(values)
-        values, errors = study.lesson_values(form)
+        values, errors = catalogue.lesson_values(form)
         if not errors:
             await Lesson.filter(id=lesson.id).update(**values)
             changed = {k: v for k, v in _summary(values).items() if before.get(k) != v}
@@ -379,12 +379,12 @@ async def lesson_delete(request: Request) -> Response:
 async def lesson_preview(request: Request) -> Response:
     """【预览】: the body as physicians will see it, after sanitising (an htmx fragment)."""
     form = _form(await request.form())
-    body = study.sanitise(form.get("body", "")[:100_000])
+    body = catalogue.sanitise(form.get("body", "")[:100_000])
     video_url = form.get("video_url", "").strip()
     context = {
         "preview": body,
-        "video_url": video_url if study.valid_video_url(video_url) else "",
-        "direct_video": study.is_direct_video(video_url),
+        "video_url": video_url if catalogue.valid_video_url(video_url) else "",
+        "direct_video": catalogue.is_direct_video(video_url),
     }
     # Only the preview block of the lesson page, whether htmx asked or not.
     response: Response = request.app.state.templates.TemplateResponse(

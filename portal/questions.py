@@ -34,6 +34,7 @@ from portal import xlsx
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, redirect, render, requires, user
+from rules import question_import as imports
 from rules import questions as bank
 
 LIST_URL = "/office/questions"
@@ -57,8 +58,8 @@ async def usage(question_id: int) -> tuple[bool, bool]:
 
 async def import_questions(
     current: CurrentUser, filename: str, data: bytes, ip: str = ""
-) -> tuple[int, list[bank.RowError]]:
-    stored, errors = await bank.import_file(filename, data)
+) -> tuple[int, list[imports.RowError]]:
+    stored, errors = await imports.import_file(filename, data)
     if stored:
         await audit.record(
             await _actor(current), "questions_imported", ip=ip, count=stored, filename=filename
@@ -187,7 +188,7 @@ async def _list_page(
     request: Request,
     *,
     file_error: str = "",
-    row_errors: list[bank.RowError] | None = None,
+    row_errors: list[imports.RowError] | None = None,
     filename: str = "",
     status_code: int = 200,
 ) -> Response:
@@ -210,8 +211,8 @@ async def _list_page(
         "row_errors": (row_errors or [])[:SHOWN_ERRORS],
         "error_total": len(row_errors or []),
         "filename": filename,
-        "max_rows": bank.MAX_ROWS,
-        "max_mb": bank.MAX_FILE_BYTES // (1024 * 1024),
+        "max_rows": imports.MAX_ROWS,
+        "max_mb": imports.MAX_FILE_BYTES // (1024 * 1024),
         "header": bank.HEADER,
     }
     return render(
@@ -230,7 +231,7 @@ async def question_import(request: Request) -> Response:
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return await _list_page(request, file_error="请选择要导入的题库文件", status_code=400)
-    data = await upload.read(bank.MAX_FILE_BYTES + 1)
+    data = await upload.read(imports.MAX_FILE_BYTES + 1)
     filename = upload.filename
     try:
         stored, errors = await import_questions(user(request), filename, data, client_ip(request))

@@ -28,6 +28,7 @@ from portal.enrollment import current_period, window, window_text
 from portal.pagination import paginate
 from portal.web import render, requires, user
 from rules import training as study
+from rules.courses import is_direct_video, sanitise, valid_video_url
 
 
 async def study_refusal(physician: Physician, period: Period | None, now: datetime) -> str:
@@ -137,9 +138,9 @@ async def lesson_page(request: Request) -> Response:
         "previous": siblings[at - 1] if at > 0 else None,
         "next": siblings[at + 1] if at + 1 < len(siblings) else None,
         "position": (at + 1, len(siblings)),
-        "body": study.sanitise(lesson.body),  # stored sanitised; checked again on the way out
-        "direct_video": study.is_direct_video(lesson.video_url),
-        "video_ok": study.valid_video_url(lesson.video_url),
+        "body": sanitise(lesson.body),  # stored sanitised; checked again on the way out
+        "direct_video": is_direct_video(lesson.video_url),
+        "video_ok": valid_video_url(lesson.video_url),
         "beat_seconds": study.BEAT_SECONDS,
         "clock": clock,
     }

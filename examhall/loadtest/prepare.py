@@ -93,7 +93,7 @@ async def prepare(settings: Settings, redis: Any, options: Options) -> Prepared:
     from models.enums import FaceReason, FaceStage
     from models.exam import Attempt, FaceCheck, Paper, Question
     from portal.sessions import SessionStore
-    from rules.questions import load_demo_questions
+    from rules.question_import import load_demo_questions
 
     timings: dict[str, float] = {}
     started = time.perf_counter()

@@ -14,8 +14,9 @@ from typing import Any
 from core.seed import ETHNIC_MEDICINE_SCOPES, GENERAL_SCOPES, SPECIAL_SCOPES
 from models.enums import CourseCategory, QuestionCategory, QuestionType
 from models.practice import PRACTICE_SCOPES, valid_scope
-from rules.questions import DEMO_DIR, HEADER, parse
-from rules.training import DEMO_COURSES, course_values, lesson_values
+from rules.courses import DEMO_COURSES, course_values, lesson_values
+from rules.question_import import DEMO_DIR, parse
+from rules.questions import HEADER
 
 QUESTION_FILES = sorted(DEMO_DIR.glob("questions_*.csv"))
 MAX_STEM = 300

@@ -22,7 +22,8 @@ from models.enums import OrgKind, Role
 from models.ops import AuditLog
 from models.period import Period
 from portal.xlsx import sheet_title, workbook
-from rules.questions import EXAMPLES, HEADER, MAX_INFLATED_BYTES
+from rules.question_import import MAX_INFLATED_BYTES
+from rules.questions import EXAMPLES, HEADER
 
 HUGE = "99999999999999999999"
 

@@ -17,7 +17,8 @@ from models.exam import Paper, PaperItem, Question
 from models.ops import AuditLog
 from models.training import PracticeAnswer, PracticeSet
 from portal.xlsx import workbook
-from rules.questions import EXAMPLES, HEADER, fingerprint, parse, values_of
+from rules.question_import import parse
+from rules.questions import EXAMPLES, HEADER, fingerprint, values_of
 
 URL = "/office/questions"
 

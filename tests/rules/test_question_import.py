@@ -15,8 +15,9 @@ from core.errors import DomainError
 from models.enums import QuestionCategory, QuestionType
 from models.exam import Question
 from portal.xlsx import workbook
-from rules import questions as bank
-from rules.questions import EXAMPLES, HEADER, ImportFileError, import_file, load_demo_questions
+from rules import question_import as bank
+from rules.question_import import ImportFileError, import_file, load_demo_questions
+from rules.questions import EXAMPLES, HEADER
 
 Row = Sequence[str]
 NO_OPTIONS = dict.fromkeys(("选项A", "选项B", "选项C", "选项D"), "")

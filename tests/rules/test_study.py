@@ -19,6 +19,7 @@ from models.enums import CourseCategory, OrgKind
 from models.period import Period
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
+from rules import courses
 from rules import training as study
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -235,16 +236,16 @@ def test_sanitise_keeps_the_allow_list_only() -> None:
         '<img src=x onerror=alert(1)></p><table><tr><td colspan="2">格</td></tr></table>'
         "<iframe src='https://evil.example'></iframe><u>下划线</u>"
     )
-    clean = study.sanitise(dirty)
+    clean = courses.sanitise(dirty)
     assert "<h3>标题</h3>" in clean and "<p>正文" in clean and "script" not in clean
     assert "alert" not in clean and "onerror" not in clean and "style" not in clean
     assert 'href="https://www.nhc.gov.cn/"' in clean and "noopener" in clean
     assert "<img" not in clean and "<iframe" not in clean and "<u>" not in clean
     assert '<td colspan="2">格</td>' in clean
-    assert study.is_direct_video("https://v.example.cn/a/lesson.MP4")
-    assert not study.is_direct_video("https://v.example.cn/watch?v=1")
-    assert not study.valid_video_url("javascript:alert(1)")
-    assert not study.valid_video_url("ftp://v.example.cn/a.mp4")
+    assert courses.is_direct_video("https://v.example.cn/a/lesson.MP4")
+    assert not courses.is_direct_video("https://v.example.cn/watch?v=1")
+    assert not courses.valid_video_url("javascript:alert(1)")
+    assert not courses.valid_video_url("ftp://v.example.cn/a.mp4")
 
 
 async def test_load_demo_courses_is_idempotent(tmp_path: Path, db: None) -> None:
@@ -264,19 +265,19 @@ async def test_load_demo_courses_is_idempotent(tmp_path: Path, db: None) -> None
     ]
     path = tmp_path / "courses.json"
     path.write_text(json.dumps(catalogue, ensure_ascii=False), encoding="utf-8")
-    assert await study.load_demo_courses(path) == 1
-    assert await study.load_demo_courses(path) == 1
+    assert await courses.load_demo_courses(path) == 1
+    assert await courses.load_demo_courses(path) == 1
     lesson = await Lesson.get(title="总则")
     assert lesson.body == "<p>正文</p>" and lesson.video_url == ""
 
 
 async def test_load_demo_courses_from_the_real_file(db: None) -> None:
-    if not study.DEMO_COURSES.exists():
+    if not courses.DEMO_COURSES.exists():
         pytest.skip("core/demo_content/courses.json is not written yet")
     await Course.all().delete()
-    count = await study.load_demo_courses()
-    data = json.loads(study.DEMO_COURSES.read_text(encoding="utf-8"))
+    count = await courses.load_demo_courses()
+    data = json.loads(courses.DEMO_COURSES.read_text(encoding="utf-8"))
     assert count == len(data) > 0
     assert await Lesson.all().count() == sum(len(c["lessons"]) for c in data)
     assert {c.category for c in await Course.all()} == set(CourseCategory)
-    assert await study.load_demo_courses() == count
+    assert await courses.load_demo_courses() == count
