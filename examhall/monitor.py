@@ -29,7 +29,6 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from tortoise.expressions import Subquery
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int
 from examhall.hall import Hall
@@ -44,6 +43,7 @@ from portal.pagination import Page, paginate
 from portal.params import page_number
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, current_user, redirect, render, requires, user
+from rules import audit
 
 PROCTORS = (Role.OFFICE, Role.COMMISSION, Role.ASSESSOR)
 CATEGORIES = {

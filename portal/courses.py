@@ -19,7 +19,6 @@ from tortoise.expressions import Q
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_ints
 from models.enums import CourseCategory, Role
@@ -29,6 +28,7 @@ from models.training import Course, Lesson, LessonProgress
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, redirect, render, requires, user
+from rules import audit
 from rules import courses as catalogue
 
 LIST_URL = "/office/courses"

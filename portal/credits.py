@@ -18,7 +18,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tortoise.exceptions import IntegrityError
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from models.enums import Role
 from models.org import Account
@@ -30,6 +29,7 @@ from portal.errors import error_page
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import client_ip, redirect, render, requires, user
+from rules import audit
 from rules import training as study
 
 # No 0/O or 1/I: a code read from paper is typed back without guessing. 16 characters of 32

@@ -17,7 +17,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tortoise.expressions import Subquery
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int
 from models.enums import EnrollmentStatus, Phase, Procedure, RegistrationStatus, Role
@@ -38,6 +37,7 @@ from portal.web import (
     send_mail,
     user,
 )
+from rules import audit
 
 REJECTED = (EnrollmentStatus.INSTITUTION_REJECTED, EnrollmentStatus.ASSESSOR_REJECTED)
 WINDOW_FORMAT = "%Y年%m月%d日 %H:%M"

@@ -22,7 +22,6 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int, as_ints
 from models.enums import EvaluationStatus, OrgStatus, Phase, Rating, Role
@@ -35,6 +34,7 @@ from portal.enrollment import REJECTED, active_enrollment, current_period, windo
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, own_prefix, redirect, render, requires
+from rules import audit
 from rules.training import class_hours
 
 # 一票否决: any of these in the period makes 职业道德 不合格 (医师定期考核管理办法).

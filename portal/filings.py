@@ -22,7 +22,6 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.idcard import IdNumberError, id_number_field, parse_id_number
 from core.numbers import as_int, as_ints
@@ -44,6 +43,7 @@ from portal.web import (
     requires,
     user,
 )
+from rules import audit
 
 STAGING_REASONS = (StagingReason.DEATH, StagingReason.RETIRED, StagingReason.LEFT)
 RECENT = 10

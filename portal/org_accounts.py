@@ -18,7 +18,6 @@ from starlette.routing import Route
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from core import audit
 from core.errors import NotFound
 from models.enums import OrgKind, OrgStatus, Role
 from models.org import Account
@@ -27,6 +26,7 @@ from portal.auth import issue_temporary_password
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from rules import audit
 
 TITLES = {Role.OFFICE: "账号管理", Role.COMMISSION: "机构账号管理"}
 KINDS = {

@@ -9,7 +9,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import audit
 from core.errors import DomainError
 from models.enums import Role
 from models.org import Account
@@ -18,6 +17,7 @@ from portal.account import requires_info
 from portal.auth import issue_temporary_password
 from portal.sessions import get_session
 from portal.web import client_ip, redirect, requires, send_mail, user
+from rules import audit
 
 
 @requires(Role.INSTITUTION)

@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import audit
 from core.errors import Conflict, DomainError
 from models.enums import RegistrationStatus, Role
 from models.org import Account
@@ -27,6 +26,7 @@ from models.training import CreditApplication
 from portal import registration
 from portal.sessions import get_session
 from portal.web import client_ip, redirect, render, requires, user
+from rules import audit
 
 
 async def _mine(request: Request) -> Physician:

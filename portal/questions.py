@@ -22,7 +22,6 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int, as_ints
 from models.enums import QuestionCategory, QuestionStatus, QuestionType, Role
@@ -34,6 +33,7 @@ from portal import xlsx
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, redirect, render, requires, user
+from rules import audit
 from rules import question_import as imports
 from rules import questions as bank
 

@@ -13,7 +13,6 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from models.enums import RegistrationStatus, Role, StagingReason
 from models.org import Account
@@ -22,6 +21,7 @@ from portal.account import requires_info
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from rules import audit
 
 MAX_REASON = 200
 

@@ -25,7 +25,7 @@ from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
-from core import audit, mail
+from core import mail
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int
 from models.enums import (
@@ -49,6 +49,7 @@ from portal.evaluations import VETO_LABELS
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import client_ip, redirect, render, requires, user
+from rules import audit
 
 TEST, SIMPLIFIED, WORK, ETHICS = "业务水平测评", "简易程序审核", "工作成绩", "职业道德"
 

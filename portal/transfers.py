@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.idcard import IdNumberError, id_number_field, parse_id_number
 from core.numbers import as_int
@@ -32,6 +31,7 @@ from portal.web import (
     send_mail,
     user,
 )
+from rules import audit
 
 
 async def request_transfer(

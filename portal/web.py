@@ -16,8 +16,9 @@ from starlette.responses import RedirectResponse, Response
 from core import mail
 from core.errors import Forbidden
 from models.enums import Role
-from portal.jurisdiction import Jurisdiction
 from portal.sessions import get_session
+from rules.actor import Actor
+from rules.jurisdiction import Jurisdiction
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -161,6 +162,30 @@ def own_prefix(request: Request) -> CurrentUser:
 
 
 ORG_ROLES = (Role.INSTITUTION, Role.ASSESSOR, Role.COMMISSION, Role.OFFICE)
+
+
+def actor(request: Request) -> Actor:
+    """Who acts in this request, for the rules: the logged-in user (or an anonymous visitor)
+    and the client's address."""
+    found = current_user(request)
+    if found is None:
+        return Actor.anonymous(client_ip(request))
+    return Actor(
+        account_id=found.account_id,
+        role=found.role,
+        label=found.username,
+        display_name=found.display_name,
+        organisation_id=found.organisation_id,
+        prefecture_id=found.prefecture_id,
+        physician_id=found.physician_id,
+        address=client_ip(request),
+    )
+
+
+def mailer(request: Request) -> mail.Mailer:
+    """The rules' mailer: the app's templates, its public address, its Redis to wake the sender."""
+    state = request.app.state
+    return mail.Mailer(state.templates.env, state.settings.public_url, state.redis)
 
 
 async def send_mail(request: Request, to: str, template: str, **context: Any) -> None:

@@ -23,9 +23,9 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core import audit
 from models.org import Account
 from portal.web import client_ip, local_time, user
+from rules import audit
 
 EXPORT_LIMIT = 50_000  # rows per download
 WIDTH_SAMPLE = 1000  # rows read to size the columns
