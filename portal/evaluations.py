@@ -30,11 +30,12 @@ from models.org import Account
 from models.period import Enrollment, Evaluation, Period
 from models.physician import Physician
 from portal.account import requires_info
-from portal.enrollment import REJECTED, active_enrollment, current_period, window, window_text
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import CurrentUser, client_ip, own_prefix, redirect, render, requires
 from rules import audit
+from rules.enrollment import REJECTED, active_enrollment
+from rules.periods import current_period, window, window_text
 from rules.training import class_hours
 
 # 一票否决: any of these in the period makes 职业道德 不合格 (医师定期考核管理办法).

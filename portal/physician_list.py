@@ -25,9 +25,9 @@ from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, valid_scope
 from portal import xlsx
-from portal.enrollment import current_period
 from portal.pagination import paginate
 from portal.web import ORG_ROLES, render, requires, user
+from rules.periods import current_period
 from rules.training import class_hours_of
 
 ALL_SCOPES = sorted({s for scopes in PRACTICE_SCOPES.values() for s in scopes})

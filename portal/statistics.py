@@ -29,9 +29,9 @@ from models.physician import Physician
 from models.training import LessonProgress
 from portal import xlsx
 from portal.account import requires_info
-from portal.enrollment import REJECTED
 from portal.pagination import paginate
 from portal.web import CurrentUser, render, requires, user
+from rules.enrollment import REJECTED
 from rules.training import SECONDS_PER_CLASS_HOUR
 
 MEASURES: tuple[tuple[str, str], ...] = (

@@ -5,15 +5,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 
 from core import mail
+from core.clock import LOCAL_ZONE as LOCAL_ZONE  # re-exported: pages format times
+from core.clock import local_time as local_time
 from core.errors import Forbidden
 from models.enums import Role
 from portal.sessions import get_session
@@ -200,16 +200,6 @@ async def send_mail(request: Request, to: str, template: str, **context: Any) ->
         site=state.settings.public_url,
         **context,
     )
-
-
-LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
-
-
-def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored (UTC) time as Xinjiang users read it: Beijing time, the official clock."""
-    if moment is None:
-        return ""
-    return moment.astimezone(LOCAL_ZONE).strftime(fmt)
 
 
 def client_ip(conn: HTTPConnection) -> str:

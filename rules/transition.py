@@ -7,7 +7,8 @@ ONE database transaction.
 it (``then``: the physician moves, accounts are disabled, …), the audit row and the outbox rows
 commit together or not at all; the mail sender is woken only after the commit.
 ``create`` is the same for a row that comes into being in its first state (a filing, a
-transfer request, an enrollment).
+transfer request, an enrollment), and ``event`` for what changes no state but is audited and
+mailed all the same.
 """
 
 from __future__ import annotations
@@ -127,6 +128,24 @@ async def create(
     if letters and mailer is not None:
         await mailer.wake()
     return obj
+
+
+async def event(
+    actor: Actor,
+    action: str,
+    *,
+    obj: Model | None = None,
+    letters: Iterable[Letter] = (),
+    mailer: Mailer | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """An audited event that changes no state, with its mail, in one transaction."""
+    letters = list(letters)
+    async with in_transaction():
+        await audit.record(actor, action, obj=obj, **(detail or {}))
+        await _write(letters, mailer)
+    if letters and mailer is not None:
+        await mailer.wake()
 
 
 async def _write(letters: list[Letter], mailer: Mailer | None) -> None:
