@@ -44,11 +44,11 @@ from models.org import Account, Prefecture
 from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from portal import xlsx
-from portal.evaluations import VETO_LABELS
 from portal.pagination import paginate
 from portal.sessions import get_session
 from portal.web import client_ip, redirect, render, requires, user
 from rules import audit
+from rules.evaluations import VETO_LABELS
 from rules.periods import window
 
 TEST, SIMPLIFIED, WORK, ETHICS = "业务水平测评", "简易程序审核", "工作成绩", "职业道德"
