@@ -1,15 +1,17 @@
 """注册 and 注册审核: the rules of a physician's registration.
 
 ``draft → pending → approved``; ``pending → rejected`` puts the physician in the staging area
-(暂存区) and the physician may pick the right institution and resubmit. Each review result is
-mailed. Registering an ID number that holds an account already creates nothing: its holder is
-mailed at the address on record, and the visitor learns nothing (``register`` answers None).
+(暂存区) and the physician may pick the right institution and resubmit (``update_profile``).
+Each review result is mailed. Registering an ID number that holds an account already creates
+nothing: its holder is mailed at the address on record, and the visitor learns nothing
+(``register`` answers None).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -160,3 +162,77 @@ async def review(
         ],
         mailer=mailer,
     )
+
+
+@dataclass
+class ProfileEdit:
+    """What a physician's 个人资料 form says, once checked. The place (prefecture, county,
+    institution) is given only while the registration is pending or rejected."""
+
+    title: str
+    licence_number: str
+    email: str
+    mobile: str
+    practice_category: str
+    practice_scope: str
+    institution: Organisation | None = None
+
+
+async def update_profile(
+    physician_actor: Actor, physician: Physician, edit: ProfileEdit, *, photo_replaced: bool
+) -> str:
+    """Save the profile; after a rejection, saving resubmits the registration to the chosen
+    institution. Written only if the registration's status read with ``physician`` still
+    holds (a review in between wins: Conflict). Returns the audit action: what happened."""
+    status = physician.registration_status
+    resubmitted = status == RegistrationStatus.REJECTED
+    institution = edit.institution
+    moved = institution is not None and institution.id != physician.institution_id
+    values: dict[str, Any] = {
+        "title": edit.title,
+        "licence_number": edit.licence_number,
+        "email": edit.email,
+        "mobile": edit.mobile,
+        "practice_category": edit.practice_category,
+        "practice_scope": edit.practice_scope,
+    }
+    detail: dict[str, Any] = {}
+    if institution is not None:
+        values |= {
+            "prefecture_id": institution.prefecture_id,
+            "county_id": institution.county_id,
+            "institution_id": institution.id,
+        }
+        if resubmitted or moved:
+            detail["institution"] = institution.id
+    if resubmitted:
+        values |= {
+            "staging_reason": None,
+            "rejection_reason": "",
+            "submitted_at": datetime.now(UTC),
+        }
+    before = {"title": physician.title, "email": physician.email, "mobile": physician.mobile}
+    if status != RegistrationStatus.APPROVED:
+        before |= {"practice_scope": f"{physician.practice_category}/{physician.practice_scope}"}
+    action = "profile_updated"
+    if resubmitted:
+        action = "registration_resubmitted"
+    elif moved:
+        action = "registration_institution_changed"
+
+    async def same_address(done: Physician) -> None:
+        await Account.filter(id=done.account_id).update(email=edit.email)
+
+    await transition(
+        physician_actor,
+        physician,
+        action=action,
+        state_field="registration_status",
+        from_states=[status],
+        to_state=RegistrationStatus.PENDING if resubmitted else status,
+        values=values,
+        then=same_address,
+        detail={"before": before, "photo_replaced": photo_replaced, **detail},
+        audit_states=resubmitted,
+    )
+    return action

@@ -60,6 +60,7 @@ async def transition(
     letters: Iterable[Letter] = (),
     mailer: Mailer | None = None,
     detail: Mapping[str, Any] | None = None,
+    audit_states: bool = True,
 ) -> M:
     """Move ``obj`` from one of ``from_states`` to ``to_state`` (``state_field``), setting
     ``values`` too, provided the row still matches ``where``. Raises ``Conflict`` when it no
@@ -67,7 +68,9 @@ async def transition(
 
     ``then(obj)`` runs inside the transaction after the update, with ``obj`` read again; it
     may write more rows and return ``Effects``. ``reason`` is checked against the one cap
-    (``audit.REASON_MAX``). Returns ``obj`` as it is after the commit.
+    (``audit.REASON_MAX``). ``audit_states=False`` leaves the states out of the audit row: an
+    edit that requires a state and keeps it (renaming an active institution). Returns ``obj``
+    as it is after the commit.
 
     ``state_field=None`` is for a row whose state is not one column (a period's results are
     published once it has a publication time; a failed face check is approved once it has an
@@ -94,8 +97,8 @@ async def transition(
             action,
             obj=obj,
             # The state the row left: the one read before, when the update's condition agrees.
-            from_state=before if before in states else states[0],
-            to_state=_value(to_state),
+            from_state=(before if before in states else states[0]) if audit_states else "",
+            to_state=_value(to_state) if audit_states else "",
             reason=reason,
             **{**(detail or {}), **effects.detail},
         )

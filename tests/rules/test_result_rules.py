@@ -8,12 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from jinja2 import DictLoader, Environment
-from starlette.applications import Starlette
 
 import factories
 from core.errors import DomainError
 from core.mail import Mailer
-from core.settings import Settings
 from models.enums import (
     AttemptStatus,
     EnrollmentStatus,
@@ -118,9 +116,8 @@ async def test_compute_judges_every_part_until_published(db: None) -> None:
     assert await results.filtered(period, q="结果医师B", outcome="nonsense").count() == 1
 
 
-async def test_publish_once_with_every_mail(app: Starlette, settings: Settings, db: None) -> None:
+async def test_publish_once_with_every_mail(mailer: Mailer, db: None) -> None:
     period, office, docs = await setting()
-    mailer = Mailer.for_settings(settings, app.state.redis)
     with pytest.raises(DomainError, match="仍有 1 名医师的考核未完成"):
         await results.publish(office, period, False, mailer=mailer)
     early = datetime.now(UTC) - timedelta(days=2, hours=1)
