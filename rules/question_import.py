@@ -24,6 +24,8 @@ from tortoise.transactions import in_transaction
 
 from core.errors import DomainError
 from models.exam import Question
+from rules import audit
+from rules.actor import Actor
 from rules.questions import COLUMN_OF, HEADER, QuestionData, check
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -228,11 +230,18 @@ async def bank_duplicates(questions: list[tuple[int, QuestionData]]) -> list[Row
     return errors
 
 
-async def store(questions: list[QuestionData]) -> int:
-    """Insert checked questions in one transaction: all of them or none."""
+async def store(
+    questions: list[QuestionData], importer: Actor | None = None, filename: str = ""
+) -> int:
+    """Insert checked questions in one transaction: all of them or none, with the audit row
+    of the ``importer`` (none for the demo bank)."""
     try:
         async with in_transaction():
             await Question.bulk_create([Question(**q.values()) for q in questions], batch_size=500)
+            if importer is not None:
+                await audit.record(
+                    importer, "questions_imported", count=len(questions), filename=filename
+                )
     except IntegrityError as exc:
         # Another import stored one of these questions between our check and the insert.
         raise DomainError(
@@ -241,8 +250,11 @@ async def store(questions: list[QuestionData]) -> int:
     return len(questions)
 
 
-async def import_file(filename: str, data: bytes) -> tuple[int, list[RowError]]:
-    """Store every question of the file, or none: (count stored, row errors).
+async def import_file(
+    filename: str, data: bytes, importer: Actor | None = None
+) -> tuple[int, list[RowError]]:
+    """Store every question of the file, or none: (count stored, row errors). The import is
+    audited as the ``importer``'s.
 
     Raises ``ImportFileError`` when the file itself cannot be used.
     """
@@ -250,7 +262,7 @@ async def import_file(filename: str, data: bytes) -> tuple[int, list[RowError]]:
     errors = parsed.errors + await bank_duplicates(parsed.questions)
     if errors:
         return 0, sorted(errors, key=lambda e: e.row)
-    return await store([q for _, q in parsed.questions]), []
+    return await store([q for _, q in parsed.questions], importer, filename), []
 
 
 def _parse_path(path: Path) -> Parsed:
