@@ -1,6 +1,7 @@
 """The course catalogue's rules: the office's rich text kept to what the lesson editor makes,
-lesson videos, and the course and lesson forms checked (the office's pages and the demo
-catalogue use the same checks)."""
+lesson videos, the course and lesson forms checked (the office's pages and the demo catalogue
+use the same checks), and the office's edits, each with its audit row. A course or lesson with
+study progress is never deleted (that would erase credited time): it is unpublished instead."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ from urllib.parse import urlsplit
 import nh3
 from tortoise.transactions import in_transaction
 
+from core.errors import Conflict
 from core.numbers import as_int
 from models.enums import CourseCategory
 from models.practice import PRACTICE_SCOPES, valid_scope
-from models.training import Course, Lesson
+from models.training import Course, Lesson, LessonProgress
+from rules import audit
+from rules.actor import Actor
+from rules.transition import create, transition
 
 DEMO_COURSES = Path(__file__).resolve().parent.parent / "core" / "demo_content" / "courses.json"
 
@@ -137,6 +142,120 @@ def lesson_values(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]
         "sort": sort or 0,
     }
     return values, errors
+
+
+# --- the office's edits, each with its audit row ------------------------------------------
+
+
+def minutes_warning(class_hours: int, minutes: int) -> str:
+    """A course's lessons should take exactly its 课时 × 45 minutes."""
+    expected = class_hours * 45
+    if minutes == expected:
+        return ""
+    return f"各课时学习时长合计 {minutes} 分钟，与课程 {class_hours} 课时（{expected} 分钟）不一致"
+
+
+def _summary(values: dict[str, Any]) -> dict[str, Any]:
+    """What the audit row keeps of a course's or lesson's fields (not its long texts)."""
+    return {k: v for k, v in values.items() if k not in ("description", "body")}
+
+
+def _changes(before: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The fields an edit changed, before and after (for the audit row)."""
+    changed = {k: v for k, v in _summary(values).items() if before.get(k) != v}
+    return {"before": {k: before.get(k) for k in changed}, "after": changed}
+
+
+async def create_course(editor: Actor, values: dict[str, Any]) -> Course:
+    """A new course from checked ``course_values``."""
+    return await create(
+        editor, Course, action="course_created", values=values, detail=_summary(values)
+    )
+
+
+async def update_course(editor: Actor, course: Course, values: dict[str, Any]) -> None:
+    before = _summary({k: getattr(course, k) for k in values})
+    async with in_transaction():
+        await Course.filter(id=course.id).update(**values)
+        await audit.record(editor, "course_updated", obj=course, **_changes(before, values))
+
+
+async def set_published(editor: Actor, course_ids: list[int], published: bool) -> int:
+    """Publish or unpublish courses; the number actually changed (each one audited)."""
+    to, away = ("published", "unpublished") if published else ("unpublished", "published")
+    changed = 0
+    for course in await Course.filter(id__in=course_ids, is_published=not published):
+        try:
+            await transition(
+                editor,
+                course,
+                action="course_published" if published else "course_unpublished",
+                state_field=None,
+                from_states=[away],
+                to_state=to,
+                where={"is_published": not published},
+                values={"is_published": published},
+            )
+        except Conflict:  # changed in between by somebody else: counted by them
+            continue
+        changed += 1
+    return changed
+
+
+async def delete_course(editor: Actor, course: Course) -> None:
+    """A course nobody has studied (else: unpublish it; credited time stays)."""
+    async with in_transaction():
+        if await LessonProgress.exists(lesson__course_id=course.id):
+            raise Conflict("已有医师学习该课程，不能删除，请改为停用")
+        await audit.record(
+            editor,
+            "course_deleted",
+            obj=course,
+            title=course.title,
+            category=course.category.value,
+        )
+        await course.delete()
+
+
+async def create_lesson(editor: Actor, course: Course, values: dict[str, Any]) -> Lesson:
+    """A new lesson of ``course`` from checked ``lesson_values``."""
+    return await create(
+        editor,
+        Lesson,
+        action="lesson_created",
+        values={"course_id": course.id, **values},
+        detail={"course": course.id, **_summary(values)},
+    )
+
+
+async def update_lesson(editor: Actor, lesson: Lesson, values: dict[str, Any]) -> None:
+    before = _summary({k: getattr(lesson, k) for k in values})
+    async with in_transaction():
+        await Lesson.filter(id=lesson.id).update(**values)
+        await audit.record(
+            editor,
+            "lesson_updated",
+            obj=lesson,
+            course=lesson.course_id,
+            body_changed=values["body"] != lesson.body,
+            **_changes(before, values),
+        )
+
+
+async def delete_lesson(editor: Actor, lesson: Lesson) -> None:
+    """A lesson nobody has studied (else: unpublish the whole course)."""
+    async with in_transaction():
+        if await LessonProgress.exists(lesson_id=lesson.id):
+            raise Conflict("已有医师学习该课时，不能删除；可停用整门课程。")
+        await audit.record(
+            editor,
+            "lesson_deleted",
+            obj=lesson,
+            course=lesson.course_id,
+            title=lesson.title,
+            minutes=lesson.minutes,
+        )
+        await lesson.delete()
 
 
 # --- demo content ----------------------------------------------------------------------
