@@ -27,7 +27,7 @@ from models.exam import Question
 from models.period import Period, PhaseWindow
 from models.physician import Physician
 from models.training import PracticeAnswer, PracticeSet
-from portal import practice
+from rules import practice
 from rules.questions import fingerprint
 
 _n = itertools.count(1)
