@@ -44,8 +44,8 @@ from portal.params import page_number
 from portal.sessions import get_session
 from portal.web import CurrentUser, actor, current_user, redirect, render, requires, user
 from rules import proctoring
+from rules.proctoring import PROCTORS
 
-PROCTORS = (Role.OFFICE, Role.COMMISSION, Role.ASSESSOR)
 CATEGORIES = {
     "waiting": "候考中",
     "testing": "答题中",

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 import nh3
 from tortoise.transactions import in_transaction
 
-from core.errors import Conflict
+from core.errors import Conflict, Forbidden
 from core.numbers import as_int
-from models.enums import CourseCategory
+from models.enums import CourseCategory, Role
 from models.practice import PRACTICE_SCOPES, valid_scope
 from models.training import Course, Lesson, LessonProgress
 from rules import audit
@@ -155,6 +155,11 @@ def minutes_warning(class_hours: int, minutes: int) -> str:
     return f"各课时学习时长合计 {minutes} 分钟，与课程 {class_hours} 课时（{expected} 分钟）不一致"
 
 
+def _office(editor: Actor) -> None:
+    if editor.role != Role.OFFICE:
+        raise Forbidden()
+
+
 def _summary(values: dict[str, Any]) -> dict[str, Any]:
     """What the audit row keeps of a course's or lesson's fields (not its long texts)."""
     return {k: v for k, v in values.items() if k not in ("description", "body")}
@@ -168,12 +173,14 @@ def _changes(before: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
 
 async def create_course(editor: Actor, values: dict[str, Any]) -> Course:
     """A new course from checked ``course_values``."""
+    _office(editor)
     return await create(
         editor, Course, action="course_created", values=values, detail=_summary(values)
     )
 
 
 async def update_course(editor: Actor, course: Course, values: dict[str, Any]) -> None:
+    _office(editor)
     before = _summary({k: getattr(course, k) for k in values})
     async with in_transaction():
         await Course.filter(id=course.id).update(**values)
@@ -182,6 +189,7 @@ async def update_course(editor: Actor, course: Course, values: dict[str, Any]) -
 
 async def set_published(editor: Actor, course_ids: list[int], published: bool) -> int:
     """Publish or unpublish courses; the number actually changed (each one audited)."""
+    _office(editor)
     to, away = ("published", "unpublished") if published else ("unpublished", "published")
     changed = 0
     for course in await Course.filter(id__in=course_ids, is_published=not published):
@@ -204,6 +212,7 @@ async def set_published(editor: Actor, course_ids: list[int], published: bool) -
 
 async def delete_course(editor: Actor, course: Course) -> None:
     """A course nobody has studied (else: unpublish it; credited time stays)."""
+    _office(editor)
     async with in_transaction():
         if await LessonProgress.exists(lesson__course_id=course.id):
             raise Conflict("已有医师学习该课程，不能删除，请改为停用")
@@ -219,6 +228,7 @@ async def delete_course(editor: Actor, course: Course) -> None:
 
 async def create_lesson(editor: Actor, course: Course, values: dict[str, Any]) -> Lesson:
     """A new lesson of ``course`` from checked ``lesson_values``."""
+    _office(editor)
     return await create(
         editor,
         Lesson,
@@ -229,6 +239,7 @@ async def create_lesson(editor: Actor, course: Course, values: dict[str, Any]) -
 
 
 async def update_lesson(editor: Actor, lesson: Lesson, values: dict[str, Any]) -> None:
+    _office(editor)
     before = _summary({k: getattr(lesson, k) for k in values})
     async with in_transaction():
         await Lesson.filter(id=lesson.id).update(**values)
@@ -244,6 +255,7 @@ async def update_lesson(editor: Actor, lesson: Lesson, values: dict[str, Any]) -
 
 async def delete_lesson(editor: Actor, lesson: Lesson) -> None:
     """A lesson nobody has studied (else: unpublish the whole course)."""
+    _office(editor)
     async with in_transaction():
         if await LessonProgress.exists(lesson_id=lesson.id):
             raise Conflict("已有医师学习该课时，不能删除；可停用整门课程。")

@@ -11,7 +11,7 @@ import secrets
 
 from tortoise.exceptions import IntegrityError
 
-from core.errors import Conflict, DomainError
+from core.errors import Conflict, DomainError, Forbidden
 from models.period import Period
 from models.physician import Physician
 from models.training import CreditApplication
@@ -31,7 +31,9 @@ def new_code() -> str:
 
 
 async def apply(physician_actor: Actor, physician: Physician, period: Period) -> CreditApplication:
-    """申请学分 for the period: once, and only with training complete."""
+    """申请学分 for the period: once, and only with training complete; only by the physician."""
+    if physician_actor.physician_id != physician.id:
+        raise Forbidden()
     if await CreditApplication.exists(physician_id=physician.id, period_id=period.id):
         raise Conflict(APPLIED)
     tally = await training.tally(physician.id, period)

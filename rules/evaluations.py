@@ -19,7 +19,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from core.errors import Conflict, DomainError, NotFound
+from core.errors import Conflict, DomainError, Forbidden, NotFound
 from core.numbers import as_int
 from models.enums import EvaluationStatus, Phase, Rating, Role
 from models.period import Enrollment, Evaluation, Period
@@ -188,6 +188,8 @@ async def _evaluation_row(period: Period, physician: Physician) -> Evaluation:
 
 async def rate(rater: Actor, period: Period, physician: Physician, rated: Rated) -> Evaluation:
     """The institution's rating. It may be revised until the assessment body has reviewed it."""
+    if rater.role != Role.INSTITUTION:
+        raise Forbidden()
     evaluation = await _evaluation_row(period, physician)
     if evaluation.status not in EDITABLE:
         raise Conflict("考核机构已完成复核，评定结果不能再修改")
@@ -223,6 +225,8 @@ async def review(
     ``seen`` is the rating time shown on the reviewer's form: a rating revised since then is
     not confirmed blindly. One review wins.
     """
+    if reviewer.role != Role.ASSESSOR:
+        raise Forbidden()
     evaluation = await Evaluation.get_or_none(period_id=period.id, physician_id=physician.id)
     if evaluation is None or evaluation.status == EvaluationStatus.DRAFT:
         raise DomainError("执业机构尚未评定，暂不能复核")
@@ -270,6 +274,8 @@ async def decide_many(reviewer: Actor, period: Period, physician_ids: list[int])
     """批量: the institution rates each physician 合格/合格, the assessment body confirms the
     rating it finds. Returns (done, skipped: already reviewed, or not rated yet); a physician
     outside the reviewer's jurisdiction or not enrolled is 404."""
+    if reviewer.role not in (Role.INSTITUTION, Role.ASSESSOR):
+        raise Forbidden()
     done, skipped = 0, 0
     for physician_id in physician_ids:
         physician = await evaluable(reviewer, period, physician_id)

@@ -13,20 +13,23 @@ from __future__ import annotations
 from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
-from core.errors import Conflict, DomainError, NotFound
-from models.enums import AttemptStatus, FaceStage
+from core.errors import Conflict, DomainError, Forbidden, NotFound
+from models.enums import AttemptStatus, FaceStage, Role
 from models.exam import Attempt, FaceCheck
 from models.period import Period
 from rules import audit
 from rules.actor import Actor
 from rules.transition import transition
 
+PROCTORS = (Role.OFFICE, Role.COMMISSION, Role.ASSESSOR)
 RUNNING = (AttemptStatus.WAITING, AttemptStatus.IN_PROGRESS)
 FINISHED = (AttemptStatus.SUBMITTED, AttemptStatus.ENDED)
 REVIEW_DECISIONS = {"accept": "认可成绩", "void": "作废本次测评"}
 
 
 def _mine(proctor: Actor) -> Subquery:
+    if proctor.role not in PROCTORS:
+        raise Forbidden()
     return Subquery(proctor.jurisdiction.physicians().values("id"))
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from core.errors import Conflict, DomainError
-from models.enums import QuestionStatus
+from core.errors import Conflict, DomainError, Forbidden
+from models.enums import QuestionStatus, Role
 from models.exam import PaperItem, Question
 from models.training import PracticeAnswer
 from rules import audit
@@ -31,6 +31,11 @@ async def usage(question_id: int) -> tuple[bool, bool]:
     )
 
 
+def _office(editor: Actor) -> None:
+    if editor.role != Role.OFFICE:
+        raise Forbidden()
+
+
 async def _no_duplicate(data: QuestionData, of: int | None = None) -> None:
     other = await Question.filter(fingerprint=data.fingerprint).exclude(id=of or 0).first()
     if other is not None:
@@ -38,6 +43,7 @@ async def _no_duplicate(data: QuestionData, of: int | None = None) -> None:
 
 
 async def create_question(editor: Actor, data: QuestionData) -> Question:
+    _office(editor)
     await _no_duplicate(data)
     try:
         return await create(editor, Question, action="question_created", values=data.values())
@@ -47,6 +53,7 @@ async def create_question(editor: Actor, data: QuestionData) -> Question:
 
 async def update_question(editor: Actor, question: Question, data: QuestionData) -> list[str]:
     """Save an edit; returns the names of the changed fields (nothing changed: [])."""
+    _office(editor)
     in_paper, _ = await usage(question.id)
     keys = [o["key"] for o in data.options]
     if in_paper and (
@@ -82,6 +89,7 @@ async def update_question(editor: Actor, question: Question, data: QuestionData)
 
 async def set_status(editor: Actor, question: Question, status: QuestionStatus) -> bool:
     """停用 / 启用. Returns False when the question already had that status."""
+    _office(editor)
     if question.status == status:
         return False
     retire = status == QuestionStatus.RETIRED
@@ -100,6 +108,7 @@ async def set_status(editor: Actor, question: Question, status: QuestionStatus) 
 
 async def delete_question(editor: Actor, question: Question) -> None:
     """Delete a question no paper and no practice set has used (else: retire it)."""
+    _office(editor)
     if any(await usage(question.id)):
         raise Conflict("该题已被试卷或考前练习使用，不能删除；如不再使用，请停用")
     try:

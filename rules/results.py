@@ -24,7 +24,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from core import mail
-from core.errors import Conflict, DomainError
+from core.errors import Conflict, DomainError, Forbidden
 from core.mail import Mailer
 from core.numbers import as_int
 from models.enums import (
@@ -35,6 +35,7 @@ from models.enums import (
     Phase,
     Procedure,
     Rating,
+    Role,
 )
 from models.exam import Attempt
 from models.ops import AuditLog
@@ -198,6 +199,8 @@ def summarise(results: list[Result]) -> Summary:
 
 async def compute(actor: Actor, period: Period) -> Summary:
     """Replace the period's results with freshly computed ones (refused once published)."""
+    if actor.role != Role.OFFICE:
+        raise Forbidden()
     if period.results_published_at is not None:
         raise DomainError("该周期考核结果已发布，不能重新计算")
     results = await judge(period)

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 import factories
-from core.errors import Conflict
+from core.errors import Conflict, Forbidden
 from models.enums import OrgKind
 from models.ops import AuditLog
 from models.training import Course, Lesson, LessonProgress
@@ -45,6 +45,9 @@ async def test_a_course_and_its_lesson_from_creation_to_deletion(db: None) -> No
     office = await editor()
     values, errors = courses.course_values(course_form("课程规则：医疗纠纷预防"))
     assert errors == {}
+    _, institution = await factories.org_with_account(OrgKind.INSTITUTION)
+    with pytest.raises(Forbidden):  # the catalogue is the office's
+        await courses.create_course(await Actor.of(institution), values)
     course = await courses.create_course(office, values)
     lesson_values, errors = courses.lesson_values(
         {"title": "总则", "minutes": "45", "body": "<p>正文<script>x</script></p>"}

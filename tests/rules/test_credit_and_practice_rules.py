@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import factories
-from core.errors import Conflict, DomainError, NotFound
+from core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.enums import CourseCategory, OrgKind, Phase, QuestionCategory, QuestionType
 from models.exam import Question
 from models.ops import AuditLog
@@ -51,6 +51,9 @@ async def test_credits_once_after_the_required_hours(db: None) -> None:
     with pytest.raises(DomainError, match="尚未完成培训（还差 16 课时）"):
         await credits.apply(me, doc, period)
     await studied(period, doc, 16)
+    _, office = await factories.org_with_account(OrgKind.OFFICE)
+    with pytest.raises(Forbidden):  # nobody applies for somebody else
+        await credits.apply(await Actor.of(office), doc, period)
     both = await asyncio.gather(
         credits.apply(me, doc, period), credits.apply(me, doc, period), return_exceptions=True
     )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import factories
-from core.errors import CONFLICT, Conflict, DomainError, NotFound
+from core.errors import CONFLICT, Conflict, DomainError, Forbidden, NotFound
 from models.enums import EvaluationStatus, OrgKind, Phase, Rating, Role
 from models.ops import AuditLog
 from models.period import Evaluation, Period, PhaseWindow
@@ -163,3 +163,8 @@ async def test_jurisdiction_and_bulk(db: None) -> None:
     assert await evaluations.listed(assessor, period, state="confirmed").count() == 2
     with pytest.raises(NotFound):
         await evaluations.decide_many(stranger, period, [doctors[0].id])
+    # Each level decides its own part only.
+    with pytest.raises(Forbidden):
+        await evaluations.rate(assessor, period, doctors[0], PASSED)
+    with pytest.raises(Forbidden):
+        await evaluations.review(institution, period, doctors[0], "", None)

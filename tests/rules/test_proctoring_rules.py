@@ -9,8 +9,8 @@ import asyncio
 import pytest
 
 import factories
-from core.errors import Conflict, DomainError, NotFound
-from models.enums import AttemptStatus, FaceReason, FaceStage, OrgKind
+from core.errors import Conflict, DomainError, Forbidden, NotFound
+from models.enums import AttemptStatus, FaceReason, FaceStage, OrgKind, Role
 from models.exam import Attempt, FaceCheck, Paper
 from models.ops import AuditLog
 from models.period import Period
@@ -54,6 +54,11 @@ async def test_only_inside_the_jurisdiction(db: None) -> None:
     assert (await proctoring.attempt_of(office, attempt.id)).id == attempt.id
     with pytest.raises(NotFound):
         await proctoring.attempt_of(far, attempt.id)
+    await attempt.fetch_related("paper__physician__institution")
+    own = await factories.account(Role.INSTITUTION, attempt.paper.physician.institution)
+    institution = await Actor.of(own)
+    with pytest.raises(Forbidden):  # its own physician, but an institution is no proctor
+        await proctoring.attempt_of(institution, attempt.id)
     await Attempt.filter(id=attempt.id).update(flagged=True)
     assert [a.id for a in await proctoring.awaiting_review(office, period)] == [attempt.id]
     assert await proctoring.awaiting_review(far, period).count() == 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import factories
-from core.errors import Conflict, DomainError
+from core.errors import Conflict, DomainError, Forbidden
 from models.enums import OrgKind, QuestionStatus
 from models.exam import Paper, PaperItem, Question
 from models.ops import AuditLog
@@ -57,6 +57,9 @@ async def actions_of(question: Question) -> list[str]:
 
 async def test_create_edit_retire_and_delete(db: None) -> None:
     office = await editor()
+    _, assessor = await factories.org_with_account(OrgKind.ASSESSOR)
+    with pytest.raises(Forbidden):  # the bank is the office's
+        await question_bank.create_question(await Actor.of(assessor), data("题库规则：越权"))
     question = await question_bank.create_question(office, data("题库规则：考核周期几年？"))
     with pytest.raises(DomainError, match=f"题目编号 {question.id}"):
         await question_bank.create_question(office, data("题库规则：考核周期几年？"))

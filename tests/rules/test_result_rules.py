@@ -10,7 +10,7 @@ import pytest
 from jinja2 import DictLoader, Environment
 
 import factories
-from core.errors import DomainError
+from core.errors import DomainError, Forbidden
 from core.mail import Mailer
 from models.enums import (
     AttemptStatus,
@@ -96,6 +96,9 @@ def test_the_parts_of_a_result() -> None:
 
 async def test_compute_judges_every_part_until_published(db: None) -> None:
     period, office, docs = await setting()
+    _, commission = await factories.org_with_account(OrgKind.COMMISSION)
+    with pytest.raises(Forbidden):  # results are the office's
+        await results.compute(await Actor.of(commission), period)
     summary = await results.compute(office, period)
     assert (summary.total, summary.qualified, summary.incomplete) == (4, 1, 1)
     assert summary.failed_parts == {"业务水平测评": 1, "职业道德": 1}
