@@ -73,6 +73,7 @@ class Sitting:
     """One connected page of one attempt."""
 
     __slots__ = (
+        "_flag_lock",
         "_last",
         "_paper_z",
         "_send_lock",
@@ -118,6 +119,7 @@ class Sitting:
         self._paper_z = b""  # the paper message, compressed, while waiting for the start
         self.closed = False
         self._send_lock = asyncio.Lock()
+        self._flag_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._tokens = BURST
         self._last = time.monotonic()
@@ -560,13 +562,16 @@ class Sitting:
 
     async def flag(self, reason: str, cause: str, stage: str = "") -> None:
         """Flag the attempt for proctors; the reasons add up when there are several."""
-        await self.attempt.refresh()
-        reasons = [r for r in self.attempt.flag_reason.split("；") if r]
-        if reason not in reasons:
-            reasons.append(reason)
-        joined = "；".join(reasons)[:500]
-        await Attempt.filter(id=self.attempt.id).update(flagged=True, flag_reason=joined)
-        self.attempt.flagged, self.attempt.flag_reason = True, joined
+        # One flag at a time: the reader (leaving the page) and the timer (a random check left
+        # unanswered) may flag at once, and each reads the reasons before adding its own.
+        async with self._flag_lock:
+            await self.attempt.refresh()
+            reasons = [r for r in self.attempt.flag_reason.split("；") if r]
+            if reason not in reasons:
+                reasons.append(reason)
+            joined = "；".join(reasons)[:500]
+            await Attempt.filter(id=self.attempt.id).update(flagged=True, flag_reason=joined)
+            self.attempt.flagged, self.attempt.flag_reason = True, joined
         await self.hall.live.update(self.attempt.id, flagged=1)
         self.hall.event(self.attempt.id, "flagged", cause=cause, stage=stage, reason=reason)
 
