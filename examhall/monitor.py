@@ -39,11 +39,12 @@ from models.enums import AttemptStatus, FaceAction, FaceReason, FaceStage, Role
 from models.exam import Attempt, AttemptEvent, FaceCheck
 from models.org import Account, Organisation, Prefecture
 from models.period import Period
-from portal.pagination import Page, paginate
-from portal.params import page_number
-from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, current_user, redirect, render, requires, user
 from rules import audit
+from rules.jurisdiction import Jurisdiction
+from web.endpoint import CurrentUser, client_ip, current_user, redirect, render, requires, user
+from web.pagination import Page, paginate
+from web.params import page_number
+from web.sessions import get_session
 
 PROCTORS = (Role.OFFICE, Role.COMMISSION, Role.ASSESSOR)
 CATEGORIES = {
@@ -147,7 +148,7 @@ class Monitor:
             return fresh
 
     async def _build(self, proctor: CurrentUser, period: Period) -> Snapshot:
-        mine = Subquery(proctor.jurisdiction.physicians().values("id"))
+        mine = Subquery(Jurisdiction.of(proctor).physicians().values("id"))
         rows = await Attempt.filter(
             paper__period_id=period.id, paper__physician_id__in=mine
         ).values(
@@ -314,7 +315,7 @@ async def monitor_stream(request: Request) -> Response:
 
 async def attempt_of(proctor: CurrentUser, attempt_id: int) -> Attempt:
     """An attempt inside the proctor's jurisdiction, else 404."""
-    mine = Subquery(proctor.jurisdiction.physicians().values("id"))
+    mine = Subquery(Jurisdiction.of(proctor).physicians().values("id"))
     found = (
         await Attempt.filter(id=attempt_id, paper__physician_id__in=mine)
         .select_related("paper", "paper__physician", "paper__physician__institution")
@@ -573,7 +574,7 @@ async def review_queue(request: Request) -> Response:
     period = await Period.filter(is_current=True).first()
     page = None
     if period is not None:
-        mine = Subquery(proctor.jurisdiction.physicians().values("id"))
+        mine = Subquery(Jurisdiction.of(proctor).physicians().values("id"))
         qs = Attempt.filter(
             paper__period_id=period.id,
             paper__physician_id__in=mine,

@@ -30,9 +30,9 @@ from models.training import CreditApplication
 from portal.practice import closed_reason as practice_closed
 from portal.practice import summary as practice_summary
 from portal.training import study_refusal
-from portal.web import render, requires, user
 from rules.enrollment import REJECTED, active_enrollment
 from rules.periods import current_period, window, window_text
+from web.endpoint import render, requires, user
 
 
 @dataclass(frozen=True)

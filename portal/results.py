@@ -43,13 +43,15 @@ from models.ops import AuditLog
 from models.org import Account, Prefecture
 from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
-from portal import xlsx
 from portal.evaluations import VETO_LABELS
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import client_ip, redirect, render, requires, user
+from portal.exports import audited_export
 from rules import audit
+from rules.jurisdiction import Jurisdiction
 from rules.periods import window
+from web import xlsx
+from web.endpoint import client_ip, redirect, render, requires, user
+from web.pagination import paginate
+from web.sessions import get_session
 
 TEST, SIMPLIFIED, WORK, ETHICS = "业务水平测评", "简易程序审核", "工作成绩", "职业道德"
 
@@ -402,7 +404,7 @@ async def results_export(request: Request) -> Response:
         rows.append(
             (
                 r.physician.name,
-                user(request).jurisdiction.id_number(r.physician),
+                Jurisdiction.of(user(request)).id_number(r.physician),
                 r.physician.prefecture.name,
                 r.physician.institution.name if r.physician.institution else "暂存区",
                 r.procedure.label,
@@ -415,7 +417,7 @@ async def results_export(request: Request) -> Response:
             )
         )
     filters = {"period": str(period.id), **chosen}
-    return await xlsx.export(request, f"考核结果_{period.name}", HEADERS, rows, filters)
+    return await audited_export(request, f"考核结果_{period.name}", HEADERS, rows, filters)
 
 
 routes = [

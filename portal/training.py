@@ -25,9 +25,9 @@ from models.enums import CourseCategory, EnrollmentStatus, Phase, RegistrationSt
 from models.period import Enrollment, Period
 from models.physician import Physician
 from models.training import Lesson, LessonProgress
-from portal.pagination import paginate
-from portal.web import render, requires, user
 from rules.periods import current_period, window, window_text
+from web.endpoint import render, requires, user
+from web.pagination import paginate
 
 
 async def study_refusal(physician: Physician, period: Period | None, now: datetime) -> str:
