@@ -90,7 +90,8 @@ class Hall:
         if op == "takeover" and message.get("conn") == sitting.conn:
             await sitting.close(p.TAKEN_OVER, "本场考试已在另一个页面或设备上打开，此页面已断开")
         elif op == "notice":
-            await sitting.send(p.NOTICE, text=str(message.get("text", ""))[:500])
+            text = str(message.get("text", ""))[:500]
+            await sitting.send(p.Notice(type=p.NOTICE, text=text))
         elif op == "end":
             await sitting.ended(str(message.get("reason", "")))
         elif op == "recheck":
@@ -205,14 +206,14 @@ async def _serve(
         seat = await find_seat(physician_id, datetime.now(UTC))
     except Refused as exc:
         await ws.accept()
-        await ws.send_text(p.encode(p.BYE, code=exc.code, message=exc.message))
+        await ws.send_text(p.encode(p.Bye(type=p.BYE, code=exc.code, message=exc.message)))
         await ws.close(code=4003)
         return
     except Exception as exc:  # e.g. no questions in the bank
         log.exception("no seat for physician %s", physician_id)
         await ws.accept()
         message = getattr(exc, "message", "暂时无法进入考场，请稍后重试")
-        await ws.send_text(p.encode(p.BYE, code=p.BUSY, message=message))
+        await ws.send_text(p.encode(p.Bye(type=p.BYE, code=p.BUSY, message=message)))
         await ws.close(code=4003)
         return
     await ws.accept()

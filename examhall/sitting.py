@@ -20,7 +20,7 @@ import uuid
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from tortoise.expressions import F
@@ -124,8 +124,8 @@ class Sitting:
 
     # --- sending ----------------------------------------------------------------
 
-    async def send(self, kind: str, **fields: Any) -> None:
-        await self.send_text(p.encode(kind, **fields))
+    async def send(self, message: p.ServerMessage) -> None:
+        await self.send_text(p.encode(message))
 
     async def send_text(self, text: str) -> None:
         if self.closed or self.ws.application_state != WebSocketState.CONNECTED:
@@ -137,7 +137,7 @@ class Sitting:
     async def close(self, code: str, message: str) -> None:
         if self.closed:
             return
-        await self.send(p.BYE, code=code, message=message)
+        await self.send(p.Bye(type=p.BYE, code=code, message=message))
         self.closed = True
         self._wake.set()
         with contextlib.suppress(Exception):
@@ -206,7 +206,12 @@ class Sitting:
                         with contextlib.suppress(p.ProtocolError):
                             refused = p.decode(message["text"])["type"]
                     await self.send(
-                        p.ERROR, code=p.TOO_FAST, message="操作过于频繁，请稍候", refused=refused
+                        p.Error(
+                            type=p.ERROR,
+                            code=p.TOO_FAST,
+                            message="操作过于频繁，请稍候",
+                            refused=refused,
+                        )
                     )
                     continue
                 if message.get("bytes") is not None:
@@ -238,7 +243,7 @@ class Sitting:
 
     async def _welcome(self) -> None:
         attempt = self.attempt
-        answers = {
+        answers: dict[str, p.StoredAnswer] = {
             str(row["item_id"]): {"choice": as_json(row["choice"]), "seq": row["seq"]}
             for row in await fetch(ANSWERS, attempt.id)
         }
@@ -249,19 +254,21 @@ class Sitting:
         if self.state == p.WAITING and self.pending is None and now >= self.seat.window.starts_at:
             await self._begin(now)
         await self.send(
-            p.WELCOME,
-            v=p.VERSION,
-            attempt=attempt.id,
-            state=self.state,
-            remaining=self.remaining(),
-            opens_in=self.opens_in(),
-            answers=answers,
-            check=self.pending,
-            tries_left=self.tries_left(),
-            question_count=len(self.sheet),
-            duration=self.seat.duration_minutes * 60,
-            pass_mark=self.seat.pass_mark,
-            photo=self.seat.has_photo,
+            p.Welcome(
+                type=p.WELCOME,
+                v=p.VERSION,
+                attempt=attempt.id,
+                state=self.state,
+                remaining=self.remaining(),
+                opens_in=self.opens_in(),
+                answers=answers,
+                check=self.pending,
+                tries_left=self.tries_left(),
+                question_count=len(self.sheet),
+                duration=self.seat.duration_minutes * 60,
+                pass_mark=self.seat.pass_mark,
+                photo=self.seat.has_photo,
+            )
         )
         if self.state in (p.SUBMITTED, p.ENDED):
             await self.finished_message()
@@ -281,10 +288,12 @@ class Sitting:
     async def finished_message(self) -> None:
         if self.state == p.SUBMITTED and self.attempt.score is not None:
             await self.send(
-                p.RESULT,
-                score=self.attempt.score,
-                passed=bool(self.attempt.passed),
-                pass_mark=self.seat.pass_mark,
+                p.Result(
+                    type=p.RESULT,
+                    score=self.attempt.score,
+                    passed=bool(self.attempt.passed),
+                    pass_mark=self.seat.pass_mark,
+                )
             )
             await self.close(p.DONE, "试卷已提交")
         else:
@@ -317,11 +326,13 @@ class Sitting:
         challenge = self.new_challenge()
         self.hall.event(self.attempt.id, "check_asked", stage=stage, actions=challenge.codes)
         await self.send(
-            p.CHECK,
-            stage=stage,
-            message=ASKS[stage],
-            tries_left=self.tries_left(),
-            challenge=challenge.for_page(),
+            p.Check(
+                type=p.CHECK,
+                stage=stage,
+                message=ASKS[stage],
+                tries_left=self.tries_left(),
+                challenge=challenge.for_page(),
+            )
         )
 
     def new_challenge(self) -> Challenge:
@@ -335,11 +346,13 @@ class Sitting:
         """The state and the server's clock (sent on changes and every 30 s)."""
         now = now or datetime.now(UTC)
         await self.send(
-            p.STATE,
-            state=self.state,
-            remaining=self.remaining(now),
-            opens_in=self.opens_in(now),
-            message=message,
+            p.State(
+                type=p.STATE,
+                state=self.state,
+                remaining=self.remaining(now),
+                opens_in=self.opens_in(now),
+                message=message,
+            )
         )
 
     async def announce(self, message: str = "") -> None:
@@ -456,49 +469,53 @@ class Sitting:
         try:
             message = p.decode(text)
         except p.ProtocolError as exc:
-            await self.send(p.ERROR, code=p.BAD_MESSAGE, message=str(exc))
+            await self.send(p.Error(type=p.ERROR, code=p.BAD_MESSAGE, message=str(exc)))
             return
-        kind = message["type"]
-        if kind == p.HEARTBEAT:
+        if message["type"] == p.HEARTBEAT:
             # Written once a second for the node; the log-in lasts as long as the test,
             # unless it is ended (the node closes such sittings, examhall/beats.py).
             self.hall.beats.beat(self.attempt.id, self.login)
-        elif kind == p.HELLO:
+        elif message["type"] == p.HELLO:
             if message.get("v") != p.VERSION:
-                await self.send(p.ERROR, code=p.BAD_MESSAGE, message="页面版本过旧，请刷新页面")
-        elif kind == p.VISIBILITY:
+                await self.send(
+                    p.Error(type=p.ERROR, code=p.BAD_MESSAGE, message="页面版本过旧，请刷新页面")
+                )
+        elif message["type"] == p.VISIBILITY:
             hidden = bool(message["hidden"])
             self.hall.event(self.attempt.id, "page_hidden" if hidden else "page_visible")
             if hidden:
                 times = await self.hall.live.count(self.attempt.id, "hidden_events")
                 if times == HIDDEN_FLAG_AT:
                     await self.flag(f"多次离开考试页面（{times} 次）", "page_hidden")
-        elif kind == p.ANSWER:
+        elif message["type"] == p.ANSWER:
             await self._answer(message)
-        elif kind == p.SUBMIT:
+        elif message["type"] == p.SUBMIT:
             await self._submit()
 
-    async def _answer(self, message: dict[str, Any]) -> None:
+    async def _answer(self, message: p.Answer) -> None:
         now = datetime.now(UTC)
         item_id, choice, seq = message["item"], message["choice"], message["seq"]
         refusal = REFUSALS.get(self.state)
         if refusal is None and self.attempt.deadline and now >= self.attempt.deadline:
             refusal = (p.LOCKED, "考试时间已到，答题已锁定")
         if refusal is not None:
-            await self.send(p.ERROR, code=refusal[0], message=refusal[1], item=item_id, seq=seq)
+            await self.send(
+                p.Error(type=p.ERROR, code=refusal[0], message=refusal[1], item=item_id, seq=seq)
+            )
             return
         problem = self.sheet.problem(item_id, choice) if self.sheet else "答案与试题不符"
         if problem:
-            await self.send(p.ERROR, code=p.BAD_MESSAGE, message=problem, item=item_id, seq=seq)
+            await self.send(
+                p.Error(type=p.ERROR, code=p.BAD_MESSAGE, message=problem, item=item_id, seq=seq)
+            )
             return
         try:
             await self.hall.writes.answer(self.attempt.id, item_id, sorted(choice), seq, now)
         except Exception:
-            await self.send(
-                p.ERROR, code=p.BUSY, message="答案暂未保存，正在重试", item=item_id, seq=seq
-            )
+            busy = "答案暂未保存，正在重试"
+            await self.send(p.Error(type=p.ERROR, code=p.BUSY, message=busy, item=item_id, seq=seq))
             return
-        await self.send(p.ACK, item=item_id, seq=seq)
+        await self.send(p.Ack(type=p.ACK, item=item_id, seq=seq))
         metrics.answer_acked(now)
 
     async def _submit(self) -> None:
@@ -511,7 +528,7 @@ class Sitting:
                 if self.state == p.CHECKING
                 else (p.LOCKED, "当前不能交卷")
             )
-            await self.send(p.ERROR, code=code, message=text)
+            await self.send(p.Error(type=p.ERROR, code=code, message=text))
             return
         if p.FINAL in self.checks.passed:
             await self.passed(p.FINAL)  # passed already (by a proctor's hand)
