@@ -37,7 +37,6 @@ from portal import (
     evaluations,
     filings,
     guide,
-    health,
     org_accounts,
     pages,
     periods,
@@ -52,14 +51,15 @@ from portal import (
     training,
     transfers,
 )
-from portal.access import AccessMiddleware
-from portal.csrf import CSRFMiddleware, csrf_token
-from portal.errors import HANDLERS, reject
-from portal.headers import SecurityHeadersMiddleware, nonce_of
-from portal.menus import MENUS, soon_entries
-from portal.sessions import SessionMiddleware, SessionStore, get_session
-from portal.throttle import RateLimit, Throttle
-from portal.web import current_user, local_time
+from portal.menus import MENUS
+from web import health
+from web.access import AccessMiddleware
+from web.csrf import CSRFMiddleware, csrf_token
+from web.endpoint import current_user, local_time
+from web.errors import HANDLERS, reject
+from web.headers import SecurityHeadersMiddleware, nonce_of
+from web.sessions import SessionMiddleware, SessionStore, get_session
+from web.throttle import RateLimit, Throttle
 
 
 def make_templates(settings: Settings) -> Jinja2Blocks:
@@ -110,10 +110,6 @@ def build_routes() -> list[BaseRoute]:
         *examhall_pages.routes,
         *monitor.routes,
         *proctoring.routes,
-    ]
-    taken = {getattr(r, "path", None) for r in routes}
-    routes += [
-        pages.placeholder(role, e) for url, (role, e) in soon_entries().items() if url not in taken
     ]
     routes.append(
         Mount("/static", StaticFiles(directory=ROOT / "static", check_dir=False), name="static")

@@ -1,8 +1,8 @@
 """Every Prometheus metric of the platform, defined here once, and the one-line hooks the
 code calls (``metrics.answer_acked(started)``). prometheus-client does the rest.
 
-Web processes serve ``/metrics`` (portal/health.py); the workers serve it on
-``--metrics-port`` (core/cli.py). A parent that starts several recording processes
+Web processes serve ``/metrics`` (web/health.py); the workers serve it on
+``--metrics-port`` (cli.py). A parent that starts several recording processes
 (``xjdk serve --workers N``, ``xjdk worker face``) calls ``use_multiprocess`` first: each
 child then writes its values to files in a shared folder and a scrape adds them up
 (prometheus-client's multiprocess mode; gauges count live processes only).

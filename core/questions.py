@@ -100,7 +100,7 @@ DIFFICULTY_NAMES = {"1": 1, "2": 2, "3": 3, "易": 1, "中": 2, "难": 3}
 PUBLIC_CATEGORIES = (QuestionCategory.LAW, QuestionCategory.ETHICS, QuestionCategory.HUMANITIES)
 ANSWER_SEPARATORS = re.compile(r"[\s,，、;；/|]+")
 
-DEMO_DIR = Path(__file__).resolve().parent / "demo_content"
+DEMO_DIR = Path(__file__).resolve().parent.parent / "tools" / "demo" / "content"
 
 # One example row of each type, for the downloadable template.
 EXAMPLES: tuple[tuple[str, ...], ...] = (

@@ -49,7 +49,7 @@ CREDIT_CAP = 60  # the most one heartbeat credits
 MAX_GAP = 90  # a longer silence credits nothing: nobody can tell the page was being read
 CHECKIN_EVERY = (600, 1200)  # credited seconds between two 签到 check-ins
 STATE_TTL = 24 * 3600
-DEMO_COURSES = Path(__file__).parent / "demo_content" / "courses.json"
+DEMO_COURSES = Path(__file__).parent.parent / "tools" / "demo" / "content" / "courses.json"
 
 # --- rich text and video ---------------------------------------------------------------
 

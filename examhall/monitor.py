@@ -34,9 +34,10 @@ from models.enums import AttemptStatus, Role
 from models.exam import Attempt
 from models.org import Organisation, Prefecture
 from models.period import Period
-from portal.pagination import Page
-from portal.params import page_number
-from portal.web import CurrentUser, current_user, render, requires, user
+from rules.jurisdiction import Jurisdiction
+from web.endpoint import CurrentUser, current_user, render, requires, user
+from web.pagination import Page
+from web.params import page_number
 
 PROCTORS = (Role.OFFICE, Role.COMMISSION, Role.ASSESSOR)
 CATEGORIES = {
@@ -122,7 +123,7 @@ class Monitor:
             return fresh
 
     async def _build(self, proctor: CurrentUser, period: Period) -> Snapshot:
-        mine = Subquery(proctor.jurisdiction.physicians().values("id"))
+        mine = Subquery(Jurisdiction.of(proctor).physicians().values("id"))
         rows = await Attempt.filter(
             paper__period_id=period.id, paper__physician_id__in=mine
         ).values(

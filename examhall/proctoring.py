@@ -16,7 +16,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from tortoise.expressions import Subquery
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from examhall.hall import Hall
 from examhall.monitor import PROCTORS, STAGE_LABELS
@@ -26,9 +25,11 @@ from models.enums import AttemptStatus, FaceAction, FaceReason, FaceStage
 from models.exam import Attempt, AttemptEvent, FaceCheck
 from models.org import Account
 from models.period import Period
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, user
+from rules import audit
+from rules.jurisdiction import Jurisdiction
+from web.endpoint import CurrentUser, client_ip, redirect, render, requires, user
+from web.pagination import paginate
+from web.sessions import get_session
 
 EVENT_LABELS = {
     "connected": "连接考场",
@@ -52,7 +53,7 @@ EVENT_LABELS = {
 
 async def attempt_of(proctor: CurrentUser, attempt_id: int) -> Attempt:
     """An attempt inside the proctor's jurisdiction, else 404."""
-    mine = Subquery(proctor.jurisdiction.physicians().values("id"))
+    mine = Subquery(Jurisdiction.of(proctor).physicians().values("id"))
     found = (
         await Attempt.filter(id=attempt_id, paper__physician_id__in=mine)
         .select_related("paper", "paper__physician", "paper__physician__institution")
@@ -311,7 +312,7 @@ async def review_queue(request: Request) -> Response:
     period = await Period.filter(is_current=True).first()
     page = None
     if period is not None:
-        mine = Subquery(proctor.jurisdiction.physicians().values("id"))
+        mine = Subquery(Jurisdiction.of(proctor).physicians().values("id"))
         qs = Attempt.filter(
             paper__period_id=period.id,
             paper__physician_id__in=mine,

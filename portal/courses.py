@@ -19,16 +19,17 @@ from tortoise.expressions import Q
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
-from core import audit, study
+from core import study
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_ints
 from models.enums import CourseCategory, Role
 from models.org import Account
 from models.practice import PRACTICE_SCOPES
 from models.training import Course, Lesson, LessonProgress
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, user
+from rules import audit
+from web.endpoint import CurrentUser, client_ip, redirect, render, requires, user
+from web.pagination import paginate
+from web.sessions import get_session
 
 LIST_URL = "/office/courses"
 PUBLISHED = {"yes": "已发布", "no": "已停用"}

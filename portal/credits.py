@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tortoise.exceptions import IntegrityError
 
-from core import audit, study
+from core import study
 from core.errors import Conflict, DomainError, NotFound
 from models.enums import Role
 from models.org import Account
@@ -26,10 +26,11 @@ from models.period import Period
 from models.physician import Physician
 from models.training import CreditApplication
 from portal.enrollment import current_period
-from portal.errors import error_page
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import client_ip, redirect, render, requires, user
+from rules import audit
+from web.endpoint import client_ip, redirect, render, requires, user
+from web.errors import error_page
+from web.pagination import paginate
+from web.sessions import get_session
 
 # No 0/O or 1/I: a code read from paper is typed back without guessing. 16 characters of 32
 # symbols are 80 random bits.

@@ -17,7 +17,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tortoise.expressions import Subquery
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int
 from models.enums import EnrollmentStatus, Phase, Procedure, RegistrationStatus, Role
@@ -25,9 +24,9 @@ from models.org import Account
 from models.period import Enrollment, Period, PhaseWindow
 from models.physician import Physician
 from portal.account import requires_info
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import (
+from rules import audit
+from rules.jurisdiction import Jurisdiction
+from web.endpoint import (
     CurrentUser,
     client_ip,
     local_time,
@@ -38,6 +37,8 @@ from portal.web import (
     send_mail,
     user,
 )
+from web.pagination import paginate
+from web.sessions import get_session
 
 REJECTED = (EnrollmentStatus.INSTITUTION_REJECTED, EnrollmentStatus.ASSESSOR_REJECTED)
 WINDOW_FORMAT = "%Y年%m月%d日 %H:%M"
@@ -139,7 +140,7 @@ LEVELS = {
 def awaiting(reviewer: CurrentUser) -> Any:
     """Simplified applications waiting for this reviewer, inside its jurisdiction."""
     waiting_status = LEVELS[reviewer.role][0]
-    physicians = Subquery(reviewer.jurisdiction.physicians().values("id"))
+    physicians = Subquery(Jurisdiction.of(reviewer).physicians().values("id"))
     return Enrollment.filter(
         procedure=Procedure.SIMPLIFIED,
         status=waiting_status,
@@ -157,7 +158,7 @@ async def review_enrollment(
         raise DomainError("请填写不通过的原因", field="reason")
     enrollment = await awaiting(reviewer).get_or_none(id=enrollment_id)
     if enrollment is None:
-        mine = Subquery(reviewer.jurisdiction.physicians().values("id"))
+        mine = Subquery(Jurisdiction.of(reviewer).physicians().values("id"))
         if await Enrollment.exists(id=enrollment_id, physician_id__in=mine):
             raise Conflict("该申请不在您的待审核列表中（可能已被处理），请刷新页面查看最新状态")
         raise NotFound()

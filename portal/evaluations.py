@@ -22,7 +22,6 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int, as_ints
 from core.study import class_hours
@@ -33,9 +32,11 @@ from models.period import Enrollment, Evaluation, Period
 from models.physician import Physician
 from portal.account import requires_info
 from portal.enrollment import REJECTED, active_enrollment, current_period, window, window_text
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, own_prefix, redirect, render, requires
+from rules import audit
+from rules.jurisdiction import Jurisdiction
+from web.endpoint import CurrentUser, client_ip, own_prefix, redirect, render, requires
+from web.pagination import paginate
+from web.sessions import get_session
 
 # 一票否决: any of these in the period makes 职业道德 不合格 (医师定期考核管理办法).
 ETHICS_VETOES: tuple[tuple[str, str], ...] = (
@@ -119,7 +120,8 @@ def enrolled(period_id: int) -> Any:
 async def evaluable(reviewer: CurrentUser, period: Period, physician_id: int) -> Physician:
     """A physician of the reviewer's jurisdiction enrolled in the period, else 404."""
     found = (
-        await reviewer.jurisdiction.physicians()
+        await Jurisdiction.of(reviewer)
+        .physicians()
         .filter(id=physician_id, id__in=enrolled(period.id))
         .select_related("institution")
         .first()
@@ -242,7 +244,7 @@ FILTERS = {
 
 
 def _listed(reviewer: CurrentUser, period: Period, chosen: dict[str, str]) -> QuerySet[Physician]:
-    qs = reviewer.jurisdiction.physicians().filter(id__in=enrolled(period.id))
+    qs = Jurisdiction.of(reviewer).physicians().filter(id__in=enrolled(period.id))
     if chosen["q"]:
         q = chosen["q"]
         qs = qs.filter(Q(name__icontains=q) | Q(id_number__icontains=q.upper()))
@@ -317,7 +319,8 @@ async def evaluation_list(request: Request) -> Response:
         context["query"] = "&".join(f"{k}={quote(v)}" for k, v in chosen.items() if v)
         if reviewer.role == Role.ASSESSOR:
             context["institutions"] = (
-                await reviewer.jurisdiction.institutions()
+                await Jurisdiction.of(reviewer)
+                .institutions()
                 .filter(status__in=(OrgStatus.ACTIVE, OrgStatus.PENDING_DELETE))
                 .order_by("name")
             )

@@ -19,16 +19,16 @@ from starlette.routing import Route
 from tortoise.expressions import Case, When
 from tortoise.transactions import in_transaction
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int
 from models.enums import FilingKind, OrgKind, OrgStatus, RegistrationStatus, ReviewStatus, Role
 from models.org import Account, County, Organisation, Prefecture
 from models.physician import Filing, Physician, Transfer
 from portal.auth import temporary_password
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from rules import audit
+from web.endpoint import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from web.pagination import paginate
+from web.sessions import get_session
 
 GROUPS: dict[str, tuple[str, tuple[FilingKind, ...]]] = {
     "institutions": ("执业机构备案", (FilingKind.INSTITUTION_ADD, FilingKind.INSTITUTION_DELETE)),

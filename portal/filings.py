@@ -22,7 +22,6 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.idcard import IdNumberError, id_number_field, parse_id_number
 from core.numbers import as_int, as_ints
@@ -32,9 +31,9 @@ from models.physician import Filing, Physician, Transfer
 from portal import filing_review
 from portal.account import requires_info
 from portal.filing_review import STILL_STAFFED
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import (
+from rules import audit
+from rules.jurisdiction import Jurisdiction
+from web.endpoint import (
     CurrentUser,
     Endpoint,
     client_ip,
@@ -44,6 +43,8 @@ from portal.web import (
     requires,
     user,
 )
+from web.pagination import paginate
+from web.sessions import get_session
 
 STAGING_REASONS = (StagingReason.DEATH, StagingReason.RETIRED, StagingReason.LEFT)
 RECENT = 10
@@ -100,7 +101,7 @@ async def clean_institution(
     elif len(name) > 100:
         errors["name"] = "机构名称不能超过100个字"
     else:
-        same = current.jurisdiction.institutions().filter(name=name)
+        same = Jurisdiction.of(current).institutions().filter(name=name)
         if exclude_id is not None:
             same = same.exclude(id=exclude_id)
         if await same.exclude(status=OrgStatus.DELETED).exists():
@@ -155,7 +156,7 @@ async def institutions(request: Request) -> Response:
     current = user(request)
     params = request.query_params
     chosen = {k: params.get(k, "").strip()[:50] for k in ("q", "county", "status")}
-    qs = current.jurisdiction.institutions().select_related("county", "assessor")
+    qs = Jurisdiction.of(current).institutions().select_related("county", "assessor")
     if chosen["q"]:
         qs = qs.filter(name__icontains=chosen["q"])
     if (county := as_int(chosen["county"])) is not None:
@@ -206,7 +207,7 @@ async def update_institution(
 @commission_page
 async def institution_edit(request: Request) -> Response:
     current = user(request)
-    org = await current.jurisdiction.institution(request.path_params["institution_id"])
+    org = await Jurisdiction.of(current).institution(request.path_params["institution_id"])
     await org.fetch_related("county")
     values = {"name": org.name, "assessor": str(org.assessor_id or "")}
     errors: dict[str, str] = {}
@@ -292,7 +293,7 @@ async def request_delete(request: Request, current: CurrentUser, ids: list[int])
     remains in one of them."""
     if not ids:
         raise DomainError("请勾选需要删除的执业机构", field="institution")
-    orgs = [await current.jurisdiction.institution(i) for i in dict.fromkeys(ids)]
+    orgs = [await Jurisdiction.of(current).institution(i) for i in dict.fromkeys(ids)]
     for org in orgs:
         if org.status != OrgStatus.ACTIVE:
             raise DomainError(
@@ -343,7 +344,7 @@ async def institution_delete(request: Request) -> Response:
             get_session(request).flash("机构删除已上报！")
             return redirect(request, "/commission/institutions/delete")
     q = request.query_params.get("q", "").strip()[:50]
-    qs = current.jurisdiction.institutions().filter(status=OrgStatus.ACTIVE)
+    qs = Jurisdiction.of(current).institutions().filter(status=OrgStatus.ACTIVE)
     if q:
         qs = qs.filter(name__icontains=q)
     page = await paginate(request, qs.select_related("county").order_by("county_id", "name"))
@@ -374,8 +375,10 @@ async def request_staging_in(
     request: Request, current: CurrentUser, id_number: str, reason: str
 ) -> Filing:
     number = id_number_field(id_number)
-    physician = await current.jurisdiction.physicians().get_or_none(
-        id_number=number, institution_id__isnull=False
+    physician = (
+        await Jurisdiction.of(current)
+        .physicians()
+        .get_or_none(id_number=number, institution_id__isnull=False)
     )
     if physician is None:
         raise DomainError("本地（州、市）执业机构中没有该身份证号的医师", field="id_number")
@@ -433,7 +436,8 @@ async def staging_in(request: Request) -> Response:
 
 async def _lookup(current: CurrentUser, number: str) -> Physician | None:
     return (
-        await current.jurisdiction.physicians()
+        await Jurisdiction.of(current)
+        .physicians()
         .filter(id_number=number.upper(), institution_id__isnull=False)
         .select_related("institution")
         .first()
@@ -462,11 +466,13 @@ async def staging_lookup(request: Request) -> Response:
 async def request_staging_out(
     request: Request, current: CurrentUser, physician_id: int, target_id: int
 ) -> Filing:
-    physician = await current.jurisdiction.physician(physician_id)
+    physician = await Jurisdiction.of(current).physician(physician_id)
     if physician.institution_id is not None:
         raise DomainError("该医师不在暂存区，请核实该医师是否已调入暂存区", field="physician")
-    target = await current.jurisdiction.institutions().get_or_none(
-        id=target_id, status=OrgStatus.ACTIVE
+    target = (
+        await Jurisdiction.of(current)
+        .institutions()
+        .get_or_none(id=target_id, status=OrgStatus.ACTIVE)
     )
     if target is None:
         raise DomainError("请选择本地（州、市）内的执业机构", field="target")
@@ -509,7 +515,7 @@ async def staging_out(request: Request) -> Response:
     match = Q(name__icontains=q)
     if len(q) <= 18:  # longer is no ID number (and more than the column holds)
         match |= Q(id_number=q.upper())
-    staged = current.jurisdiction.physicians().filter(institution_id__isnull=True)
+    staged = Jurisdiction.of(current).physicians().filter(institution_id__isnull=True)
     if q:
         staged = staged.filter(match)
     page = await paginate(
@@ -517,14 +523,15 @@ async def staging_out(request: Request) -> Response:
     )
     missing = ""
     if q and not page.total:
-        elsewhere = await current.jurisdiction.physicians().filter(match).exists()
+        elsewhere = await Jurisdiction.of(current).physicians().filter(match).exists()
         missing = (
             "该医师不在暂存区，请核实该医师是否已调入暂存区"
             if elsewhere
             else "未查询到结果，请核实该医师是否已调入暂存区"
         )
     targets = (
-        await current.jurisdiction.institutions()
+        await Jurisdiction.of(current)
+        .institutions()
         .filter(status=OrgStatus.ACTIVE)
         .select_related("county")
         .order_by("county_id", "name")

@@ -31,7 +31,7 @@ from portal.enrollment import REJECTED, active_enrollment, current_period, windo
 from portal.practice import closed_reason as practice_closed
 from portal.practice import summary as practice_summary
 from portal.training import study_refusal
-from portal.web import render, requires, user
+from web.endpoint import render, requires, user
 
 
 @dataclass(frozen=True)

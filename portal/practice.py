@@ -41,10 +41,10 @@ from models.period import Period
 from models.physician import Physician
 from models.training import PracticeAnswer, PracticeSet
 from portal.enrollment import REJECTED, active_enrollment, current_period, window, window_text
-from portal.pagination import Page, paginate
-from portal.params import page_number
-from portal.sessions import get_session
-from portal.web import is_htmx, redirect, render, requires, user
+from web.endpoint import is_htmx, redirect, render, requires, user
+from web.pagination import Page, paginate
+from web.params import page_number
+from web.sessions import get_session
 
 SET_SIZES = (10, 20, 50)
 DEFAULT_SIZE = 20

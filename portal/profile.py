@@ -18,15 +18,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import audit
 from core.errors import Conflict, DomainError
 from models.enums import RegistrationStatus, Role
 from models.org import Account
 from models.physician import Physician
 from models.training import CreditApplication
 from portal import registration
-from portal.sessions import get_session
-from portal.web import client_ip, redirect, render, requires, user
+from rules import audit
+from web.endpoint import client_ip, redirect, render, requires, user
+from web.sessions import get_session
 
 
 async def _mine(request: Request) -> Physician:

@@ -22,7 +22,6 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
-from core import audit
 from core import questions as bank
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int, as_ints
@@ -31,10 +30,11 @@ from models.exam import PaperItem, Question
 from models.org import Account
 from models.practice import PRACTICE_SCOPES
 from models.training import PracticeAnswer
-from portal import xlsx
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, user
+from rules import audit
+from web import xlsx
+from web.endpoint import CurrentUser, client_ip, redirect, render, requires, user
+from web.pagination import paginate
+from web.sessions import get_session
 
 LIST_URL = "/office/questions"
 FILTER_KEYS = ("q", "type", "category", "practice_category", "practice_scope", "difficulty")

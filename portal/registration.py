@@ -23,7 +23,6 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from core import audit
 from core.errors import DomainError
 from core.idcard import IdNumberError, parse_id_number
 from core.numbers import as_int
@@ -32,9 +31,10 @@ from models.enums import OrgKind, OrgStatus, RegistrationStatus, Role, Sex
 from models.org import Account, County, Organisation, Prefecture
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, TITLES, valid_scope
-from portal.sessions import get_session
-from portal.throttle import minutes
-from portal.web import client_ip, fragment, redirect, render, send_mail
+from rules import audit
+from web.endpoint import client_ip, fragment, redirect, render, send_mail
+from web.sessions import get_session
+from web.throttle import minutes
 
 NAME = re.compile(r"^[\u4e00-\u9fff]+(·[\u4e00-\u9fff]+)*$")
 DOTS = str.maketrans({"•": "·", "・": "·", ".": "·", "．": "·", "∙": "·"})

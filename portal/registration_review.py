@@ -13,15 +13,16 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from models.enums import RegistrationStatus, Role, StagingReason
 from models.org import Account
 from models.physician import Physician
 from portal.account import requires_info
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from rules import audit
+from rules.jurisdiction import Jurisdiction
+from web.endpoint import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from web.pagination import paginate
+from web.sessions import get_session
 
 MAX_REASON = 200
 
@@ -35,7 +36,7 @@ async def review(
         raise DomainError("请填写不通过的原因，医师将看到该原因", field="reason")
     if len(reason) > MAX_REASON:
         raise DomainError(f"原因不能超过{MAX_REASON}字", field="reason")
-    physician = await reviewer.jurisdiction.physician(physician_id)
+    physician = await Jurisdiction.of(reviewer).physician(physician_id)
     now = datetime.now(UTC)
     pending = Physician.filter(
         id=physician.id,
@@ -85,8 +86,8 @@ async def review(
 @requires_info
 async def pending_list(request: Request) -> Response:
     qs = (
-        user(request)
-        .jurisdiction.physicians()
+        Jurisdiction.of(user(request))
+        .physicians()
         .filter(registration_status=RegistrationStatus.PENDING)
     )
     q = request.query_params.get("q", "").strip()[:50]
@@ -124,13 +125,13 @@ async def decide(request: Request) -> Response:
 async def photo(request: Request) -> Response:
     """A physician's registered photo, to the physician and to those whose jurisdiction holds
     them (a pending registration is in its institution's jurisdiction)."""
-    physician = await user(request).jurisdiction.physician(request.path_params["physician_id"])
+    physician = await Jurisdiction.of(user(request)).physician(request.path_params["physician_id"])
     if not physician.photo:
         raise NotFound("该医师没有照片")
     path = request.app.state.settings.media_path / physician.photo
     if not path.is_file():
         raise NotFound("照片文件不存在")
-    return FileResponse(path)  # no-store, like every page (portal/headers.py)
+    return FileResponse(path)  # no-store, like every page (web/headers.py)
 
 
 routes = [

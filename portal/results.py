@@ -25,7 +25,7 @@ from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
-from core import audit, mail
+from core import mail
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int
 from models.enums import (
@@ -43,12 +43,15 @@ from models.ops import AuditLog
 from models.org import Account, Prefecture
 from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
-from portal import xlsx
 from portal.enrollment import window
 from portal.evaluations import VETO_LABELS
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import client_ip, redirect, render, requires, user
+from portal.exports import audited_export
+from rules import audit
+from rules.jurisdiction import Jurisdiction
+from web import xlsx
+from web.endpoint import client_ip, redirect, render, requires, user
+from web.pagination import paginate
+from web.sessions import get_session
 
 TEST, SIMPLIFIED, WORK, ETHICS = "业务水平测评", "简易程序审核", "工作成绩", "职业道德"
 
@@ -401,7 +404,7 @@ async def results_export(request: Request) -> Response:
         rows.append(
             (
                 r.physician.name,
-                user(request).jurisdiction.id_number(r.physician),
+                Jurisdiction.of(user(request)).id_number(r.physician),
                 r.physician.prefecture.name,
                 r.physician.institution.name if r.physician.institution else "暂存区",
                 r.procedure.label,
@@ -414,7 +417,7 @@ async def results_export(request: Request) -> Response:
             )
         )
     filters = {"period": str(period.id), **chosen}
-    return await xlsx.export(request, f"考核结果_{period.name}", HEADERS, rows, filters)
+    return await audited_export(request, f"考核结果_{period.name}", HEADERS, rows, filters)
 
 
 routes = [

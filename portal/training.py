@@ -26,8 +26,8 @@ from models.period import Enrollment, Period
 from models.physician import Physician
 from models.training import Lesson, LessonProgress
 from portal.enrollment import current_period, window, window_text
-from portal.pagination import paginate
-from portal.web import render, requires, user
+from web.endpoint import render, requires, user
+from web.pagination import paginate
 
 
 async def study_refusal(physician: Physician, period: Period | None, now: datetime) -> str:

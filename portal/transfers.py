@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import audit
 from core.errors import Conflict, DomainError, NotFound
 from core.idcard import IdNumberError, id_number_field, parse_id_number
 from core.numbers import as_int
@@ -20,9 +19,9 @@ from models.enums import OrgKind, OrgStatus, RegistrationStatus, ReviewStatus, R
 from models.org import Account, Organisation
 from models.physician import Filing, Physician, Transfer
 from portal.account import requires_info
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import (
+from rules import audit
+from rules.jurisdiction import Jurisdiction
+from web.endpoint import (
     CurrentUser,
     client_ip,
     fragment,
@@ -32,13 +31,15 @@ from portal.web import (
     send_mail,
     user,
 )
+from web.pagination import paginate
+from web.sessions import get_session
 
 
 async def request_transfer(
     request: Request, sender: CurrentUser, id_number: str, target_id: int
 ) -> Transfer:
     number = id_number_field(id_number)
-    physician = await sender.jurisdiction.physicians().get_or_none(id_number=number)
+    physician = await Jurisdiction.of(sender).physicians().get_or_none(id_number=number)
     if physician is None or physician.registration_status != RegistrationStatus.APPROVED:
         raise DomainError("本机构没有该身份证号的在册医师", field="id_number")
     if target_id == sender.organisation_id:
@@ -164,7 +165,7 @@ async def lookup(request: Request) -> Response:
     context: dict[str, object] = {"values": {}, "errors": {}}
     try:
         number = parse_id_number(raw).number
-        context["found"] = await sender.jurisdiction.physicians().get_or_none(id_number=number)
+        context["found"] = await Jurisdiction.of(sender).physicians().get_or_none(id_number=number)
         context["looked_up"] = True
     except IdNumberError as exc:
         context["lookup_error"] = str(exc) if raw.strip() else ""

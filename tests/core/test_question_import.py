@@ -16,7 +16,7 @@ from core.errors import DomainError
 from core.questions import EXAMPLES, HEADER, ImportFileError, import_file, load_demo_questions
 from models.enums import QuestionCategory, QuestionType
 from models.exam import Question
-from portal.xlsx import workbook
+from web.xlsx import workbook
 
 Row = Sequence[str]
 NO_OPTIONS = dict.fromkeys(("选项A", "选项B", "选项C", "选项D"), "")
@@ -246,7 +246,7 @@ async def test_demo_loader_is_idempotent_and_stops_on_a_bad_file(tmp_path: Path)
 async def test_the_real_demo_bank() -> None:
     files = sorted(bank.DEMO_DIR.glob("questions_*.csv"))
     if not files:
-        pytest.skip("core/demo_content/questions_*.csv not written yet")
+        pytest.skip("tools/demo/content/questions_*.csv not written yet")
     stored = await load_demo_questions()
     assert stored == await Question.all().count() >= 330
     categories = {c async for c in Question.all().values_list("category", flat=True)}

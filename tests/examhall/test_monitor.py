@@ -18,8 +18,8 @@ from models.enums import AttemptStatus, OrgKind
 from models.exam import Attempt, AttemptEvent, FaceCheck
 from models.ops import AuditLog
 from models.period import Period
-from portal.sessions import COOKIE
 from sitting import live, opposite, recheck, sitter, start
+from web.sessions import COOKIE
 
 
 async def proctor_client(app: Starlette, username: str) -> httpx.AsyncClient:

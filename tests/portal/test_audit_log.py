@@ -9,10 +9,10 @@ import httpx
 
 import factories
 from conftest import login, table_rows
-from core import audit
 from models.enums import FilingKind, OrgKind
 from models.ops import AuditLog
 from models.physician import Filing
+from rules import audit
 
 
 async def logged(action: str, at: datetime, **kw: Any) -> AuditLog:

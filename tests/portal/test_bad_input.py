@@ -22,7 +22,7 @@ from core.questions import EXAMPLES, HEADER, MAX_INFLATED_BYTES
 from models.enums import OrgKind, Role
 from models.ops import AuditLog
 from models.period import Period
-from portal.xlsx import sheet_title, workbook
+from web.xlsx import sheet_title, workbook
 
 HUGE = "99999999999999999999"
 

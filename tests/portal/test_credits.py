@@ -18,7 +18,7 @@ from models.period import Period
 from models.physician import Physician
 from models.training import Course, CreditApplication, Lesson, LessonProgress
 from portal import credits
-from portal.web import LOCAL_ZONE
+from web.endpoint import LOCAL_ZONE
 
 
 async def studied(period: Period, doc: Physician, category: CourseCategory, hours: int) -> None:

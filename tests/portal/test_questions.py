@@ -17,7 +17,7 @@ from models.enums import OrgKind, QuestionStatus, QuestionType, Role
 from models.exam import Paper, PaperItem, Question
 from models.ops import AuditLog
 from models.training import PracticeAnswer, PracticeSet
-from portal.xlsx import workbook
+from web.xlsx import workbook
 
 URL = "/office/questions"
 
