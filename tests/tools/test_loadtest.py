@@ -22,7 +22,7 @@ from models.physician import Physician
 from sitting import question_bank
 from tools import loadtest
 from tools.loadtest.prepare import MARK, period_name
-from tools.loadtest.report import Recorder
+from tools.loadtest.report import Recorder, summary
 
 
 def options(url: str, **changes: Any) -> loadtest.Options:
@@ -90,6 +90,11 @@ async def test_socket_tier_alone(
     assert all(v["count"] == 0 for v in f["face_ms"].values())
     period = report["meta"]["period_id"]
     assert await FaceCheck.filter(attempt__paper__period_id=period, worker="loadtest").count() == 12
+    made = report["meta"]["created"]  # the report says what the run left behind
+    assert made["period"].startswith(MARK) and made["institution"].startswith(MARK)
+    assert made["physicians"] == made["attempts"] == run.physicians
+    assert made["face_checks_waived"] == 12
+    assert f"{run.physicians} 名医师" in summary(report)
 
 
 async def test_generator_processes_and_a_login_storm(

@@ -84,6 +84,7 @@ class Prepared:
     seats: list[Seat]
     spare: list[Seat]  # for the saturation baseline, checks already passed
     timings: dict[str, float]
+    created: dict[str, Any] = field(default_factory=dict)  # what the run left in the platform
 
 
 async def prepare(settings: Settings, redis: Any, options: Options) -> Prepared:
@@ -138,7 +139,17 @@ async def prepare(settings: Settings, redis: Any, options: Options) -> Prepared:
     )
     await _make_current(period.id)
     timings["prepare_s"] = time.perf_counter() - started
-    return Prepared(period.id, previous, chosen, spare, timings)
+    created = {
+        "period": period.name,
+        "institution": institution.name,
+        "physicians": len(people),
+        "enrollments": len(people),
+        "papers": len(papers),
+        "attempts": len(attempts),
+        "sessions": len(cookies),
+        "face_checks_waived": 2 * len(waived),
+    }
+    return Prepared(period.id, previous, chosen, spare, timings, created)
 
 
 async def _previous_current() -> int | None:

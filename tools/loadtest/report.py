@@ -262,6 +262,14 @@ def summary(report: dict[str, Any]) -> str:
             f"  真实登录：{lg['count']} 次，并发 {lg['concurrency']}，"
             f"{lg['per_s']} 次/秒，{_ms(lg['ms'])}，失败 {lg['failed']}"
         )
+    made = report["meta"].get("created")
+    if made:
+        lines.append(
+            f"  本次创建：周期「{made['period']}」、机构「{made['institution']}」、"
+            f"{made['physicians']} 名医师及其报名、{made['papers']} 份试卷、"
+            f"{made['attempts']} 场测评、{made['sessions']} 个登录会话；均标记为压测，"
+            "不计入任何统计、名单和结果，xjdk loadtest --cleanup 删除"
+        )
     verdict = "通过" if rec.get("ok") else "失败"
     lines.append(
         f"  对账（数据库）：{verdict}；已确认的题 {rec.get('acked', 0)} 道，"

@@ -95,6 +95,7 @@ async def run(
         "period_id": prepared.period_id,
         "window_ends": window_ends.isoformat(),
         "prepare": {k: round(v, 1) for k, v in prepared.timings.items()},
+        "created": prepared.created,
         "server_processes": processes,
         "machine": {"cpus": os.cpu_count()},
     }
