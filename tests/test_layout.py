@@ -75,8 +75,6 @@ MAX_LINES = 500
 KNOWN_LONG: dict[str, str] = {
     "core.questions": "B2 splits it",
     "core.study": "B2 splits it",
-    "examhall.sitting": "E splits it",
-    "examhall.monitor": "E splits it",
     "portal.filings": "B1 moves its rules out",
 }
 
