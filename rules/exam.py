@@ -87,10 +87,24 @@ async def finalise(
         "score": result.score,
         "passed": result.passed,
     }
-    if not verified:
-        values.update(flagged=True, flag_reason=UNVERIFIED)
-    changed = await Attempt.filter(id=attempt_id, status=AttemptStatus.IN_PROGRESS).update(**values)
-    return result if changed else None
+    if verified:
+        changed = await Attempt.filter(id=attempt_id, status=AttemptStatus.IN_PROGRESS).update(
+            **values
+        )
+        return result if changed else None
+    while True:  # unverified: flagged in the same statement, keeping the reasons already there
+        found = await (
+            Attempt.filter(id=attempt_id, status=AttemptStatus.IN_PROGRESS)
+            .first()
+            .values("flag_reason")
+        )
+        if found is None:
+            return None
+        before = found["flag_reason"]
+        if await Attempt.filter(
+            id=attempt_id, status=AttemptStatus.IN_PROGRESS, flag_reason=before
+        ).update(**values, flagged=True, flag_reason=with_reason(before, UNVERIFIED)):
+            return result
 
 
 async def overdue(now: datetime, grace_seconds: float) -> list[tuple[int, int, int]]:

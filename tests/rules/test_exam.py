@@ -117,6 +117,20 @@ async def test_an_unverified_hand_in_is_flagged_and_an_ended_attempt_not_graded(
     assert (await Attempt.get(id=attempt.id)).score is None
 
 
+async def test_an_unverified_hand_in_keeps_the_reasons_raised_before(db: None) -> None:
+    """Flagged earlier (left the page too often), then handed in unverified: both reasons stay
+    for the proctor, and an attempt handed in already is not flagged again."""
+    paper = await paper_of([["A"]])
+    attempt = await in_progress(paper)
+    await exam.flag(attempt.id, "多次离开考试页面")
+    assert await exam.finalise(attempt.id, paper.id, paper.pass_mark, verified=False)
+    done = await Attempt.get(id=attempt.id)
+    assert done.flagged and done.status == AttemptStatus.SUBMITTED
+    assert "多次离开考试页面" in done.flag_reason and exam.UNVERIFIED in done.flag_reason
+    assert await exam.finalise(attempt.id, paper.id, paper.pass_mark, verified=False) is None
+    assert (await Attempt.get(id=attempt.id)).flag_reason == done.flag_reason
+
+
 async def test_overdue_attempts_are_those_past_their_grace(db: None) -> None:
     now = datetime.now(UTC)
     late = await in_progress(await paper_of([["A"]]), deadline=now - timedelta(seconds=120))
