@@ -21,7 +21,7 @@ from core.db import database
 from core.passwords import Hasher
 from core.redis import open_redis
 from core.settings import ROOT, Settings
-from examhall import monitor
+from examhall import monitor, proctoring
 from examhall import pages as examhall_pages
 from examhall import web as examhall_web
 from examhall.hall import Hall
@@ -111,6 +111,7 @@ def build_routes() -> list[BaseRoute]:
         *examhall_web.routes,
         *examhall_pages.routes,
         *monitor.routes,
+        *proctoring.routes,
     ]
     routes.append(
         Mount("/static", StaticFiles(directory=ROOT / "static", check_dir=False), name="static")

@@ -76,8 +76,6 @@ MAX_LINES = 500
 KNOWN_LONG: dict[str, str] = {
     "core.questions": "B2 splits it",
     "core.study": "B2 splits it",
-    "examhall.sitting": "E splits it",
-    "examhall.monitor": "E splits it",
 }
 
 # (importer, imported): known breaks of the arrows, each removed by a part of issue 15.
