@@ -25,8 +25,8 @@ from models.org import Account
 from models.period import Period
 from models.physician import Physician
 from models.training import CreditApplication
-from portal.enrollment import current_period
 from rules import audit
+from rules.periods import current_period
 from web.endpoint import client_ip, redirect, render, requires, user
 from web.errors import error_page
 from web.pagination import paginate

@@ -31,9 +31,10 @@ from models.org import Account
 from models.period import Enrollment, Evaluation, Period
 from models.physician import Physician
 from portal.account import requires_info
-from portal.enrollment import REJECTED, active_enrollment, current_period, window, window_text
 from rules import audit
+from rules.enrollment import REJECTED, active_enrollment
 from rules.jurisdiction import Jurisdiction
+from rules.periods import current_period, window, window_text
 from web.endpoint import CurrentUser, client_ip, own_prefix, redirect, render, requires
 from web.pagination import paginate
 from web.sessions import get_session

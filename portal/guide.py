@@ -27,10 +27,11 @@ from models.exam import Attempt
 from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from models.training import CreditApplication
-from portal.enrollment import REJECTED, active_enrollment, current_period, window, window_text
 from portal.practice import closed_reason as practice_closed
 from portal.practice import summary as practice_summary
 from portal.training import study_refusal
+from rules.enrollment import REJECTED, active_enrollment
+from rules.periods import current_period, window, window_text
 from web.endpoint import render, requires, user
 
 

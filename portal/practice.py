@@ -40,7 +40,8 @@ from models.exam import Question
 from models.period import Period
 from models.physician import Physician
 from models.training import PracticeAnswer, PracticeSet
-from portal.enrollment import REJECTED, active_enrollment, current_period, window, window_text
+from rules.enrollment import REJECTED, active_enrollment
+from rules.periods import current_period, window, window_text
 from web.endpoint import is_htmx, redirect, render, requires, user
 from web.pagination import Page, paginate
 from web.params import page_number

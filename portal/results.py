@@ -43,11 +43,11 @@ from models.ops import AuditLog
 from models.org import Account, Prefecture
 from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
-from portal.enrollment import window
 from portal.evaluations import VETO_LABELS
 from portal.exports import audited_export
 from rules import audit
 from rules.jurisdiction import Jurisdiction
+from rules.periods import window
 from web import xlsx
 from web.endpoint import client_ip, redirect, render, requires, user
 from web.pagination import paginate

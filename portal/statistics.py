@@ -29,8 +29,8 @@ from models.period import Enrollment, Period, Result
 from models.physician import Physician
 from models.training import LessonProgress
 from portal.account import requires_info
-from portal.enrollment import REJECTED
 from portal.exports import audited_export
+from rules.enrollment import REJECTED
 from rules.jurisdiction import Jurisdiction
 from web.endpoint import CurrentUser, render, requires, user
 from web.pagination import paginate

@@ -25,7 +25,7 @@ from models.enums import CourseCategory, EnrollmentStatus, Phase, RegistrationSt
 from models.period import Enrollment, Period
 from models.physician import Physician
 from models.training import Lesson, LessonProgress
-from portal.enrollment import current_period, window, window_text
+from rules.periods import current_period, window, window_text
 from web.endpoint import render, requires, user
 from web.pagination import paginate
 

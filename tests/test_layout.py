@@ -48,6 +48,7 @@ NEVER: dict[str, frozenset[str]] = {
 PORTAL_PARTS = frozenset(
     {
         "portal.account",  # requires_info, the guard of pages that need complete info
+        "portal.acting",  # actor(request): who acts, for the rules
         "portal.menus",
         "portal.exports",  # the audited .xlsx export
         "portal.audit_text",  # how the audit log reads an entry
@@ -75,24 +76,11 @@ MAX_LINES = 500
 KNOWN_LONG: dict[str, str] = {
     "core.questions": "B2 splits it",
     "core.study": "B2 splits it",
-    "portal.filings": "B1 moves its rules out",
 }
 
 # (importer, imported): known breaks of the arrows, each removed by a part of issue 15.
 KNOWN: dict[tuple[str, str], str] = {
-    # B1: the current period and its windows move to rules/periods.py.
-    ("portal.credits", "portal.enrollment"): "B1 rules/periods",
-    ("portal.evaluations", "portal.enrollment"): "B1 rules/periods",
-    ("portal.guide", "portal.enrollment"): "B1 rules/periods",
-    ("portal.physician_list", "portal.enrollment"): "B1 rules/periods",
-    ("portal.practice", "portal.enrollment"): "B1 rules/periods",
-    ("portal.results", "portal.enrollment"): "B1 rules/periods",
-    ("portal.statistics", "portal.enrollment"): "B1 rules/periods",
-    ("portal.training", "portal.enrollment"): "B1 rules/periods",
-    # B1: filings and their review move to rules/filings.py.
-    ("portal.filings", "portal.filing_review"): "B1 rules/filings",
-    # Temporary passwords (a manager's 重置密码, a new institution's account) are a rule.
-    ("portal.filing_review", "portal.auth"): "rules/ (accounts)",
+    # Temporary passwords (a manager's 重置密码) are a rule.
     ("portal.org_accounts", "portal.auth"): "rules/ (accounts)",
     ("portal.physician_admin", "portal.auth"): "rules/ (accounts)",
     # B2: the ethics veto list and the rating rules move to rules/evaluations.py.
