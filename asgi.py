@@ -21,7 +21,7 @@ from core.db import database
 from core.passwords import Hasher
 from core.redis import open_redis
 from core.settings import ROOT, Settings
-from examhall import monitor
+from examhall import monitor, proctoring
 from examhall import pages as examhall_pages
 from examhall import web as examhall_web
 from examhall.hall import Hall
@@ -35,9 +35,9 @@ from portal import (
     credits,
     enrollment,
     evaluations,
+    filing_review,
     filings,
     guide,
-    health,
     org_accounts,
     pages,
     periods,
@@ -52,14 +52,15 @@ from portal import (
     training,
     transfers,
 )
-from portal.access import AccessMiddleware
-from portal.csrf import CSRFMiddleware, csrf_token
-from portal.errors import HANDLERS, reject
-from portal.headers import SecurityHeadersMiddleware, nonce_of
-from portal.menus import MENUS, soon_entries
-from portal.sessions import SessionMiddleware, SessionStore, get_session
-from portal.throttle import RateLimit, Throttle
-from portal.web import current_user, local_time
+from portal.menus import MENUS
+from web import health
+from web.access import AccessMiddleware
+from web.csrf import CSRFMiddleware, csrf_token
+from web.endpoint import current_user, local_time
+from web.errors import HANDLERS, reject
+from web.headers import SecurityHeadersMiddleware, nonce_of
+from web.sessions import SessionMiddleware, SessionStore, get_session
+from web.throttle import RateLimit, Throttle
 
 
 def make_templates(settings: Settings) -> Jinja2Blocks:
@@ -97,6 +98,7 @@ def build_routes() -> list[BaseRoute]:
         *evaluations.routes,
         *results.routes,
         *filings.routes,
+        *filing_review.routes,
         *org_accounts.routes,
         *periods.routes,
         *statistics.routes,
@@ -109,10 +111,7 @@ def build_routes() -> list[BaseRoute]:
         *examhall_web.routes,
         *examhall_pages.routes,
         *monitor.routes,
-    ]
-    taken = {getattr(r, "path", None) for r in routes}
-    routes += [
-        pages.placeholder(role, e) for url, (role, e) in soon_entries().items() if url not in taken
+        *proctoring.routes,
     ]
     routes.append(
         Mount("/static", StaticFiles(directory=ROOT / "static", check_dir=False), name="static")

@@ -1,4 +1,4 @@
-"""Domain errors carry a Chinese message and map to a response in one place (portal/errors)."""
+"""Domain errors carry a Chinese message and map to a response in one place (web/errors.py)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 line with LOG_FORMAT=json (python-json-logger's formatter).
 
 Every record carries the process's role and, inside a request, its request id and account
-id (from context variables set by ``portal/access.py``). What must never reach a log is
+id (from context variables set by ``web/access.py``). What must never reach a log is
 kept out twice: the code logs route templates and ids, never raw paths, user names, form
 fields or frames; and a filter rewrites anything that still looks like an 18-character ID
 number (身份证号, how physicians log in) or a session cookie before any handler sees it.

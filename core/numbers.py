@@ -1,7 +1,7 @@
 """Numbers typed by people or sent by browsers, bounded in one place.
 
 Every page reads its numeric parameters (ids, page numbers, counts, form fields) through
-``as_int``, and ``{x:int}`` path parameters are bounded the same way (``portal/params``): a
+``as_int``, and ``{x:int}`` path parameters are bounded the same way (``web/params.py``): a
 value that is not a plain number of at most nine digits, inside the caller's range, counts as
 absent. So nothing hands the database a number it cannot hold (OverflowError in SQLite,
 DataError in PostgreSQL) and ``int()`` never meets "²" or "1e309". Full-width digits (typed

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from examhall import protocol
 from models.enums import QuestionType, Role
-from portal.web import render, requires
+from web.endpoint import render, requires
 
 
 def page_protocol() -> dict[str, Any]:

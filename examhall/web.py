@@ -12,8 +12,8 @@ from starlette.websockets import WebSocket
 from examhall import protocol
 from examhall.hall import Hall, serve
 from models.enums import Role
-from portal.sessions import get_session
-from portal.web import current_user, requires
+from web.endpoint import current_user, requires
+from web.sessions import get_session
 
 
 def same_origin(ws: WebSocket) -> bool:

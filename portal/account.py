@@ -16,9 +16,9 @@ from starlette.routing import Route
 from core.errors import Forbidden, NotFound
 from models.enums import Role
 from models.org import Account, Organisation
-from portal.sessions import get_session
-from portal.web import Endpoint, client_ip, redirect, render, requires, user
 from rules import audit
+from web.endpoint import Endpoint, client_ip, redirect, render, requires, user
+from web.sessions import get_session
 
 ACCOUNT_ROLES = (Role.INSTITUTION, Role.ASSESSOR, Role.COMMISSION)  # the office has none
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,6})?)$")

@@ -23,8 +23,8 @@ from models.enums import (
 )
 from models.ops import AuditLog
 from portal import audit_text
-from portal.pagination import paginate
-from portal.web import LOCAL_ZONE, render, requires
+from web.endpoint import LOCAL_ZONE, render, requires
+from web.pagination import paginate
 
 # Every action recorded by the code (grep "audit.record("); an unknown one is shown raw.
 ACTIONS = {

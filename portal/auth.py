@@ -22,10 +22,10 @@ from core import metrics
 from core.passwords import MAX_LENGTH, RULES_TEXT, password_problem, temporary_password
 from models.org import Account
 from models.physician import Physician
-from portal.sessions import PASSWORD_PAGE, Session, get_session, raise_epoch
-from portal.throttle import minutes
-from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
 from rules import audit
+from web.endpoint import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from web.sessions import PASSWORD_PAGE, Session, get_session, raise_epoch
+from web.throttle import minutes
 
 MAX_FIELD = 64
 

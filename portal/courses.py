@@ -25,10 +25,11 @@ from core.numbers import as_ints
 from models.enums import CourseCategory, Role
 from models.practice import PRACTICE_SCOPES
 from models.training import Course, Lesson, LessonProgress
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import actor, redirect, render, requires
+from portal.acting import actor
 from rules import courses as catalogue
+from web.endpoint import redirect, render, requires
+from web.pagination import paginate
+from web.sessions import get_session
 
 LIST_URL = "/office/courses"
 PUBLISHED = {"yes": "已发布", "no": "已停用"}

@@ -19,14 +19,15 @@ from core.errors import DomainError, NotFound
 from models.enums import Role
 from models.physician import Physician
 from models.training import CreditApplication
-from portal.errors import error_page
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import actor, client_ip, redirect, render, requires, user
+from portal.acting import actor
 from rules import credits as rules
 from rules import training as study
 from rules.credits import CODE_LENGTH
 from rules.periods import current_period
+from web.endpoint import client_ip, redirect, render, requires, user
+from web.errors import error_page
+from web.pagination import paginate
+from web.sessions import get_session
 
 VERIFY_MAX_FAILURES = 10  # per client address and window
 VERIFY_WINDOW_SECONDS = 15 * 60

@@ -23,12 +23,20 @@ from models.enums import EnrollmentStatus, Phase, Procedure, RegistrationStatus,
 from models.period import Enrollment
 from models.physician import Physician
 from portal.account import requires_info
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import actor, mailer, own_prefix, redirect, render, requires, user
+from portal.acting import actor
 from rules import enrollment as enrollment_rules
 from rules.enrollment import active_enrollment
 from rules.periods import current_period, window, window_text
+from web.endpoint import (
+    mailer,
+    own_prefix,
+    redirect,
+    render,
+    requires,
+    user,
+)
+from web.pagination import paginate
+from web.sessions import get_session
 
 
 def application_of(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:

@@ -19,13 +19,14 @@ from models.exam import Attempt
 from models.period import Enrollment, Evaluation, Period
 from models.physician import Physician
 from portal.account import requires_info
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import actor, own_prefix, redirect, render, requires
+from portal.acting import actor
 from rules import evaluations as rules
 from rules.enrollment import active_enrollment
 from rules.periods import current_period
 from rules.training import class_hours
+from web.endpoint import own_prefix, redirect, render, requires
+from web.pagination import paginate
+from web.sessions import get_session
 
 
 @requires(Role.INSTITUTION, Role.ASSESSOR)
@@ -61,7 +62,8 @@ async def evaluation_list(request: Request) -> Response:
         context["query"] = "&".join(f"{k}={quote(v)}" for k, v in chosen.items() if v)
         if reviewer.role == Role.ASSESSOR:
             context["institutions"] = (
-                await reviewer.jurisdiction.institutions()
+                await actor(request)
+                .jurisdiction.institutions()
                 .filter(status__in=(OrgStatus.ACTIVE, OrgStatus.PENDING_DELETE))
                 .order_by("name")
             )

@@ -19,11 +19,12 @@ from core.numbers import as_int
 from models.enums import FilingKind, ReviewStatus, Role
 from models.org import Prefecture
 from models.physician import Filing, Physician
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import actor, mailer, redirect, render, requires
+from portal.acting import actor
 from rules import filing_review
 from rules.filing_review import subject_of
+from web.endpoint import mailer, redirect, render, requires
+from web.pagination import paginate
+from web.sessions import get_session
 
 GROUPS: dict[str, tuple[str, tuple[FilingKind, ...]]] = {
     "institutions": ("执业机构备案", (FilingKind.INSTITUTION_ADD, FilingKind.INSTITUTION_DELETE)),

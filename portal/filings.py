@@ -22,21 +22,21 @@ from core.numbers import as_int, as_ints
 from models.enums import FilingKind, OrgStatus, ReviewStatus, Role
 from models.org import County
 from models.physician import Filing, Physician
-from portal import filing_review
 from portal.account import requires_info
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import (
+from portal.acting import actor
+from rules import filings as filing_rules
+from rules.jurisdiction import Jurisdiction
+from web.endpoint import (
     CurrentUser,
     Endpoint,
-    actor,
     fragment,
     redirect,
     render,
     requires,
     user,
 )
-from rules import filings as filing_rules
+from web.pagination import paginate
+from web.sessions import get_session
 
 RECENT = 10
 
@@ -71,7 +71,7 @@ async def institutions(request: Request) -> Response:
     current = user(request)
     params = request.query_params
     chosen = {k: params.get(k, "").strip()[:50] for k in ("q", "county", "status")}
-    qs = current.jurisdiction.institutions().select_related("county", "assessor")
+    qs = Jurisdiction.of(current).institutions().select_related("county", "assessor")
     if chosen["q"]:
         qs = qs.filter(name__icontains=chosen["q"])
     if (county := as_int(chosen["county"])) is not None:
@@ -95,7 +95,7 @@ async def institutions(request: Request) -> Response:
 @commission_page
 async def institution_edit(request: Request) -> Response:
     current = user(request)
-    org = await current.jurisdiction.institution(request.path_params["institution_id"])
+    org = await Jurisdiction.of(current).institution(request.path_params["institution_id"])
     await org.fetch_related("county")
     values = {"name": org.name, "assessor": str(org.assessor_id or "")}
     errors: dict[str, str] = {}
@@ -170,7 +170,7 @@ async def institution_delete(request: Request) -> Response:
             get_session(request).flash("机构删除已上报！")
             return redirect(request, "/commission/institutions/delete")
     q = request.query_params.get("q", "").strip()[:50]
-    qs = current.jurisdiction.institutions().filter(status=OrgStatus.ACTIVE)
+    qs = Jurisdiction.of(current).institutions().filter(status=OrgStatus.ACTIVE)
     if q:
         qs = qs.filter(name__icontains=q)
     page = await paginate(request, qs.select_related("county").order_by("county_id", "name"))
@@ -228,7 +228,8 @@ async def staging_in(request: Request) -> Response:
 
 async def _lookup(current: CurrentUser, number: str) -> Physician | None:
     return (
-        await current.jurisdiction.physicians()
+        await Jurisdiction.of(current)
+        .physicians()
         .filter(id_number=number.upper(), institution_id__isnull=False)
         .select_related("institution")
         .first()
@@ -280,7 +281,7 @@ async def staging_out(request: Request) -> Response:
     match = Q(name__icontains=q)
     if len(q) <= 18:  # longer is no ID number (and more than the column holds)
         match |= Q(id_number=q.upper())
-    staged = current.jurisdiction.physicians().filter(institution_id__isnull=True)
+    staged = Jurisdiction.of(current).physicians().filter(institution_id__isnull=True)
     if q:
         staged = staged.filter(match)
     page = await paginate(
@@ -288,14 +289,15 @@ async def staging_out(request: Request) -> Response:
     )
     missing = ""
     if q and not page.total:
-        elsewhere = await current.jurisdiction.physicians().filter(match).exists()
+        elsewhere = await Jurisdiction.of(current).physicians().filter(match).exists()
         missing = (
             "该医师不在暂存区，请核实该医师是否已调入暂存区"
             if elsewhere
             else "未查询到结果，请核实该医师是否已调入暂存区"
         )
     targets = (
-        await current.jurisdiction.institutions()
+        await Jurisdiction.of(current)
+        .institutions()
         .filter(status=OrgStatus.ACTIVE)
         .select_related("county")
         .order_by("county_id", "name")
@@ -364,5 +366,4 @@ routes: list[BaseRoute] = [
     Route("/commission/staging/out", staging_out, methods=["GET", "POST"]),
     Route("/commission/filings", filing_list),
     Route("/commission/filings/{filing_id:int}", filing_detail),
-    *filing_review.routes,
 ]

@@ -23,10 +23,11 @@ from models.enums import OrgKind, OrgStatus, Role
 from models.org import Account
 from portal.account import requires_info
 from portal.auth import issue_temporary_password
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import CurrentUser, client_ip, redirect, render, requires, send_mail, user
 from rules import audit
+from rules.jurisdiction import Jurisdiction
+from web.endpoint import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from web.pagination import paginate
+from web.sessions import get_session
 
 TITLES = {Role.OFFICE: "账号管理", Role.COMMISSION: "机构账号管理"}
 KINDS = {
@@ -37,7 +38,7 @@ KINDS = {
 
 def managed_accounts(manager: CurrentUser) -> QuerySet[Account]:
     """The log-ins of the organisations ``manager`` looks after (deleted ones left out)."""
-    organisations = manager.jurisdiction.organisations().exclude(status=OrgStatus.DELETED)
+    organisations = Jurisdiction.of(manager).organisations().exclude(status=OrgStatus.DELETED)
     return Account.filter(organisation_id__in=Subquery(organisations.values("id")))
 
 

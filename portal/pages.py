@@ -1,4 +1,4 @@
-"""The home page of each role, the physician record, and placeholders for menus to come."""
+"""The home page of each role and the physician record."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from core.settings import ROOT
-from models.enums import RegistrationStatus, Role
+from models.enums import RegistrationStatus
 from models.org import Organisation
 from models.physician import Physician
 from portal import physician_list
 from portal.guide import guide_for
-from portal.menus import Entry
-from portal.web import ORG_ROLES, current_user, render, requires, to_login, user
+from rules.jurisdiction import Jurisdiction
+from web.endpoint import ORG_ROLES, current_user, render, requires, to_login, user
 
 
 async def home(request: Request) -> Response:
@@ -40,7 +40,7 @@ async def home(request: Request) -> Response:
 
 @requires(*ORG_ROLES)
 async def physician_detail(request: Request) -> Response:
-    physician = await user(request).jurisdiction.physician(request.path_params["physician_id"])
+    physician = await Jurisdiction.of(user(request)).physician(request.path_params["physician_id"])
     await physician.fetch_related("institution", "prefecture", "county")
     period, shown = await physician_list.shown_for(request)
     facts = (await physician_list.period_facts(shown, [physician.id]))[physician.id]
@@ -55,14 +55,6 @@ async def favicon(request: Request) -> Response:
         media_type="image/x-icon",
         headers={"Cache-Control": "public, max-age=604800"},
     )
-
-
-def placeholder(role: Role, entry: Entry) -> Route:
-    @requires(role)
-    async def soon(request: Request) -> Response:
-        return render(request, "soon.html", {"entry": entry})
-
-    return Route(entry.url, soon, name=f"soon:{entry.url}")
 
 
 routes = [

@@ -25,10 +25,10 @@ from models.enums import CourseCategory, Phase, Role
 from models.exam import Attempt, Paper
 from models.org import Account
 from models.period import Period, PhaseWindow
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import LOCAL_ZONE, client_ip, local_time, redirect, render, requires, user
 from rules import audit
+from web.endpoint import LOCAL_ZONE, client_ip, local_time, redirect, render, requires, user
+from web.pagination import paginate
+from web.sessions import get_session
 
 log = logging.getLogger(__name__)
 INPUT_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends

@@ -15,15 +15,16 @@ from models.org import Account
 from portal import registration
 from portal.account import requires_info
 from portal.auth import issue_temporary_password
-from portal.sessions import get_session
-from portal.web import client_ip, redirect, requires, send_mail, user
 from rules import audit
+from rules.jurisdiction import Jurisdiction
+from web.endpoint import client_ip, redirect, requires, send_mail, user
+from web.sessions import get_session
 
 
 @requires(Role.INSTITUTION)
 @requires_info
 async def reset_password(request: Request) -> Response:
-    physician = await user(request).jurisdiction.physician(request.path_params["physician_id"])
+    physician = await Jurisdiction.of(user(request)).physician(request.path_params["physician_id"])
     account = await Account.get(id=physician.account_id)
     password, _ = await issue_temporary_password(request, account)
     actor = await Account.get(id=user(request).account_id)
@@ -44,7 +45,7 @@ async def reset_password(request: Request) -> Response:
 @requires(Role.INSTITUTION)
 @requires_info
 async def replace_photo(request: Request) -> Response:
-    physician = await user(request).jurisdiction.physician(request.path_params["physician_id"])
+    physician = await Jurisdiction.of(user(request)).physician(request.path_params["physician_id"])
     settings = request.app.state.settings
     form = await request.form(max_part_size=settings.max_body_bytes)
     errors: dict[str, str] = {}

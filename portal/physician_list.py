@@ -24,11 +24,13 @@ from models.exam import Attempt
 from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, valid_scope
-from portal import xlsx
-from portal.pagination import paginate
-from portal.web import ORG_ROLES, render, requires, user
+from portal.exports import audited_export
+from rules.jurisdiction import Jurisdiction
 from rules.periods import current_period
 from rules.training import class_hours_of
+from web import xlsx
+from web.endpoint import ORG_ROLES, render, requires, user
+from web.pagination import paginate
 
 ALL_SCOPES = sorted({s for scopes in PRACTICE_SCOPES.values() for s in scopes})
 
@@ -53,7 +55,7 @@ async def shown_for(request: Request) -> tuple[Period | None, Shown]:
 
 async def filtered(request: Request) -> tuple[QuerySet[Physician], dict[str, str], Shown]:
     params = request.query_params
-    qs = user(request).jurisdiction.physicians().select_related("institution", "prefecture")
+    qs = Jurisdiction.of(user(request)).physicians().select_related("institution", "prefecture")
     chosen = {
         k: params.get(k, "").strip()[:50] for k in ("q", "status", "procedure", "scope", "result")
     }
@@ -175,7 +177,7 @@ async def export(request: Request) -> Response:
     qs, chosen, shown = await filtered(request)
     physicians = await qs.limit(xlsx.EXPORT_LIMIT)
     facts = await period_facts(shown, [p.id for p in physicians])
-    jurisdiction = user(request).jurisdiction
+    jurisdiction = Jurisdiction.of(user(request))
     rows = [
         (
             p.name,
@@ -191,4 +193,4 @@ async def export(request: Request) -> Response:
         )
         for p in physicians
     ]
-    return await xlsx.export(request, "考核信息", HEADERS, rows, chosen)
+    return await audited_export(request, "考核信息", HEADERS, rows, chosen)

@@ -23,12 +23,12 @@ from models.enums import (
 from models.exam import Question
 from models.physician import Physician
 from models.training import PracticeAnswer, PracticeSet
-from portal.pagination import Page, paginate
-from portal.params import page_number
-from portal.sessions import get_session
-from portal.web import is_htmx, redirect, render, requires, user
 from rules import practice as rules
 from rules.periods import current_period, window, window_text
+from web.endpoint import is_htmx, redirect, render, requires, user
+from web.pagination import Page, paginate
+from web.params import page_number
+from web.sessions import get_session
 
 STARTS_PER_HOUR = 60  # new sets per physician per hour (kept in Redis)
 

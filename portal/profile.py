@@ -22,10 +22,11 @@ from models.enums import RegistrationStatus, Role
 from models.physician import Physician
 from models.training import CreditApplication
 from portal import registration
-from portal.sessions import get_session
-from portal.web import actor, redirect, render, requires, user
+from portal.acting import actor
 from rules import registration as registration_rules
 from rules.registration import ProfileEdit
+from web.endpoint import redirect, render, requires, user
+from web.sessions import get_session
 
 
 async def _mine(request: Request) -> Physician:

@@ -27,13 +27,14 @@ from core.numbers import as_int, as_ints
 from models.enums import QuestionCategory, QuestionStatus, QuestionType, Role
 from models.exam import Question
 from models.practice import PRACTICE_SCOPES
-from portal import xlsx
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import actor, redirect, render, requires
+from portal.acting import actor
 from rules import question_bank
 from rules import question_import as imports
 from rules import questions as bank
+from web import xlsx
+from web.endpoint import redirect, render, requires
+from web.pagination import paginate
+from web.sessions import get_session
 
 LIST_URL = "/office/questions"
 FILTER_KEYS = ("q", "type", "category", "practice_category", "practice_scope", "difficulty")

@@ -27,12 +27,12 @@ from models.enums import OrgKind, OrgStatus
 from models.org import County, Organisation, Prefecture
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, TITLES, valid_scope
-from portal.sessions import get_session
-from portal.throttle import minutes
-from portal.web import client_ip, fragment, mailer, redirect, render
 from rules import registration as registration_rules
 from rules.actor import Actor
 from rules.registration import Registration
+from web.endpoint import client_ip, fragment, mailer, redirect, render
+from web.sessions import get_session
+from web.throttle import minutes
 
 NAME = re.compile(r"^[\u4e00-\u9fff]+(·[\u4e00-\u9fff]+)*$")
 DOTS = str.maketrans({"•": "·", "・": "·", ".": "·", "．": "·", "∙": "·"})

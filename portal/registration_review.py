@@ -15,18 +15,20 @@ from tortoise.expressions import Q
 from core.errors import DomainError, NotFound
 from models.enums import RegistrationStatus, Role
 from portal.account import requires_info
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import actor, mailer, redirect, render, requires, user
+from portal.acting import actor
 from rules import registration
+from rules.jurisdiction import Jurisdiction
+from web.endpoint import mailer, redirect, render, requires, user
+from web.pagination import paginate
+from web.sessions import get_session
 
 
 @requires(Role.INSTITUTION)
 @requires_info
 async def pending_list(request: Request) -> Response:
     qs = (
-        user(request)
-        .jurisdiction.physicians()
+        Jurisdiction.of(user(request))
+        .physicians()
         .filter(registration_status=RegistrationStatus.PENDING)
     )
     q = request.query_params.get("q", "").strip()[:50]
@@ -68,13 +70,13 @@ async def decide(request: Request) -> Response:
 async def photo(request: Request) -> Response:
     """A physician's registered photo, to the physician and to those whose jurisdiction holds
     them (a pending registration is in its institution's jurisdiction)."""
-    physician = await user(request).jurisdiction.physician(request.path_params["physician_id"])
+    physician = await Jurisdiction.of(user(request)).physician(request.path_params["physician_id"])
     if not physician.photo:
         raise NotFound("该医师没有照片")
     path = request.app.state.settings.media_path / physician.photo
     if not path.is_file():
         raise NotFound("照片文件不存在")
-    return FileResponse(path)  # no-store, like every page (portal/headers.py)
+    return FileResponse(path)  # no-store, like every page (web/headers.py)
 
 
 routes = [

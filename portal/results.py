@@ -16,12 +16,14 @@ from core.numbers import as_int
 from models.enums import Outcome, Procedure, Role
 from models.org import Prefecture
 from models.period import Period
-from portal import xlsx
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import actor, mailer, redirect, render, requires, user
+from portal.acting import actor
+from portal.exports import audited_export
 from rules import results as rules
 from rules.results import ETHICS, SIMPLIFIED, TEST, WORK
+from web import xlsx
+from web.endpoint import mailer, redirect, render, requires
+from web.pagination import paginate
+from web.sessions import get_session
 
 
 async def _period(request: Request) -> Period | None:
@@ -120,6 +122,7 @@ async def results_export(request: Request) -> Response:
         .select_related("physician__prefecture")
         .limit(xlsx.EXPORT_LIMIT)
     )
+    scope = actor(request).jurisdiction
     rows = []
     for r in results:
         parts = r.parts
@@ -127,7 +130,7 @@ async def results_export(request: Request) -> Response:
         rows.append(
             (
                 r.physician.name,
-                user(request).jurisdiction.id_number(r.physician),
+                scope.id_number(r.physician),
                 r.physician.prefecture.name,
                 r.physician.institution.name if r.physician.institution else "暂存区",
                 r.procedure.label,
@@ -140,7 +143,7 @@ async def results_export(request: Request) -> Response:
             )
         )
     filters = {"period": str(period.id), **chosen}
-    return await xlsx.export(request, f"考核结果_{period.name}", HEADERS, rows, filters)
+    return await audited_export(request, f"考核结果_{period.name}", HEADERS, rows, filters)
 
 
 routes = [

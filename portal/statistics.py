@@ -27,12 +27,13 @@ from models.org import Organisation, Prefecture
 from models.period import Enrollment, Period, Result
 from models.physician import Physician
 from models.training import LessonProgress
-from portal import xlsx
 from portal.account import requires_info
-from portal.pagination import paginate
-from portal.web import CurrentUser, render, requires, user
+from portal.exports import audited_export
 from rules.enrollment import REJECTED
+from rules.jurisdiction import Jurisdiction
 from rules.training import SECONDS_PER_CLASS_HOUR
+from web.endpoint import CurrentUser, render, requires, user
+from web.pagination import paginate
 
 MEASURES: tuple[tuple[str, str], ...] = (
     ("registered", "注册人数"),
@@ -198,7 +199,7 @@ async def prefecture_in_scope(current: CurrentUser, prefecture_id: int) -> Prefe
 
 def placed(current: CurrentUser) -> QuerySet[Physician]:
     """The physicians in scope that belong to an institution (not in the staging area)."""
-    return current.jurisdiction.physicians().filter(institution_id__isnull=False)
+    return Jurisdiction.of(current).physicians().filter(institution_id__isnull=False)
 
 
 async def prefecture_rows(current: CurrentUser, period: Period | None) -> list[dict[str, Any]]:
@@ -210,7 +211,8 @@ async def prefecture_rows(current: CurrentUser, period: Period | None) -> list[d
 
 def institutions_of(current: CurrentUser, prefecture: Prefecture, q: str) -> QuerySet[Organisation]:
     qs = (
-        current.jurisdiction.institutions()
+        Jurisdiction.of(current)
+        .institutions()
         .filter(prefecture_id=prefecture.id)
         .exclude(status=OrgStatus.DELETED)
     )
@@ -304,7 +306,7 @@ async def export(request: Request) -> Response:
         "prefecture": str(prefecture_id or ""),
         "q": request.query_params.get("q", "").strip()[:50] if prefecture_id else "",
     }
-    return await xlsx.export(request, f"统计分析_{scope}", headers, cells, filters, title=title)
+    return await audited_export(request, f"统计分析_{scope}", headers, cells, filters, title=title)
 
 
 office_page = requires(Role.OFFICE)(statistics_page)

@@ -24,11 +24,11 @@ from models.enums import CourseCategory, EnrollmentStatus, Phase, RegistrationSt
 from models.period import Enrollment, Period
 from models.physician import Physician
 from models.training import Lesson, LessonProgress
-from portal.pagination import paginate
-from portal.web import render, requires, user
 from rules import training as study
 from rules.courses import is_direct_video, sanitise, valid_video_url
 from rules.periods import current_period, window, window_text
+from web.endpoint import render, requires, user
+from web.pagination import paginate
 
 
 async def study_refusal(physician: Physician, period: Period | None, now: datetime) -> str:

@@ -18,10 +18,19 @@ from models.enums import OrgKind, OrgStatus, ReviewStatus, Role
 from models.org import Organisation
 from models.physician import Transfer
 from portal.account import requires_info
-from portal.pagination import paginate
-from portal.sessions import get_session
-from portal.web import actor, fragment, mailer, redirect, render, requires, user
+from portal.acting import actor
 from rules import transfers
+from rules.jurisdiction import Jurisdiction
+from web.endpoint import (
+    fragment,
+    mailer,
+    redirect,
+    render,
+    requires,
+    user,
+)
+from web.pagination import paginate
+from web.sessions import get_session
 
 
 @requires(Role.INSTITUTION)
@@ -65,7 +74,7 @@ async def lookup(request: Request) -> Response:
     context: dict[str, object] = {"values": {}, "errors": {}}
     try:
         number = parse_id_number(raw).number
-        context["found"] = await sender.jurisdiction.physicians().get_or_none(id_number=number)
+        context["found"] = await Jurisdiction.of(sender).physicians().get_or_none(id_number=number)
         context["looked_up"] = True
     except IdNumberError as exc:
         context["lookup_error"] = str(exc) if raw.strip() else ""

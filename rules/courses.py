@@ -23,7 +23,9 @@ from rules import audit
 from rules.actor import Actor
 from rules.transition import create, transition
 
-DEMO_COURSES = Path(__file__).resolve().parent.parent / "core" / "demo_content" / "courses.json"
+DEMO_COURSES = (
+    Path(__file__).resolve().parent.parent / "tools" / "demo" / "content" / "courses.json"
+)
 
 # --- rich text and video ---------------------------------------------------------------
 

@@ -10,6 +10,7 @@ shows in a list, a figure or an export, whether or not its rows have been remove
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from tortoise.queryset import QuerySet
 
@@ -19,12 +20,35 @@ from models.org import Organisation
 from models.physician import Physician
 
 
+class Someone(Protocol):
+    """Whoever acts: a logged-in user of the web front ends, or any object with these."""
+
+    @property
+    def role(self) -> Role: ...
+    @property
+    def organisation_id(self) -> int | None: ...
+    @property
+    def prefecture_id(self) -> int | None: ...
+    @property
+    def physician_id(self) -> int | None: ...
+
+
 @dataclass(frozen=True)
 class Jurisdiction:
     role: Role
     organisation_id: int | None = None
     prefecture_id: int | None = None
     physician_id: int | None = None
+
+    @classmethod
+    def of(cls, who: Someone) -> Jurisdiction:
+        """The rows ``who`` may see (``web.endpoint.user(request)``, for a page)."""
+        return cls(
+            role=who.role,
+            organisation_id=who.organisation_id,
+            prefecture_id=who.prefecture_id,
+            physician_id=who.physician_id,
+        )
 
     def physicians(self) -> QuerySet[Physician]:
         """The physicians in this jurisdiction (never the load-test tool's, ``rehearsal``)."""

@@ -38,7 +38,7 @@ MAX_INFLATED_BYTES = 25 * 1024 * 1024
 MAX_RATIO = 100
 EXTENSIONS = (".csv", ".xlsx")
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "core" / "demo_content"
+DEMO_DIR = Path(__file__).resolve().parent.parent / "tools" / "demo" / "content"
 
 
 class ImportFileError(DomainError):

@@ -20,7 +20,7 @@ import uvicorn
 import websockets
 from starlette.applications import Starlette
 
-from core.cli import uvicorn_options
+from cli import uvicorn_options
 from core.settings import Settings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -15,10 +15,10 @@ import pytest_asyncio
 from starlette.applications import Starlette
 
 from asgi import create_app
+from core.bootstrap import load_geography
 from core.db import migrate
 from core.mail import Mailer
 from core.redis import EmbeddedRedis
-from core.seed import load_geography
 from core.settings import Settings
 
 TEST_PASSWORD = "Passw0rd2026"

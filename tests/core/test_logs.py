@@ -17,8 +17,8 @@ from browser import free_port
 from conftest import CSRF, TEST_PASSWORD
 from core.settings import Settings
 from models.enums import OrgKind
-from portal.sessions import COOKIE
 from servers import wait_up, web_process
+from web.sessions import COOKIE
 
 
 async def test_json_lines_of_a_web_process(

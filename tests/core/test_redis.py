@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.redis import EmbeddedRedis, client
 from examhall.live import LIVE, Live
-from portal.sessions import Session, SessionStore
+from web.sessions import Session, SessionStore
 
 
 async def test_sessions_and_the_hall_survive_a_restart(tmp_path: Path) -> None:

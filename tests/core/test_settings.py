@@ -8,7 +8,7 @@ import pytest
 import factories
 from asgi import create_app
 from conftest import post_form
-from core.seed import load_geography
+from core.bootstrap import load_geography
 from core.settings import ROOT, Settings, SettingsError
 from models.enums import OrgKind
 from models.ops import OutboxMail

@@ -24,8 +24,8 @@ from examhall import protocol as p
 from face import samples
 from models.enums import AttemptStatus
 from models.exam import Answer, Attempt, FaceCheck
-from portal.sessions import COOKIE
 from sitting import sitter
+from web.sessions import COOKIE
 
 # Collected on every page: script errors, and what confirm() asked (answered 确定).
 WATCH = """

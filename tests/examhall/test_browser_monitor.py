@@ -15,7 +15,7 @@ from conftest import login
 from models.enums import AttemptStatus, OrgKind
 from models.exam import Attempt, Paper
 from models.period import Period
-from portal.sessions import COOKIE
+from web.sessions import COOKIE
 
 # Header text → cell text of each body row of a table, as the reader sees them.
 TABLE = """(function (id) {

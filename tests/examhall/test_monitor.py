@@ -18,8 +18,8 @@ from models.enums import AttemptStatus, OrgKind
 from models.exam import Attempt, AttemptEvent, FaceCheck
 from models.ops import AuditLog
 from models.period import Period
-from portal.sessions import COOKIE
 from sitting import live, opposite, recheck, sitter, start
+from web.sessions import COOKIE
 
 
 async def proctor_client(app: Starlette, username: str) -> httpx.AsyncClient:
@@ -194,8 +194,8 @@ async def test_jurisdiction_of_proctors(
     # Flags that explain themselves: leaving the page again and again, and a random check
     # left unanswered past its time.
     for _ in range(5):
-        await hall.send(p.VISIBILITY, hidden=True)
-        await hall.send(p.VISIBILITY, hidden=False)
+        await hall.send(p.Visibility(type=p.VISIBILITY, hidden=True))
+        await hall.send(p.Visibility(type=p.VISIBILITY, hidden=False))
     late = datetime.now(UTC) - timedelta(minutes=4)
     await Attempt.filter(id=attempt_id).update(random_check_at=late)
     await recheck(app, attempt_id)

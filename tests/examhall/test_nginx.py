@@ -28,14 +28,14 @@ from starlette.applications import Starlette
 from browser import free_port
 from conftest import CSRF, TEST_PASSWORD
 from core.settings import Settings
-from examhall import loadtest
 from examhall import protocol as p
 from examhall.client import HallClient
 from models.exam import Answer, Attempt
 from models.ops import AuditLog
-from portal.sessions import COOKIE
 from servers import Nginx, require_nginx, start_nginx, wait_up, web_process
 from sitting import key_of, live, question_bank, sitter, start
+from tools import loadtest
+from web.sessions import COOKIE
 
 FAIL_TIMEOUT = 10  # deploy/nginx/xjdk.conf: fail_timeout=10s
 CLIENT_ADDRESS = "127.0.0.3"  # the test's own loopback address, not nginx's 127.0.0.1
@@ -230,7 +230,7 @@ async def test_a_sitting_through_nginx_survives_a_killed_web_process(
             break
         await asyncio.sleep(0.1)
     assert not hall.unacked
-    await hall.send(p.SUBMIT)
+    await hall.send(p.Submit(type=p.SUBMIT))
     await hall.expect(p.CHECK, stage=p.FINAL)
     await hall.burst(live(hall, 1))
     assert (await hall.expect(p.CHECK_RESULT))["passed"]

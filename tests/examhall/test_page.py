@@ -18,8 +18,8 @@ from examhall.papers import generate_for_period
 from models.enums import OrgKind, Phase, Role
 from models.exam import Paper, PaperItem
 from models.period import Period
-from portal.sessions import COOKIE
 from sitting import question_bank
+from web.sessions import COOKIE
 
 SERVER_TYPES = (
     p.WELCOME,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from core.demo_data import (
+from models.geo_data import PREFECTURES, PROVINCE_CODES, prefecture_by_code
+from tools.demo.data import (
     ASSESSORS,
     ETHNICITIES,
     GIVEN_NAMES_HAN,
@@ -13,7 +14,6 @@ from core.demo_data import (
     SURNAMES_HAN,
     UYGHUR_NAMES,
 )
-from models.geo_data import PREFECTURES, PROVINCE_CODES, prefecture_by_code
 
 SIX_DIGITS = re.compile(r"^\d{6}$")
 SEXES = {"male", "female"}

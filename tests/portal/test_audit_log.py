@@ -117,7 +117,7 @@ async def test_office_only(client: httpx.AsyncClient, db: None) -> None:
 
 # Where audit rows are written: audit.record(actor, "action", key=…) and the rules'
 # transition(…, action="…", detail={"key": …}), create(…) and event(actor, "action", …).
-AUDITED = ("portal", "examhall", "core", "workers", "rules")
+AUDITED = ("portal", "examhall", "core", "workers", "rules", "web")
 CALL = re.compile(r"audit\.record\(|(?<![.\w])(?:transition|create|event)\(")
 ACTION = re.compile(
     r"^\s*[^,]+,\s*(\"[a-z_]+\")"  # audit.record(actor, "action", …), event(actor, "action")

@@ -11,7 +11,7 @@ from core.settings import Settings
 from models.enums import OrgKind
 from models.ops import AuditLog
 from portal.menus import MENUS
-from portal.sessions import COOKIE
+from web.sessions import COOKIE
 
 
 async def test_login_page_is_chinese_and_has_a_csrf_token(client: httpx.AsyncClient) -> None:

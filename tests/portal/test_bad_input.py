@@ -21,9 +21,9 @@ from core.numbers import as_int
 from models.enums import OrgKind, Role
 from models.ops import AuditLog
 from models.period import Period
-from portal.xlsx import sheet_title, workbook
 from rules.question_import import MAX_INFLATED_BYTES
 from rules.questions import EXAMPLES, HEADER
+from web.xlsx import sheet_title, workbook
 
 HUGE = "99999999999999999999"
 

@@ -18,7 +18,7 @@ from models.enums import OrgKind, Phase, Procedure, Rating, RegistrationStatus, 
 from models.period import Evaluation
 from models.physician import Physician
 from models.training import Course, Lesson
-from portal.sessions import COOKIE
+from web.sessions import COOKIE
 
 WIDTHS = [375, 1280]
 

@@ -17,9 +17,9 @@ from models.period import Period
 from models.physician import Physician
 from models.training import Course, CreditApplication, Lesson, LessonProgress
 from portal import credits
-from portal.web import LOCAL_ZONE
 from rules import credits as credit_rules
 from rules import training as study
+from web.endpoint import LOCAL_ZONE
 
 
 async def studied(period: Period, doc: Physician, category: CourseCategory, hours: int) -> None:

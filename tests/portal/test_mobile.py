@@ -10,7 +10,7 @@ import factories
 from browser import chromium, serve
 from conftest import login
 from models.enums import OrgKind, RegistrationStatus
-from portal.sessions import COOKIE
+from web.sessions import COOKIE
 
 OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
 MENU_FOLDED = "getComputedStyle(document.getElementById('menu-body')).display === 'none'"

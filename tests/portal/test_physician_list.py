@@ -25,7 +25,7 @@ from models.exam import Attempt, Paper
 from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
-from portal import xlsx
+from web import xlsx
 
 
 async def test_filters_and_export(client: httpx.AsyncClient, db: None) -> None:

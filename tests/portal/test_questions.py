@@ -16,9 +16,9 @@ from models.enums import OrgKind, QuestionStatus, QuestionType, Role
 from models.exam import Paper, PaperItem, Question
 from models.ops import AuditLog
 from models.training import PracticeAnswer, PracticeSet
-from portal.xlsx import workbook
 from rules.question_import import parse
 from rules.questions import EXAMPLES, HEADER, fingerprint, values_of
+from web.xlsx import workbook
 
 URL = "/office/questions"
 

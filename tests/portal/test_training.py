@@ -20,8 +20,8 @@ from models.enums import CourseCategory, OrgKind, Phase
 from models.period import Period, PhaseWindow
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
-from portal.sessions import COOKIE
 from rules import training as study
+from web.sessions import COOKIE
 
 OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
 

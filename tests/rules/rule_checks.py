@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from starlette.applications import Starlette
 from tortoise.models import Model
 
+from core.mail import Mailer
 from models.ops import AuditLog, OutboxMail
 from models.org import Account, Organisation
 from models.physician import Physician
@@ -29,3 +31,10 @@ async def actor_of(org: Organisation, address: str = "192.0.2.10") -> Actor:
 
 async def physician_actor(physician: Physician) -> Actor:
     return await Actor.of(await Account.get(id=physician.account_id), "192.0.2.20")
+
+
+def mailer_of(app: Starlette) -> Mailer:
+    """A mailer of its own templates, waking the app's real Redis: built the way the CLI
+    builds one (no request). A helper, not a fixture: a conftest.py here would shadow the
+    suite's own for the processes tests spawn (they import ``conftest`` by name)."""
+    return Mailer.for_settings(app.state.settings, app.state.redis)

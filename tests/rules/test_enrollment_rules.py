@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from starlette.applications import Starlette
 
 import factories
 from core.errors import CONFLICT, Conflict, DomainError, NotFound
-from core.mail import Mailer
 from models.enums import EnrollmentStatus, OrgKind, Phase, Procedure, Role
 from models.period import Enrollment
-from rule_checks import actor_of, mail_to, physician_actor, trail
+from rule_checks import actor_of, mail_to, mailer_of, physician_actor, trail
 from rules import enrollment, periods
 
 APPLICATION = {"years_in_practice": 12, "no_bad_record": True, "report": "述职" * 30}
@@ -48,7 +48,8 @@ async def test_enroll_once_and_only_inside_the_window(db: None) -> None:
     assert await Enrollment.filter(physician_id=doc.id).count() == 1
 
 
-async def test_simplified_through_both_levels(db: None, mailer: Mailer) -> None:
+async def test_simplified_through_both_levels(app: Starlette, db: None) -> None:
+    mailer = mailer_of(app)
     assessor = await factories.organisation(OrgKind.ASSESSOR)
     await factories.account(Role.ASSESSOR, assessor)
     inst, _ = await factories.org_with_account(OrgKind.INSTITUTION, assessor=assessor)
@@ -79,7 +80,8 @@ async def test_simplified_through_both_levels(db: None, mailer: Mailer) -> None:
     assert len(await mail_to(doc.email)) == 2
 
 
-async def test_a_rejection_then_general_and_one_decision_wins(db: None, mailer: Mailer) -> None:
+async def test_a_rejection_then_general_and_one_decision_wins(app: Starlette, db: None) -> None:
+    mailer = mailer_of(app)
     inst, _ = await factories.org_with_account(OrgKind.INSTITUTION)
     doc = await factories.physician(inst)
     me, reviewer = await physician_actor(doc), await actor_of(inst)
@@ -106,7 +108,8 @@ async def test_a_rejection_then_general_and_one_decision_wins(db: None, mailer: 
     assert active is not None and active.id == general.id
 
 
-async def test_others_and_other_roles_find_nothing(db: None, mailer: Mailer) -> None:
+async def test_others_and_other_roles_find_nothing(app: Starlette, db: None) -> None:
+    mailer = mailer_of(app)
     inst = await factories.organisation(OrgKind.INSTITUTION)
     other, _ = await factories.org_with_account(OrgKind.INSTITUTION)
     commission, _ = await factories.org_with_account(OrgKind.COMMISSION)

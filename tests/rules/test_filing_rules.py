@@ -8,12 +8,11 @@ from starlette.applications import Starlette
 
 import factories
 from core.errors import CONFLICT, Conflict, DomainError
-from core.mail import Mailer
 from models.enums import FilingKind, OrgKind, OrgStatus, ReviewStatus, StagingReason
 from models.ops import AuditLog
 from models.org import Account, County, Organisation
 from models.physician import Filing, Physician, Transfer
-from rule_checks import actor_of, mail_to, trail
+from rule_checks import actor_of, mail_to, mailer_of, trail
 from rules import filing_review, filings
 from rules.actor import Actor
 
@@ -26,7 +25,8 @@ async def prefecture(code: str) -> tuple[Actor, Actor, Organisation, Organisatio
     return await actor_of(commission), await actor_of(office), commission, assessor
 
 
-async def test_add_approved_creates_the_account(app: Starlette, db: None, mailer: Mailer) -> None:
+async def test_add_approved_creates_the_account(app: Starlette, db: None) -> None:
+    mailer = mailer_of(app)
     filer, office, commission, assessor = await prefecture("652300")
     county = await County.filter(prefecture_id=commission.prefecture_id).first()
     assert county is not None
@@ -63,7 +63,8 @@ async def test_add_approved_creates_the_account(app: Starlette, db: None, mailer
     assert late.value.message == CONFLICT
 
 
-async def test_delete_all_or_none_then_approved(app: Starlette, db: None, mailer: Mailer) -> None:
+async def test_delete_all_or_none_then_approved(app: Starlette, db: None) -> None:
+    mailer = mailer_of(app)
     filer, office, _, assessor = await prefecture("650400")
     staffed = await factories.organisation(OrgKind.INSTITUTION, "650400", assessor=assessor)
     await factories.physician(staffed)
@@ -90,11 +91,10 @@ async def test_delete_all_or_none_then_approved(app: Starlette, db: None, mailer
     assert (await Transfer.get(id=waiting.id)).reason == filing_review.DELETED_TARGET
 
 
-async def test_a_failed_effect_leaves_the_filing_pending(
-    app: Starlette, db: None, mailer: Mailer
-) -> None:
+async def test_a_failed_effect_leaves_the_filing_pending(app: Starlette, db: None) -> None:
     """The office approves a staging-in while a transfer of the physician waits: the effect
     refuses inside the transaction, and the filing's status, audit row and mail roll back."""
+    mailer = mailer_of(app)
     filer, office, commission, _ = await prefecture("652900")
     inst, inst_account = await factories.org_with_account(OrgKind.INSTITUTION, "652900")
     other = await factories.organisation(OrgKind.INSTITUTION, "653100")
@@ -122,7 +122,8 @@ async def test_a_failed_effect_leaves_the_filing_pending(
     assert len(await mail_to(commission.contact_email)) == 1
 
 
-async def test_staging_out_and_a_direct_edit(app: Starlette, db: None, mailer: Mailer) -> None:
+async def test_staging_out_and_a_direct_edit(app: Starlette, db: None) -> None:
+    mailer = mailer_of(app)
     filer, office, _, assessor = await prefecture("654200")
     target = await factories.organisation(OrgKind.INSTITUTION, "654200", assessor=assessor)
     doc = await factories.physician(None)

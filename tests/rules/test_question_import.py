@@ -14,10 +14,10 @@ import pytest_asyncio
 from core.errors import DomainError
 from models.enums import QuestionCategory, QuestionType
 from models.exam import Question
-from portal.xlsx import workbook
 from rules import question_import as bank
 from rules.question_import import ImportFileError, import_file, load_demo_questions
 from rules.questions import EXAMPLES, HEADER
+from web.xlsx import workbook
 
 Row = Sequence[str]
 NO_OPTIONS = dict.fromkeys(("选项A", "选项B", "选项C", "选项D"), "")
@@ -247,7 +247,7 @@ async def test_demo_loader_is_idempotent_and_stops_on_a_bad_file(tmp_path: Path)
 async def test_the_real_demo_bank() -> None:
     files = sorted(bank.DEMO_DIR.glob("questions_*.csv"))
     if not files:
-        pytest.skip("core/demo_content/questions_*.csv not written yet")
+        pytest.skip("tools/demo/content/questions_*.csv not written yet")
     stored = await load_demo_questions()
     assert stored == await Question.all().count() >= 330
     categories = {c async for c in Question.all().values_list("category", flat=True)}

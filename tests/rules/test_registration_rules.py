@@ -6,16 +6,16 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from starlette.applications import Starlette
 
 import factories
 from core.errors import CONFLICT, Conflict, DomainError, NotFound
 from core.idcard import make_id_number
-from core.mail import Mailer
 from models.enums import OrgKind, RegistrationStatus, Sex, StagingReason
 from models.ops import AuditLog
 from models.org import Account, County, Organisation
 from models.physician import Physician
-from rule_checks import actor_of, mail_to, physician_actor, trail
+from rule_checks import actor_of, mail_to, mailer_of, physician_actor, trail
 from rules import registration
 from rules.actor import Actor
 from rules.registration import ProfileEdit, Registration
@@ -42,7 +42,8 @@ async def form(institution: Organisation, id_number: str, email: str) -> Registr
     )
 
 
-async def test_register_then_the_same_number_again(db: None, mailer: Mailer) -> None:
+async def test_register_then_the_same_number_again(app: Starlette, db: None) -> None:
+    mailer = mailer_of(app)
     inst = await factories.organisation(OrgKind.INSTITUTION)
     number = make_id_number("650102", date(1985, 3, 4), 802)
     visitor = Actor.anonymous("198.51.100.7")
@@ -71,7 +72,8 @@ async def test_register_then_the_same_number_again(db: None, mailer: Mailer) -> 
     assert duplicate.actor_label == "匿名访客" and duplicate.actor_id is None
 
 
-async def test_review_approves_rejects_and_one_decision_wins(db: None, mailer: Mailer) -> None:
+async def test_review_approves_rejects_and_one_decision_wins(app: Starlette, db: None) -> None:
+    mailer = mailer_of(app)
     inst, _ = await factories.org_with_account(OrgKind.INSTITUTION, name="规则测试医院")
     reviewer = await actor_of(inst)
     yes = await factories.physician(inst, RegistrationStatus.PENDING)
@@ -99,7 +101,8 @@ async def test_review_approves_rejects_and_one_decision_wins(db: None, mailer: M
     assert rejected.rejection_reason == "非本机构医师"
 
 
-async def test_review_outside_the_jurisdiction_is_not_found(db: None, mailer: Mailer) -> None:
+async def test_review_outside_the_jurisdiction_is_not_found(app: Starlette, db: None) -> None:
+    mailer = mailer_of(app)
     mine, _ = await factories.org_with_account(OrgKind.INSTITUTION)
     other = await factories.organisation(OrgKind.INSTITUTION)
     theirs = await factories.physician(other, RegistrationStatus.PENDING)

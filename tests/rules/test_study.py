@@ -273,7 +273,7 @@ async def test_load_demo_courses_is_idempotent(tmp_path: Path, db: None) -> None
 
 async def test_load_demo_courses_from_the_real_file(db: None) -> None:
     if not courses.DEMO_COURSES.exists():
-        pytest.skip("core/demo_content/courses.json is not written yet")
+        pytest.skip("tools/demo/content/courses.json is not written yet")
     await Course.all().delete()
     count = await courses.load_demo_courses()
     data = json.loads(courses.DEMO_COURSES.read_text(encoding="utf-8"))

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from starlette.applications import Starlette
 
 import factories
 from core.errors import CONFLICT, Conflict, DomainError, NotFound
-from core.mail import Mailer
 from models.enums import OrgKind, RegistrationStatus, ReviewStatus
 from models.physician import Physician
-from rule_checks import actor_of, mail_to, trail
+from rule_checks import actor_of, mail_to, mailer_of, trail
 from rules import transfers
 
 
-async def test_request_then_approve_moves_the_physician(db: None, mailer: Mailer) -> None:
+async def test_request_then_approve_moves_the_physician(app: Starlette, db: None) -> None:
+    mailer = mailer_of(app)
     old, _ = await factories.org_with_account(OrgKind.INSTITUTION, "650100")
     new, _ = await factories.org_with_account(OrgKind.INSTITUTION, "653100", name="新的医院")
     doc = await factories.physician(old)
@@ -48,7 +49,8 @@ async def test_request_then_approve_moves_the_physician(db: None, mailer: Mailer
     assert late.value.message == CONFLICT and len(await mail_to(doc.email)) == 1
 
 
-async def test_reject_needs_a_reason_and_keeps_the_physician(db: None, mailer: Mailer) -> None:
+async def test_reject_needs_a_reason_and_keeps_the_physician(app: Starlette, db: None) -> None:
+    mailer = mailer_of(app)
     old, _ = await factories.org_with_account(OrgKind.INSTITUTION)
     new, _ = await factories.org_with_account(OrgKind.INSTITUTION)
     doc = await factories.physician(old)
