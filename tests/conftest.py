@@ -17,7 +17,6 @@ from starlette.applications import Starlette
 from asgi import create_app
 from core.bootstrap import load_geography
 from core.db import migrate
-from core.mail import Mailer
 from core.redis import EmbeddedRedis
 from core.settings import Settings
 
@@ -128,14 +127,6 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def db(app: Starlette) -> None:
     """Marks a test that uses the ORM directly; the app fixture has it open."""
-
-
-@pytest.fixture
-def mailer(app: Starlette, settings: Settings) -> Mailer:
-    """The rules' mailer as the CLI builds it: its own templates, waking the module's Redis.
-    (Here rather than in tests/rules/conftest.py: while the tests are no package, a second
-    conftest module shadows this one for every ``from conftest import``.)"""
-    return Mailer.for_settings(settings, app.state.redis)
 
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from jinja2 import DictLoader, Environment
+from starlette.applications import Starlette
 
 import factories
 from core.errors import DomainError, Forbidden
@@ -26,6 +27,7 @@ from models.exam import Attempt, Paper
 from models.ops import AuditLog, OutboxMail
 from models.period import Evaluation, Period, PhaseWindow, Result
 from models.physician import Physician
+from rule_checks import mailer_of
 from rules import results
 from rules.actor import Actor
 
@@ -119,8 +121,9 @@ async def test_compute_judges_every_part_until_published(db: None) -> None:
     assert await results.filtered(period, q="结果医师B", outcome="nonsense").count() == 1
 
 
-async def test_publish_once_with_every_mail(mailer: Mailer, db: None) -> None:
+async def test_publish_once_with_every_mail(app: Starlette, db: None) -> None:
     period, office, docs = await setting()
+    mailer = mailer_of(app)
     with pytest.raises(DomainError, match="仍有 1 名医师的考核未完成"):
         await results.publish(office, period, False, mailer=mailer)
     early = datetime.now(UTC) - timedelta(days=2, hours=1)
