@@ -31,10 +31,11 @@ from tortoise.expressions import F, Q, Subquery
 from tortoise.queryset import QuerySet
 
 from core.errors import Conflict, DomainError
-from models.enums import CourseCategory
-from models.period import Period
+from models.enums import CourseCategory, EnrollmentStatus, Phase, RegistrationStatus
+from models.period import Enrollment, Period
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
+from rules.periods import window, window_text
 
 SECONDS_PER_CLASS_HOUR = 45 * 60  # one 课时 is a 45-minute class
 BEAT_SECONDS = 30  # how often a visible lesson page sends a heartbeat
@@ -59,6 +60,29 @@ async def applicable_lesson(physician: Physician, lesson_id: int) -> Lesson | No
     """The lesson if its course is published and meant for the physician, else None."""
     courses = Subquery(applicable_courses(physician).values("id"))
     return await Lesson.filter(id=lesson_id, course_id__in=courses).select_related("course").first()
+
+
+async def study_refusal(physician: Physician, period: Period | None, now: datetime) -> str:
+    """Why the physician may not study now, or "" when it may (``period.windows`` fetched)."""
+    if period is None:
+        return "当前没有进行中的考核周期"
+    if physician.registration_status != RegistrationStatus.APPROVED:
+        return "注册审核通过并报名后方可参加培训"
+    standing = (
+        await Enrollment.filter(physician_id=physician.id, period_id=period.id, is_active=True)
+        .exclude(
+            status__in=(EnrollmentStatus.INSTITUTION_REJECTED, EnrollmentStatus.ASSESSOR_REJECTED)
+        )
+        .exists()
+    )
+    if not standing:
+        return "报名成功后方可参加培训，请先到【考试报名】报名"
+    found = window(period, Phase.TRAINING)
+    if found is None:
+        return "本期培训时间尚未设置"
+    if not found.is_open(now):
+        return f"当前不在培训时间内（培训时间：{window_text(found)}），只能浏览课程"
+    return ""
 
 
 # --- totals ----------------------------------------------------------------------------

@@ -77,8 +77,6 @@ KNOWN: dict[tuple[str, str], str] = {
     # Temporary passwords (a manager's 重置密码) are a rule.
     ("portal.org_accounts", "portal.auth"): "rules/ (accounts)",
     ("portal.physician_admin", "portal.auth"): "rules/ (accounts)",
-    # B2: training state moves to rules/.
-    ("portal.guide", "portal.training"): "B2 rules/training",
     # The period parameters' names, read by the audit log.
     ("portal.audit_text", "portal.periods"): "rules/periods",
     # Drawing papers is a rule that lives in the exam hall.

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 import factories
 from core.errors import Conflict, DomainError
-from models.enums import CourseCategory, OrgKind
+from models.enums import CourseCategory, OrgKind, Phase
 from models.period import Period
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
@@ -227,6 +227,19 @@ async def test_totals_cap_each_course_and_check_category_minimums(db: None) -> N
     shortened = await study.tally(doc.id, period)
     assert shortened.by_lesson[talk.id] == 3600 and talk.id in shortened.completed_lessons
     assert lesson.id in shortened.completed_lessons and shortened.hours == 2
+
+
+async def test_who_may_study_when(db: None) -> None:
+    period, doc, _ = await setting()
+    await period.fetch_related("windows")
+    now = datetime.now(UTC)
+    assert await study.study_refusal(doc, None, now) == "当前没有进行中的考核周期"
+    assert "报名成功后" in await study.study_refusal(doc, period, now)
+    await factories.enrollment(period, doc)
+    await factories.open_window(period, Phase.TRAINING)
+    assert await study.study_refusal(doc, period, now) == ""
+    later = now + timedelta(days=400)
+    assert "当前不在培训时间内" in await study.study_refusal(doc, period, later)
 
 
 def test_sanitise_keeps_the_allow_list_only() -> None:
