@@ -5,9 +5,6 @@ study progress is never deleted (that would erase credited time): it is unpublis
 
 from __future__ import annotations
 
-import asyncio
-import json
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,10 +19,6 @@ from models.training import Course, Lesson, LessonProgress
 from rules import audit
 from rules.actor import Actor
 from rules.transition import create, transition
-
-DEMO_COURSES = (
-    Path(__file__).resolve().parent.parent / "tools" / "demo" / "content" / "courses.json"
-)
 
 # --- rich text and video ---------------------------------------------------------------
 
@@ -270,44 +263,3 @@ async def delete_lesson(editor: Actor, lesson: Lesson) -> None:
             minutes=lesson.minutes,
         )
         await lesson.delete()
-
-
-# --- demo content ----------------------------------------------------------------------
-
-
-async def load_demo_courses(path: Path = DEMO_COURSES) -> int:
-    """Load the demo catalogue if there are no courses yet; the number of courses either way."""
-    if await Course.exists():
-        return await Course.all().count()
-    data = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
-    async with in_transaction():
-        for n, item in enumerate(data):
-            values, errors = course_values(
-                {
-                    "title": str(item.get("title", "")),
-                    "category": str(item.get("category", "")),
-                    "class_hours": str(item.get("class_hours", "")),
-                    "practice_category": str(item.get("practice_category") or ""),
-                    "practice_scope": str(item.get("practice_scope") or ""),
-                    "description": str(item.get("description") or ""),
-                    "is_published": "yes",
-                    "sort": str(n),
-                }
-            )
-            if errors:
-                raise ValueError(f"demo course {n + 1}: {errors}")
-            course = await Course.create(**values)
-            for m, lesson in enumerate(item.get("lessons", [])):
-                fields, errors = lesson_values(
-                    {
-                        "title": str(lesson.get("title", "")),
-                        "body": str(lesson.get("body") or ""),
-                        "video_url": str(lesson.get("video_url") or ""),
-                        "minutes": str(lesson.get("minutes", "")),
-                        "sort": str(m),
-                    }
-                )
-                if errors:
-                    raise ValueError(f"demo course {n + 1}, lesson {m + 1}: {errors}")
-                await Lesson.create(course=course, **fields)
-    return await Course.all().count()

@@ -16,7 +16,6 @@ import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -37,8 +36,6 @@ MAX_SCANNED_ROWS = 50_000  # blank rows included: a sheet of a million formatted
 MAX_INFLATED_BYTES = 25 * 1024 * 1024
 MAX_RATIO = 100
 EXTENSIONS = (".csv", ".xlsx")
-
-DEMO_DIR = Path(__file__).resolve().parent.parent / "tools" / "demo" / "content"
 
 
 class ImportFileError(DomainError):
@@ -263,30 +260,3 @@ async def import_file(
     if errors:
         return 0, sorted(errors, key=lambda e: e.row)
     return await store([q for _, q in parsed.questions], importer, filename), []
-
-
-def _parse_path(path: Path) -> Parsed:
-    return parse(path.name, path.read_bytes())
-
-
-async def load_demo_questions(folder: Path = DEMO_DIR) -> int:
-    """The demo bank: every ``questions_*.csv`` of ``folder`` through the same checks, stored
-    in one transaction, only into an empty bank (running it again changes nothing).
-    Returns how many questions were stored."""
-    if await Question.exists():
-        return 0
-    everything: list[QuestionData] = []
-    seen: dict[str, str] = {}
-    problems: list[str] = []
-    for path in await asyncio.to_thread(lambda: sorted(folder.glob("questions_*.csv"))):
-        parsed = await asyncio.to_thread(_parse_path, path)
-        problems += [f"{path.name} 第 {e.row} 行：{e.reason}" for e in parsed.errors]
-        for row, question in parsed.questions:
-            where = f"{path.name} 第 {row} 行"
-            first = seen.setdefault(question.fingerprint, where)
-            if first != where:
-                problems.append(f"{where}：与 {first} 的题目重复")
-            everything.append(question)
-    if problems:
-        raise DomainError("演示题库有误：" + "；".join(problems[:10]))
-    return await store(everything) if everything else 0

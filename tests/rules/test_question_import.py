@@ -15,8 +15,10 @@ from core.errors import DomainError
 from models.enums import QuestionCategory, QuestionType
 from models.exam import Question
 from rules import question_import as bank
-from rules.question_import import ImportFileError, import_file, load_demo_questions
+from rules.question_import import ImportFileError, import_file
 from rules.questions import EXAMPLES, HEADER
+from tools.demo import catalogue
+from tools.demo.catalogue import load_demo_questions
 from web.xlsx import workbook
 
 Row = Sequence[str]
@@ -245,7 +247,7 @@ async def test_demo_loader_is_idempotent_and_stops_on_a_bad_file(tmp_path: Path)
 
 
 async def test_the_real_demo_bank() -> None:
-    files = sorted(bank.DEMO_DIR.glob("questions_*.csv"))
+    files = sorted(catalogue.DEMO_DIR.glob("questions_*.csv"))
     if not files:
         pytest.skip("tools/demo/content/questions_*.csv not written yet")
     stored = await load_demo_questions()

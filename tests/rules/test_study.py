@@ -21,6 +21,7 @@ from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
 from rules import courses
 from rules import training as study
+from tools.demo import catalogue
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -263,7 +264,7 @@ def test_sanitise_keeps_the_allow_list_only() -> None:
 
 async def test_load_demo_courses_is_idempotent(tmp_path: Path, db: None) -> None:
     await Course.all().delete()
-    catalogue = [
+    demo = [
         {
             "title": "医疗纠纷预防和处理条例",
             "category": "public_required",
@@ -277,20 +278,20 @@ async def test_load_demo_courses_is_idempotent(tmp_path: Path, db: None) -> None
         }
     ]
     path = tmp_path / "courses.json"
-    path.write_text(json.dumps(catalogue, ensure_ascii=False), encoding="utf-8")
-    assert await courses.load_demo_courses(path) == 1
-    assert await courses.load_demo_courses(path) == 1
+    path.write_text(json.dumps(demo, ensure_ascii=False), encoding="utf-8")
+    assert await catalogue.load_demo_courses(path) == 1
+    assert await catalogue.load_demo_courses(path) == 1
     lesson = await Lesson.get(title="总则")
     assert lesson.body == "<p>正文</p>" and lesson.video_url == ""
 
 
 async def test_load_demo_courses_from_the_real_file(db: None) -> None:
-    if not courses.DEMO_COURSES.exists():
+    if not catalogue.DEMO_COURSES.exists():
         pytest.skip("tools/demo/content/courses.json is not written yet")
     await Course.all().delete()
-    count = await courses.load_demo_courses()
-    data = json.loads(courses.DEMO_COURSES.read_text(encoding="utf-8"))
+    count = await catalogue.load_demo_courses()
+    data = json.loads(catalogue.DEMO_COURSES.read_text(encoding="utf-8"))
     assert count == len(data) > 0
     assert await Lesson.all().count() == sum(len(c["lessons"]) for c in data)
     assert {c.category for c in await Course.all()} == set(CourseCategory)
-    assert await courses.load_demo_courses() == count
+    assert await catalogue.load_demo_courses() == count

@@ -13,9 +13,10 @@ from typing import Any
 
 from models.enums import CourseCategory, QuestionCategory, QuestionType
 from models.practice import PRACTICE_SCOPES, valid_scope
-from rules.courses import DEMO_COURSES, course_values, lesson_values
-from rules.question_import import DEMO_DIR, parse
+from rules.courses import course_values, lesson_values
+from rules.question_import import parse
 from rules.questions import HEADER
+from tools.demo.catalogue import DEMO_COURSES, DEMO_DIR
 from tools.demo.people import ETHNIC_MEDICINE_SCOPES, GENERAL_SCOPES, SPECIAL_SCOPES
 
 QUESTION_FILES = sorted(DEMO_DIR.glob("questions_*.csv"))

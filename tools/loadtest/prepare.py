@@ -93,7 +93,7 @@ async def prepare(settings: Settings, redis: Any, options: Options) -> Prepared:
     from examhall.papers import generate_for_period
     from models.enums import FaceReason, FaceStage
     from models.exam import Attempt, FaceCheck, Paper, Question
-    from rules.question_import import load_demo_questions
+    from tools.demo.catalogue import load_demo_questions
     from web.sessions import SessionStore
 
     timings: dict[str, float] = {}
