@@ -35,11 +35,11 @@ from models.exam import Attempt
 from models.org import Organisation, Prefecture
 from models.period import Period
 from rules.jurisdiction import Jurisdiction
+from rules.proctoring import PROCTORS
 from web.endpoint import CurrentUser, current_user, render, requires, user
 from web.pagination import Page
 from web.params import page_number
 
-PROCTORS = (Role.OFFICE, Role.COMMISSION, Role.ASSESSOR)
 CATEGORIES = {
     "waiting": "候考中",
     "testing": "答题中",

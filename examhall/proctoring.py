@@ -2,8 +2,8 @@
 they do about it, and the review of flagged attempts (异常复核) after the window.
 
 Actions reach the physician's socket at once through the node that holds it (``Live.tell``):
-approving a failed face check by hand, a message, ending the attempt. Each is audited, and
-a second action on the same flag or attempt finds it already handled (one wins).
+approving a failed face check by hand, a message, ending the attempt. The decisions themselves
+(audited, one wins, inside the proctor's jurisdiction) are ``rules.proctoring``.
 """
 
 from __future__ import annotations
@@ -14,20 +14,19 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from tortoise.expressions import Subquery
 
-from core.errors import Conflict, DomainError, NotFound
+from core.errors import DomainError, NotFound
 from examhall.hall import Hall
-from examhall.monitor import PROCTORS, STAGE_LABELS
+from examhall.monitor import STAGE_LABELS
 from examhall.sitting import STAGES
 from face.challenge import missing_message
 from models.enums import AttemptStatus, FaceAction, FaceReason, FaceStage
 from models.exam import Attempt, AttemptEvent, FaceCheck
-from models.org import Account
 from models.period import Period
-from rules import audit
-from rules.jurisdiction import Jurisdiction
-from web.endpoint import CurrentUser, client_ip, redirect, render, requires, user
+from rules import proctoring as rules
+from rules.actor import Actor
+from rules.proctoring import PROCTORS
+from web.endpoint import client_ip, current_user, redirect, render, requires
 from web.pagination import paginate
 from web.sessions import get_session
 
@@ -51,17 +50,9 @@ EVENT_LABELS = {
 }
 
 
-async def attempt_of(proctor: CurrentUser, attempt_id: int) -> Attempt:
-    """An attempt inside the proctor's jurisdiction, else 404."""
-    mine = Subquery(Jurisdiction.of(proctor).physicians().values("id"))
-    found = (
-        await Attempt.filter(id=attempt_id, paper__physician_id__in=mine)
-        .select_related("paper", "paper__physician", "paper__physician__institution")
-        .first()
-    )
-    if found is None:
-        raise NotFound()
-    return found
+def actor(request: Request) -> Actor:
+    """The proctor acting in this request, for the rules."""
+    return Actor.signed_in(current_user(request), client_ip(request))
 
 
 async def _tell(request: Request, attempt: Attempt, message: dict[str, Any]) -> bool:
@@ -74,158 +65,56 @@ async def _tell(request: Request, attempt: Attempt, message: dict[str, Any]) -> 
     return True
 
 
-async def approve_check(
-    request: Request, proctor: CurrentUser, attempt: Attempt, reason: str
-) -> FaceCheck:
-    """Pass the attempt's latest failed check of its pending stage by hand."""
-    if not reason:
-        raise DomainError("请填写人工通过的理由", field="reason")
-    session = await request.app.state.hall.live.session(attempt.id)
-    stage = session.get("stage") or ""
-    failed = FaceCheck.filter(attempt_id=attempt.id, passed=False, approved_by_id__isnull=True)
-    if stage in STAGES:
-        failed = failed.filter(stage=STAGES[stage])
-    check = await failed.order_by("-id").first()
-    if check is None:
-        raise Conflict("该考生当前没有待人工处理的人脸识别")
-    changed = await FaceCheck.filter(id=check.id, approved_by_id__isnull=True).update(
-        approved_by_id=proctor.account_id, approval_reason=reason
-    )
-    if not changed:
-        raise Conflict("该人脸识别已由其他监考人员处理")
-    actor = await Account.get(id=proctor.account_id)
-    await audit.record(
-        actor,
-        "face_check_approved",
-        obj=check,
-        from_state="failed",
-        to_state="approved",
-        reason=reason,
-        ip=client_ip(request),
-        attempt=attempt.id,
-    )
-    request.app.state.hall.event(
-        attempt.id, "check_approved", stage=check.stage.value, by=actor.username, reason=reason
-    )
-    await _tell(request, attempt, {"op": "recheck"})
-    return check
-
-
-async def end_attempt(
-    request: Request, proctor: CurrentUser, attempt: Attempt, reason: str
-) -> None:
-    if not reason:
-        raise DomainError("请填写终止考试的理由", field="reason")
-    # An ended attempt waits in 异常复核 like a flagged one: its end is looked at again.
-    reasons = [r for r in attempt.flag_reason.split("；") if r] + [f"监考人员终止考试：{reason}"]
-    changed = await Attempt.filter(
-        id=attempt.id, status__in=(AttemptStatus.WAITING, AttemptStatus.IN_PROGRESS)
-    ).update(
-        status=AttemptStatus.ENDED,
-        ended_reason=reason,
-        flagged=True,
-        flag_reason="；".join(reasons)[:500],
-    )
-    if not changed:
-        raise Conflict("该考试已结束或已被其他监考人员终止")
-    await audit.record(
-        await Account.get(id=proctor.account_id),
-        "attempt_ended",
-        obj=attempt,
-        from_state=attempt.status.value,
-        to_state=AttemptStatus.ENDED.value,
-        reason=reason,
-        ip=client_ip(request),
-    )
-    request.app.state.hall.event(attempt.id, "ended", reason=reason)
-    await _tell(request, attempt, {"op": "end", "reason": f"监考人员已终止本次测评：{reason}"})
-
-
-async def send_message(request: Request, proctor: CurrentUser, attempt: Attempt, text: str) -> bool:
-    if not text:
-        raise DomainError("请填写要发送的消息", field="text")
-    await audit.record(
-        await Account.get(id=proctor.account_id),
-        "proctor_message",
-        obj=attempt,
-        reason=text,
-        ip=client_ip(request),
-    )
-    request.app.state.hall.event(attempt.id, "proctor_message", text=text)
-    return await _tell(request, attempt, {"op": "notice", "text": text})
-
-
-REVIEW_DECISIONS = {"accept": "认可成绩", "void": "作废本次测评"}
-
-
-async def review_attempt(
-    request: Request, proctor: CurrentUser, attempt: Attempt, decision: str, reason: str
-) -> None:
-    """After the window: accept the flagged attempt's result, or void it. One decision wins."""
-    if decision not in REVIEW_DECISIONS:
-        raise DomainError("请选择复核结论", field="decision")
-    if decision == "void" and not reason:
-        raise DomainError("作废时请填写理由", field="reason")
-    if not attempt.flagged:
-        raise DomainError("该考试没有异常标记，无需复核")
-    values: dict[str, Any] = {
-        "review_decision": decision,
-        "review_reason": reason,
-        "reviewed_by_id": proctor.account_id,
-    }
-    if decision == "void":
-        values["status"] = AttemptStatus.VOIDED
-    changed = await Attempt.filter(
-        id=attempt.id,
-        review_decision="",
-        status__in=(AttemptStatus.SUBMITTED, AttemptStatus.ENDED),
-    ).update(**values)
-    if not changed:
-        raise Conflict("该考试已复核，或尚未结束")
-    await audit.record(
-        await Account.get(id=proctor.account_id),
-        f"attempt_review_{decision}",
-        obj=attempt,
-        from_state=attempt.status.value,
-        to_state=AttemptStatus.VOIDED.value if decision == "void" else attempt.status.value,
-        reason=reason,
-        ip=client_ip(request),
-    )
-    request.app.state.hall.event(attempt.id, "reviewed", decision=decision, reason=reason)
+async def _act(request: Request, attempt: Attempt, action: str, reason: str) -> str:
+    """One proctor action: the decision (``rules.proctoring``), then what the physician's page
+    and the timeline see. Returns the message to flash."""
+    proctor = actor(request)
+    hall: Hall = request.app.state.hall
+    if action == "approve":
+        stage = (await hall.live.session(attempt.id)).get("stage") or ""
+        check = await rules.approve_check(proctor, attempt, STAGES.get(stage), reason)
+        hall.event(
+            attempt.id,
+            "check_approved",
+            stage=check.stage.value,
+            by=proctor.label,
+            reason=check.approval_reason,
+        )
+        await _tell(request, attempt, {"op": "recheck"})
+        return "已人工通过该考生的人脸识别，考生页面已继续。"
+    if action == "message":
+        text = await rules.message(proctor, attempt, reason)
+        hall.event(attempt.id, "proctor_message", text=text)
+        delivered = await _tell(request, attempt, {"op": "notice", "text": text})
+        return "消息已送达考生页面。" if delivered else "考生当前不在线，消息已记录。"
+    if action == "end":
+        ended = await rules.end_attempt(proctor, attempt, reason)
+        hall.event(attempt.id, "ended", reason=ended.ended_reason)
+        notice = f"监考人员已终止本次测评：{ended.ended_reason}"
+        await _tell(request, attempt, {"op": "end", "reason": notice})
+        return "已终止该考生的考试。"
+    if action in rules.REVIEW_DECISIONS:
+        reviewed = await rules.review_attempt(proctor, attempt, action, reason)
+        hall.event(attempt.id, "reviewed", decision=action, reason=reviewed.review_reason)
+        return "复核结论已保存。"
+    raise DomainError("请选择操作")
 
 
 @requires(*PROCTORS)
 async def attempt_page(request: Request) -> Response:
-    proctor = user(request)
-    attempt = await attempt_of(proctor, request.path_params["attempt_id"])
+    proctor = actor(request)
+    attempt = await rules.attempt_of(proctor, request.path_params["attempt_id"])
     errors: dict[str, str] = {}
     if request.method == "POST":
         form = await request.form()
-        action = str(form.get("action", ""))
-        reason = str(form.get("reason", "")).strip()[:500]
-        session = get_session(request)
+        action, reason = str(form.get("action", "")), str(form.get("reason", ""))
         try:
-            if action == "approve":
-                await approve_check(request, proctor, attempt, reason)
-                session.flash("已人工通过该考生的人脸识别，考生页面已继续。")
-            elif action == "message":
-                delivered = await send_message(request, proctor, attempt, reason)
-                session.flash(
-                    "消息已送达考生页面。" if delivered else "考生当前不在线，消息已记录。"
-                )
-            elif action == "end":
-                await end_attempt(request, proctor, attempt, reason)
-                session.flash("已终止该考生的考试。")
-            elif action in ("accept", "void"):
-                await review_attempt(request, proctor, attempt, action, reason)
-                session.flash("复核结论已保存。")
-            else:
-                raise DomainError("请选择操作")
+            get_session(request).flash(await _act(request, attempt, action, reason))
         except DomainError as exc:
             errors[exc.field or "form"] = exc.message
         else:
             return redirect(request, f"/proctor/attempts/{attempt.id}")
-    attempt = await attempt_of(proctor, attempt.id)
+    attempt = await rules.attempt_of(proctor, attempt.id)
     events = await AttemptEvent.filter(attempt_id=attempt.id).order_by("id")
     checks = await FaceCheck.filter(attempt_id=attempt.id).order_by("id")
     context = {
@@ -237,7 +126,7 @@ async def attempt_page(request: Request) -> Response:
         "labels": EVENT_LABELS,
         "stage_labels": STAGE_LABELS,
         "errors": errors,
-        "decisions": REVIEW_DECISIONS,
+        "decisions": rules.REVIEW_DECISIONS,
         "S": AttemptStatus,
         "F": FaceStage,
     }
@@ -287,11 +176,10 @@ def event_text(event: AttemptEvent) -> str:
 @requires(*PROCTORS)
 async def check_frame(request: Request) -> Response:
     """A kept frame of a failed check (its frames are kept for the proctor who decides)."""
-    proctor = user(request)
     check = await FaceCheck.get_or_none(id=request.path_params["check_id"])
     if check is None or check.attempt_id is None:
         raise NotFound()
-    await attempt_of(proctor, check.attempt_id)
+    await rules.attempt_of(actor(request), check.attempt_id)
     n = request.path_params["n"]
     if n >= len(check.frame_paths):
         raise NotFound()
@@ -308,18 +196,10 @@ async def check_frame(request: Request) -> Response:
 @requires(*PROCTORS)
 async def review_queue(request: Request) -> Response:
     """Flagged attempts awaiting a decision, oldest first."""
-    proctor = user(request)
     period = await Period.filter(is_current=True).first()
     page = None
     if period is not None:
-        mine = Subquery(Jurisdiction.of(proctor).physicians().values("id"))
-        qs = Attempt.filter(
-            paper__period_id=period.id,
-            paper__physician_id__in=mine,
-            flagged=True,
-            review_decision="",
-        ).select_related("paper__physician", "paper__physician__institution")
-        page = await paginate(request, qs.order_by("id"))
+        page = await paginate(request, rules.awaiting_review(actor(request), period))
     return render(request, "proctor/reviews.html", {"page": page, "period": period})
 
 

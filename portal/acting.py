@@ -11,16 +11,4 @@ from web.endpoint import client_ip, current_user
 
 def actor(request: Request) -> Actor:
     """The logged-in user, or an anonymous visitor, with the client's address."""
-    found = current_user(request)
-    if found is None:
-        return Actor.anonymous(client_ip(request))
-    return Actor(
-        account_id=found.account_id,
-        role=found.role,
-        label=found.username,
-        display_name=found.display_name,
-        organisation_id=found.organisation_id,
-        prefecture_id=found.prefecture_id,
-        physician_id=found.physician_id,
-        address=client_ip(request),
-    )
+    return Actor.signed_in(current_user(request), client_ip(request))

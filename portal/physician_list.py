@@ -12,7 +12,6 @@ from starlette.responses import Response
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from core.study import class_hours_of
 from models.enums import (
     AttemptStatus,
     EvaluationStatus,
@@ -28,6 +27,7 @@ from models.practice import PRACTICE_SCOPES, valid_scope
 from portal.exports import audited_export
 from rules.jurisdiction import Jurisdiction
 from rules.periods import current_period
+from rules.training import class_hours_of
 from web import xlsx
 from web.endpoint import ORG_ROLES, render, requires, user
 from web.pagination import paginate

@@ -1,13 +1,15 @@
 """Who acts: the account, its role and organisation, the label the audit log gives it, and
 the address the request came from.
 
-Rules take an ``Actor`` instead of a request. Pages build it from the session in one helper
-(``portal.web.actor``); the CLI and tests build it directly, or from an account (``of``).
+Rules take an ``Actor`` instead of a request. The front ends build it from the session's user
+(``signed_in``: ``portal.acting.actor`` for the pages, the proctors' pages of the exam hall);
+the CLI and tests build it directly, or from an account (``of``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from models.enums import Role
 from models.org import Account
@@ -15,6 +17,25 @@ from models.physician import Physician
 from rules.jurisdiction import Jurisdiction
 
 ANONYMOUS = "匿名访客"
+
+
+class SignedIn(Protocol):
+    """What a front end knows of its logged-in user (``web.endpoint.CurrentUser``)."""
+
+    @property
+    def account_id(self) -> int: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def role(self) -> Role: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def organisation_id(self) -> int | None: ...
+    @property
+    def prefecture_id(self) -> int | None: ...
+    @property
+    def physician_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -37,6 +58,22 @@ class Actor:
             organisation_id=self.organisation_id,
             prefecture_id=self.prefecture_id,
             physician_id=self.physician_id,
+        )
+
+    @classmethod
+    def signed_in(cls, user: SignedIn | None, address: str = "") -> Actor:
+        """The logged-in user of a request (None: an anonymous visitor), from ``address``."""
+        if user is None:
+            return cls.anonymous(address)
+        return cls(
+            account_id=user.account_id,
+            role=user.role,
+            label=user.username,
+            display_name=user.display_name,
+            organisation_id=user.organisation_id,
+            prefecture_id=user.prefecture_id,
+            physician_id=user.physician_id,
+            address=address,
         )
 
     @classmethod

@@ -52,7 +52,7 @@ async def transition(
     action: str,
     from_states: Collection[Enum | str],
     to_state: Enum | str,
-    state_field: str = "status",
+    state_field: str | None = "status",
     values: Mapping[str, Any] | None = None,
     where: Mapping[str, Any] | None = None,
     reason: str = "",
@@ -70,16 +70,23 @@ async def transition(
     may write more rows and return ``Effects``. ``reason`` is checked against the one cap
     (``audit.REASON_MAX``). ``audit_states=False`` leaves the states out of the audit row: an
     edit that requires a state and keeps it (renaming an active institution). Returns ``obj``
-    as it is after the commit."""
+    as it is after the commit.
+
+    ``state_field=None`` is for a row whose state is not one column (a period's results are
+    published once it has a publication time; a failed face check is approved once it has an
+    approver): ``where`` is then the whole condition, and ``from_states``/``to_state`` only name
+    the states in the audit row."""
     reason = audit.clean_reason(reason)
     states = [_value(s) for s in from_states]
-    before = _value(getattr(obj, state_field))
+    before = _value(getattr(obj, state_field)) if state_field else states[0]
+    condition = {f"{state_field}__in": states} if state_field else {}
+    update = {state_field: to_state} if state_field else {}
     model = type(obj)
     letters = list(letters)
     async with in_transaction():
-        changed = await model.filter(
-            id=obj.pk, **{f"{state_field}__in": states}, **(where or {})
-        ).update(**{state_field: to_state, **(values or {})})
+        changed = await model.filter(id=obj.pk, **condition, **(where or {})).update(
+            **update, **(values or {})
+        )
         if not changed:
             raise Conflict()
         await obj.refresh_from_db()

@@ -227,7 +227,7 @@ async def test_an_attempt_a_proctor_ended_waits_in_the_review_list(
     """异常复核 lists attempts ended by a proctor (not only flagged ones), and until the
     review the result counts the test as unfinished."""
     from models.exam import Paper
-    from portal.results import test_part
+    from rules.results import test_part
 
     period = await factories.period()
     inst = await factories.organisation(OrgKind.INSTITUTION)

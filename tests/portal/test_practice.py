@@ -13,7 +13,6 @@ from bs4 import BeautifulSoup
 
 import factories
 from conftest import csrf_of, login
-from core.questions import fingerprint
 from models.enums import (
     EnrollmentStatus,
     OrgKind,
@@ -28,7 +27,8 @@ from models.exam import Question
 from models.period import Period, PhaseWindow
 from models.physician import Physician
 from models.training import PracticeAnswer, PracticeSet
-from portal import practice
+from rules import practice
+from rules.questions import fingerprint
 
 _n = itertools.count(1)
 PUBLIC = (QuestionCategory.LAW, QuestionCategory.ETHICS, QuestionCategory.HUMANITIES)

@@ -16,11 +16,11 @@ from starlette.applications import Starlette
 import factories
 from browser import chromium, serve
 from conftest import login
-from core import study
 from models.enums import CourseCategory, OrgKind, Phase
 from models.period import Period, PhaseWindow
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
+from rules import training as study
 from web.sessions import COOKIE
 
 OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
