@@ -90,7 +90,7 @@ async def run(
     reconciliation = await reconcile(rec)
     meta = {
         "started": started_at,
-        "command": " ".join(["xjdk", *sys.argv[2:]]) if sys.argv[1:2] == ["loadtest"] else "",
+        "command": " ".join(["xjdk", *sys.argv[1:]]) if sys.argv[1:2] == ["loadtest"] else "",
         "options": {**asdict(options), "processes": options.processes},
         "period_id": prepared.period_id,
         "window_ends": window_ends.isoformat(),
