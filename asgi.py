@@ -21,7 +21,7 @@ from core.db import database
 from core.passwords import Hasher
 from core.redis import open_redis
 from core.settings import ROOT, Settings
-from examhall import monitor
+from examhall import monitor, proctoring
 from examhall import pages as examhall_pages
 from examhall import web as examhall_web
 from examhall.hall import Hall
@@ -35,6 +35,7 @@ from portal import (
     credits,
     enrollment,
     evaluations,
+    filing_review,
     filings,
     guide,
     org_accounts,
@@ -97,6 +98,7 @@ def build_routes() -> list[BaseRoute]:
         *evaluations.routes,
         *results.routes,
         *filings.routes,
+        *filing_review.routes,
         *org_accounts.routes,
         *periods.routes,
         *statistics.routes,
@@ -109,6 +111,7 @@ def build_routes() -> list[BaseRoute]:
         *examhall_web.routes,
         *examhall_pages.routes,
         *monitor.routes,
+        *proctoring.routes,
     ]
     routes.append(
         Mount("/static", StaticFiles(directory=ROOT / "static", check_dir=False), name="static")

@@ -28,7 +28,14 @@ class Forbidden(DomainError):
         super().__init__(message)
 
 
+CONFLICT = "该记录可能已被处理，请刷新页面查看最新状态"
+
+
 class Conflict(DomainError):
-    """The object changed under us (somebody else decided first)."""
+    """The object changed under us (somebody else decided first). Every transition that finds
+    its row no longer in the expected state says so in the same words (``CONFLICT``)."""
 
     status_code = 409
+
+    def __init__(self, message: str = CONFLICT) -> None:
+        super().__init__(message)

@@ -2,18 +2,73 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 
 import redis.asyncio as aioredis
-from jinja2 import Environment
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from core.settings import Settings
 from models.ops import OutboxMail
 
 WAKE_KEY = "mail:wake"
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One mail to queue: to whom, ``templates/mail/<template>.txt``, and what it says."""
+
+    to: str
+    template: str
+    context: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Mailer:
+    """Writes letters into the outbox (inside the caller's transaction) and wakes the sender
+    once they are committed. ``site`` (the public address) is available to every template."""
+
+    env: Environment
+    site: str
+    redis: aioredis.Redis | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings, redis: aioredis.Redis | None = None) -> Mailer:
+        """A mailer outside the web app (the CLI, tests): its own template environment."""
+        env = Environment(
+            loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])
+        )
+        return cls(env, settings.public_url, redis)
+
+    def compose(self, letter: Letter) -> OutboxMail:
+        """The outbox row of ``letter``, not saved yet."""
+        text = self.env.get_template(f"mail/{letter.template}.txt").render(
+            site=self.site, **letter.context
+        )
+        subject, _, body = text.partition("\n")
+        return OutboxMail(
+            to=letter.to,
+            subject=subject.strip(),
+            body=body.strip() + "\n",
+            next_attempt_at=datetime.now(UTC),
+        )
+
+    async def write(self, letters: Iterable[Letter]) -> int:
+        """Save the letters to the outbox; returns how many. The sender is not woken: call
+        ``wake`` once the transaction that wrote them has committed."""
+        rows = [self.compose(letter) for letter in letters]
+        for row in rows:  # one by one: each row gets its id on every database
+            await row.save()
+        return len(rows)
+
+    async def wake(self) -> None:
+        if self.redis is not None:
+            await self.redis.lpush(WAKE_KEY, "batch")
 
 
 async def enqueue(

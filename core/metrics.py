@@ -221,7 +221,7 @@ class FaceQueueCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         import redis
 
-        from face.jobs import DEAD_STREAM, GROUP, STREAM
+        from face.jobs import DEAD_STREAM, GROUP, STREAM, Envelope
 
         client = redis.Redis.from_url(self.redis_url, socket_timeout=5)
         try:
@@ -232,7 +232,7 @@ class FaceQueueCollector(Collector):
             except redis.ResponseError:  # no group yet: no worker has started
                 in_progress = 0
             oldest: Any = client.xrange(STREAM, count=1)
-            wait = time.time() - float(oldest[0][1][b"queued_at"]) if oldest else 0.0
+            wait = time.time() - Envelope.of(oldest[0][1]).queued_at if oldest else 0.0
             parked = int(client.xlen(DEAD_STREAM))
         finally:
             client.close()

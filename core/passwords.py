@@ -12,6 +12,8 @@ import asyncio
 import functools
 import os
 import re
+import secrets
+import string
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -98,3 +100,14 @@ class Hasher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+ALPHABET = string.ascii_letters + string.digits
+
+
+def temporary_password() -> str:
+    """Ten letters and digits, at least one of each: given by a manager, shown once."""
+    while True:
+        candidate = "".join(secrets.choice(ALPHABET) for _ in range(10))
+        if any(c.isdigit() for c in candidate) and any(c.isalpha() for c in candidate):
+            return candidate

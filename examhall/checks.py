@@ -26,43 +26,52 @@ class FaceChecks:
     async def burst(self, sitting: Sitting, data: bytes) -> None:
         stage = sitting.pending
         if stage is None:
-            await sitting.send(p.ERROR, code=p.NO_CHECK, message="当前无需人脸识别")
+            await sitting.send(p.Error(type=p.ERROR, code=p.NO_CHECK, message="当前无需人脸识别"))
             return
         if sitting.verifying:
-            await sitting.send(p.ERROR, code=p.BUSY, message="正在识别上一组画面，请稍候")
+            busy = "正在识别上一组画面，请稍候"
+            await sitting.send(p.Error(type=p.ERROR, code=p.BUSY, message=busy))
             return
         try:
             challenge_id, frames = p.decode_burst(data)
         except p.ProtocolError as exc:
-            await sitting.send(p.ERROR, code=p.BAD_MESSAGE, message=str(exc), refused="frame")
+            await sitting.send(
+                p.Error(type=p.ERROR, code=p.BAD_MESSAGE, message=str(exc), refused="frame")
+            )
             return
         if not sitting.seat.has_photo:  # nothing to compare with: not a try
             await sitting.send(
-                p.CHECK_RESULT,
-                stage=stage,
-                passed=False,
-                reason=p.NO_REFERENCE,
-                message=NO_PHOTO_MESSAGE,
-                tries_left=sitting.tries_left(),
+                p.CheckResult(
+                    type=p.CHECK_RESULT,
+                    stage=stage,
+                    passed=False,
+                    reason=p.NO_REFERENCE,
+                    message=NO_PHOTO_MESSAGE,
+                    tries_left=sitting.tries_left(),
+                )
             )
             return
         if sitting.tries_left() <= 0:
             await sitting.send(
-                p.CHECK_RESULT,
-                stage=stage,
-                passed=False,
-                reason=p.LIMIT,
-                message="人脸识别未通过次数已达上限，已通知监考人员，请等待处理",
-                tries_left=0,
+                p.CheckResult(
+                    type=p.CHECK_RESULT,
+                    stage=stage,
+                    passed=False,
+                    reason=p.LIMIT,
+                    message="人脸识别未通过次数已达上限，已通知监考人员，请等待处理",
+                    tries_left=0,
+                )
             )
             return
         challenge = sitting.challenge
         if challenge is None or challenge_id != challenge.id:
             await sitting.send(
-                p.ERROR,
-                code=p.STALE,
-                message="验证动作已更新，请按新的提示重新验证",
-                challenge=challenge.for_page() if challenge else None,
+                p.Error(
+                    type=p.ERROR,
+                    code=p.STALE,
+                    message="验证动作已更新，请按新的提示重新验证",
+                    challenge=challenge.for_page() if challenge else None,
+                )
             )
             return
         sitting.verifying = True
@@ -85,12 +94,14 @@ class FaceChecks:
             await sitting.give_back(time.monotonic() - started)
         if result.busy:  # the same challenge stays: the page sends the same burst again
             await sitting.send(
-                p.CHECK_RESULT,
-                stage=stage,
-                passed=False,
-                reason=p.BUSY,
-                message=result.message,
-                tries_left=sitting.tries_left(),
+                p.CheckResult(
+                    type=p.CHECK_RESULT,
+                    stage=stage,
+                    passed=False,
+                    reason=p.BUSY,
+                    message=result.message,
+                    tries_left=sitting.tries_left(),
+                )
             )
             return
         reason = str(getattr(result.reason, "value", result.reason))
@@ -113,22 +124,26 @@ class FaceChecks:
                 )
                 message = f"{result.message}。未通过次数已达上限，已通知监考人员，请等待处理"
             await sitting.send(
-                p.CHECK_RESULT,
-                stage=stage,
-                passed=False,
-                reason=reason,
-                message=message,
-                tries_left=left,
-                challenge=sitting.new_challenge().for_page() if left > 0 else None,
+                p.CheckResult(
+                    type=p.CHECK_RESULT,
+                    stage=stage,
+                    passed=False,
+                    reason=reason,
+                    message=message,
+                    tries_left=left,
+                    challenge=sitting.new_challenge().for_page() if left > 0 else None,
+                )
             )
             return
         sitting.challenge = None
         await sitting.send(
-            p.CHECK_RESULT,
-            stage=stage,
-            passed=True,
-            reason=reason,
-            message="验证通过",
-            tries_left=sitting.tries_left(),
+            p.CheckResult(
+                type=p.CHECK_RESULT,
+                stage=stage,
+                passed=True,
+                reason=reason,
+                message="验证通过",
+                tries_left=sitting.tries_left(),
+            )
         )
         await sitting.passed(stage)

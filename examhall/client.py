@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, overload
 
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -26,7 +25,7 @@ class HallClient:
         base_url: str,
         cookie: str,
         origin: str | None = None,
-        on_message: Callable[[dict[str, Any]], None] | None = None,
+        on_message: Callable[[p.ServerMessage], None] | None = None,
         inbox_limit: int | None = None,
     ) -> None:
         """``base_url`` like http://127.0.0.1:8000; ``cookie`` the session cookie header.
@@ -38,18 +37,18 @@ class HallClient:
             self.headers["Origin"] = origin
         self.on_message = on_message
         self.ws: ClientConnection | None = None
-        self.inbox: deque[dict[str, Any]] = deque(maxlen=inbox_limit)
+        self.inbox: deque[p.ServerMessage] = deque(maxlen=inbox_limit)
         self.arrived = asyncio.Event()
-        self.welcome: dict[str, Any] = {}
-        self.items: list[dict[str, Any]] = []
+        self.welcome: p.Welcome | None = None
+        self.items: list[p.Item] = []
         self.state = ""
         self.unacked: dict[int, tuple[list[str], int]] = {}  # item -> (choice, seq)
         self.seqs: dict[int, itertools.count[int]] = {}
-        self.closed_with: dict[str, Any] | None = None
-        self.challenge: dict[str, Any] | None = None  # what the pending check asks now
+        self.closed_with: p.Bye | None = None
+        self.challenge: p.PageChallenge | None = None  # what the pending check asks now
         self._reader: asyncio.Task[None] | None = None
 
-    async def connect(self) -> dict[str, Any]:
+    async def connect(self) -> p.Welcome:
         """Open (or reopen) the socket; returns the welcome and resends unacknowledged answers."""
         self.ws = await websockets.connect(
             self.url, additional_headers=self.headers, max_size=2**22, open_timeout=20
@@ -59,36 +58,39 @@ class HallClient:
         self.inbox.clear()
         self._reader = asyncio.create_task(self._read())
         with contextlib.suppress(websockets.ConnectionClosed):  # refused: the bye says why
-            await self.ws.send(p.encode(p.HELLO, v=p.VERSION))
-        self.welcome = await self.expect(p.WELCOME)
-        self.state = self.welcome["state"]
+            await self.ws.send(p.encode(p.Hello(type=p.HELLO, v=p.VERSION)))
+        welcome = self.welcome = await self.expect(p.WELCOME)
+        self.state = welcome["state"]
         for item, (choice, seq) in list(self.unacked.items()):
-            stored = self.welcome["answers"].get(str(item))
+            stored = welcome["answers"].get(str(item))
             if stored and stored["seq"] >= seq:
                 self.unacked.pop(item, None)
             else:
-                await self.ws.send(p.encode(p.ANSWER, item=item, choice=choice, seq=seq))
-        return self.welcome
+                answer = p.Answer(type=p.ANSWER, item=item, choice=choice, seq=seq)
+                await self.ws.send(p.encode(answer))
+        return welcome
 
     async def _read(self) -> None:
         assert self.ws is not None
         try:
             async for raw in self.ws:
-                message = json.loads(raw)
-                kind = message["type"]
-                if kind == p.PAPER:
+                message = p.decode_server(raw)
+                if message["type"] == p.PAPER:
                     self.items = message["items"]
-                elif kind == p.STATE:
+                elif message["type"] == p.STATE:
                     self.state = message["state"]
-                elif kind == p.ACK:
+                elif message["type"] == p.ACK:
                     pending = self.unacked.get(message["item"])
                     if pending and pending[1] <= message["seq"]:
                         self.unacked.pop(message["item"], None)
-                if kind in (p.CHECK, p.CHECK_RESULT, p.ERROR) and message.get("challenge"):
+                if message["type"] == p.CHECK:
                     self.challenge = message["challenge"]
-                elif kind == p.CHECK_RESULT and message["passed"]:
-                    self.challenge = None
-                elif kind == p.BYE:
+                elif message["type"] == p.CHECK_RESULT or message["type"] == p.ERROR:
+                    if message.get("challenge"):  # a failed try comes with the next one
+                        self.challenge = message.get("challenge")
+                    elif message["type"] == p.CHECK_RESULT and message["passed"]:
+                        self.challenge = None
+                elif message["type"] == p.BYE:
                     self.closed_with = message
                 self.inbox.append(message)
                 if self.on_message is not None:
@@ -104,14 +106,51 @@ class HallClient:
         """The socket is up and its messages are being read."""
         return self._reader is not None and not self._reader.done()
 
-    async def expect(self, kind: str, within: float = 30.0, **match: Any) -> dict[str, Any]:
+    @overload
+    async def expect(
+        self, kind: Literal["welcome"], within: float = ..., **match: Any
+    ) -> p.Welcome: ...
+    @overload
+    async def expect(
+        self, kind: Literal["paper"], within: float = ..., **match: Any
+    ) -> p.Paper: ...
+    @overload
+    async def expect(self, kind: Literal["ack"], within: float = ..., **match: Any) -> p.Ack: ...
+    @overload
+    async def expect(
+        self, kind: Literal["check"], within: float = ..., **match: Any
+    ) -> p.Check: ...
+    @overload
+    async def expect(
+        self, kind: Literal["check_result"], within: float = ..., **match: Any
+    ) -> p.CheckResult: ...
+    @overload
+    async def expect(
+        self, kind: Literal["state"], within: float = ..., **match: Any
+    ) -> p.State: ...
+    @overload
+    async def expect(
+        self, kind: Literal["result"], within: float = ..., **match: Any
+    ) -> p.Result: ...
+    @overload
+    async def expect(
+        self, kind: Literal["error"], within: float = ..., **match: Any
+    ) -> p.Error: ...
+    @overload
+    async def expect(
+        self, kind: Literal["notice"], within: float = ..., **match: Any
+    ) -> p.Notice: ...
+    @overload
+    async def expect(self, kind: Literal["bye"], within: float = ..., **match: Any) -> p.Bye: ...
+    async def expect(self, kind: str, within: float = 30.0, **match: Any) -> Any:
         """The next message of ``kind`` (and fields equal to ``match``) arriving ``within``
         seconds; messages of other kinds stay in the inbox."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while True:
             for message in list(self.inbox):
-                if message["type"] == kind and all(message.get(k) == v for k, v in match.items()):
+                fields: Mapping[str, object] = message
+                if message["type"] == kind and all(fields.get(k) == v for k, v in match.items()):
                     self.inbox.remove(message)
                     return message
             if self._reader is not None and self._reader.done():
@@ -122,7 +161,7 @@ class HallClient:
             self.arrived.clear()
             await asyncio.wait_for(self.arrived.wait(), left)
 
-    def received(self, kind: str) -> list[dict[str, Any]]:
+    def received(self, kind: str) -> list[p.ServerMessage]:
         return [m for m in self.inbox if m["type"] == kind]
 
     async def answer(self, item: int, choice: list[str]) -> int:
@@ -130,17 +169,17 @@ class HallClient:
         assert self.ws is not None
         seq = next(self.seqs.setdefault(item, itertools.count(1)))
         self.unacked[item] = (choice, seq)
-        await self.ws.send(p.encode(p.ANSWER, item=item, choice=choice, seq=seq))
+        await self.ws.send(p.encode(p.Answer(type=p.ANSWER, item=item, choice=choice, seq=seq)))
         return seq
 
-    async def send(self, kind: str, **fields: Any) -> None:
+    async def send(self, message: p.ClientMessage) -> None:
         assert self.ws is not None
-        await self.ws.send(p.encode(kind, **fields))
+        await self.ws.send(p.encode(message))
 
     async def burst(self, frames: list[bytes], challenge: str | None = None) -> None:
         """Send a burst for the pending challenge (or for ``challenge``, an id)."""
         assert self.ws is not None
-        known = challenge or (self.challenge or {}).get("id", "")
+        known = challenge or (self.challenge["id"] if self.challenge else "")
         await self.ws.send(p.encode_burst(known, frames))
 
     async def close(self) -> None:

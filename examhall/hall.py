@@ -15,7 +15,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.responses import Response
@@ -32,8 +32,7 @@ from examhall.seat import Refused, find_seat
 from examhall.sitting import Sitting
 from examhall.writes import Writes
 from face.client import FaceService
-from models.enums import AttemptStatus
-from models.exam import Attempt
+from rules import exam
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,8 @@ class Hall:
         if op == "takeover" and message.get("conn") == sitting.conn:
             await sitting.close(p.TAKEN_OVER, "本场考试已在另一个页面或设备上打开，此页面已断开")
         elif op == "notice":
-            await sitting.send(p.NOTICE, text=str(message.get("text", ""))[:500])
+            text = str(message.get("text", ""))[:500]
+            await sitting.send(p.Notice(type=p.NOTICE, text=text))
         elif op == "end":
             await sitting.ended(str(message.get("reason", "")))
         elif op == "recheck":
@@ -117,12 +117,10 @@ class Hall:
     async def sweep(self, now: datetime) -> int:
         """Attempts whose grace period is over with nobody connected to finish them:
         graded and flagged as unverified. Any node may run this; one update wins."""
-        grace = timedelta(seconds=self.settings.exam_grace_seconds)
-        overdue = await Attempt.filter(
-            status=AttemptStatus.IN_PROGRESS, deadline__lt=now - grace
-        ).values_list("id", "paper_id", "paper__pass_mark")
         done = 0
-        for attempt_id, paper_id, pass_mark in overdue:
+        for attempt_id, paper_id, pass_mark in await exam.overdue(
+            now, self.settings.exam_grace_seconds
+        ):
             if attempt_id in self.sittings:
                 continue
             done += bool(await self.finalise(attempt_id, paper_id, pass_mark, verified=False))
@@ -130,21 +128,11 @@ class Hall:
 
     async def finalise(
         self, attempt_id: int, paper_id: int, pass_mark: int, verified: bool
-    ) -> papers.Grade | None:
-        """Grade and submit once. Unverified attempts are flagged for proctors."""
-        grade = await papers.grade(paper_id, pass_mark, attempt_id, self.texts)
-        values: dict[str, Any] = {
-            "status": AttemptStatus.SUBMITTED,
-            "submitted_at": datetime.now(UTC),
-            "score": grade.score,
-            "passed": grade.passed,
-        }
-        if not verified:
-            values.update(flagged=True, flag_reason="交卷人脸验证未在规定时间内完成（未核验）")
-        changed = await Attempt.filter(id=attempt_id, status=AttemptStatus.IN_PROGRESS).update(
-            **values
-        )
-        if not changed:
+    ) -> exam.Grade | None:
+        """Grade and submit once (rules/exam.py), with the process's answer keys; the
+        timeline and the monitor hear of it."""
+        grade = await exam.finalise(attempt_id, paper_id, pass_mark, verified, self.texts.keys)
+        if grade is None:
             return None
         self.event(attempt_id, "submitted", score=grade.score, verified=verified)
         if not verified:
@@ -205,14 +193,14 @@ async def _serve(
         seat = await find_seat(physician_id, datetime.now(UTC))
     except Refused as exc:
         await ws.accept()
-        await ws.send_text(p.encode(p.BYE, code=exc.code, message=exc.message))
+        await ws.send_text(p.encode(p.Bye(type=p.BYE, code=exc.code, message=exc.message)))
         await ws.close(code=4003)
         return
     except Exception as exc:  # e.g. no questions in the bank
         log.exception("no seat for physician %s", physician_id)
         await ws.accept()
         message = getattr(exc, "message", "暂时无法进入考场，请稍后重试")
-        await ws.send_text(p.encode(p.BYE, code=p.BUSY, message=message))
+        await ws.send_text(p.encode(p.Bye(type=p.BYE, code=p.BUSY, message=message)))
         await ws.close(code=4003)
         return
     await ws.accept()

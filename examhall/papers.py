@@ -1,4 +1,4 @@
-"""Papers: drawn per physician ahead of the window, and graded on the server.
+"""Papers: drawn per physician ahead of the window, and shown to the physician who sits one.
 
 A paper has the period's number of questions: public knowledge (laws, ethics, humanities)
 and professional questions of the physician's practice category and scope. The order of the
@@ -15,7 +15,7 @@ import random
 import secrets
 import time
 from array import array
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,6 +217,11 @@ class Texts:
     def __getitem__(self, question_id: int) -> Text:
         return self._texts[question_id]
 
+    async def keys(self, question_ids: Collection[int]) -> dict[int, list[str]]:
+        """The answer keys of these questions (rules.exam.AnswerKeys), from the cache."""
+        await self.ensure(question_ids)
+        return {qid: self._texts[qid].answer for qid in question_ids}
+
 
 @dataclass(slots=True)
 class Sheet:
@@ -284,33 +289,3 @@ async def load_paper(paper_id: int, texts: Texts) -> tuple[Sheet, str]:
         offsets=offsets,
     )
     return sheet, '{"type":"paper","items":[' + ",".join(parts) + "]}"
-
-
-@dataclass(frozen=True)
-class Grade:
-    score: int
-    correct: int
-    total: int
-    passed: bool
-
-
-GRADED_ITEMS = "SELECT id, question_id, option_map, points FROM paper_item WHERE paper_id = ?"
-GIVEN = "SELECT item_id, choice FROM answer WHERE attempt_id = ?"
-
-
-async def grade(paper_id: int, pass_mark: int, attempt_id: int, texts: Texts) -> Grade:
-    """Score out of 100: the share of points of the questions answered exactly right."""
-    items = await fetch(GRADED_ITEMS, paper_id)
-    given = {r["item_id"]: as_json(r["choice"]) for r in await fetch(GIVEN, attempt_id)}
-    await texts.ensure(r["question_id"] for r in items)
-    total = sum(r["points"] for r in items)
-    earned = 0
-    correct = 0
-    for item in items:
-        option_map = as_json(item["option_map"])
-        chosen = sorted(option_map.get(c, "?") for c in given.get(item["id"], []))
-        if chosen and chosen == texts[item["question_id"]].answer:
-            earned += item["points"]
-            correct += 1
-    score = round(100 * earned / total) if total else 0
-    return Grade(score, correct, len(items), score >= pass_mark)

@@ -51,69 +51,78 @@ Server → client
 
 Times are seconds (floats) remaining as the server counts them; clients show them and
 never decide anything on their own clock.
+
+In Python each message is a TypedDict below (``Ack``, ``CheckResult``, …; ``ClientMessage``
+and ``ServerMessage`` are their unions, told apart by ``type``): the hall builds them,
+``encode`` writes them, ``decode`` checks a client's, ``decode_server`` reads a server's (the
+client of examhall/client.py and the load-test tool), and mypy checks every field on both
+sides. The page's script gets the names from ``for_page``.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final, Literal, NotRequired, TypedDict, cast
 
-VERSION = 2
-PATH = "/examhall/ws"
+from face.challenge import PageChallenge
+
+VERSION: Final = 2
+PATH: Final = "/examhall/ws"
 
 # client → server
-HELLO = "hello"
-ANSWER = "answer"
-HEARTBEAT = "heartbeat"
-VISIBILITY = "visibility"
-SUBMIT = "submit"
+HELLO: Final = "hello"
+ANSWER: Final = "answer"
+HEARTBEAT: Final = "heartbeat"
+VISIBILITY: Final = "visibility"
+SUBMIT: Final = "submit"
 CLIENT_TYPES = (HELLO, ANSWER, HEARTBEAT, VISIBILITY, SUBMIT)
 
 # server → client
-WELCOME = "welcome"
-PAPER = "paper"
-ACK = "ack"
-CHECK = "check"
-CHECK_RESULT = "check_result"
-STATE = "state"
-RESULT = "result"
-ERROR = "error"
-NOTICE = "notice"
-BYE = "bye"
+WELCOME: Final = "welcome"
+PAPER: Final = "paper"
+ACK: Final = "ack"
+CHECK: Final = "check"
+CHECK_RESULT: Final = "check_result"
+STATE: Final = "state"
+RESULT: Final = "result"
+ERROR: Final = "error"
+NOTICE: Final = "notice"
+BYE: Final = "bye"
+SERVER_TYPES = (WELCOME, PAPER, ACK, CHECK, CHECK_RESULT, STATE, RESULT, ERROR, NOTICE, BYE)
 
 # attempt states as the client sees them
-WAITING = "waiting"  # the waiting room: the start check can be passed, the test has not begun
-TESTING = "testing"  # questions can be answered
-CHECKING = "checking"  # a random check is pending: answering is paused
-FINISHING = "finishing"  # the submit check is pending (asked for, or the time is up)
-SUBMITTED = "submitted"  # graded
-ENDED = "ended"  # ended by a proctor or voided
+WAITING: Final = "waiting"  # the waiting room: the start check can be passed, not begun
+TESTING: Final = "testing"  # questions can be answered
+CHECKING: Final = "checking"  # a random check is pending: answering is paused
+FINISHING: Final = "finishing"  # the submit check is pending (asked for, or the time is up)
+SUBMITTED: Final = "submitted"  # graded
+ENDED: Final = "ended"  # ended by a proctor or voided
 STATES = (WAITING, TESTING, CHECKING, FINISHING, SUBMITTED, ENDED)
 
 # face-check stages
-START = "start"
-RANDOM = "random"
-FINAL = "submit"
+START: Final = "start"
+RANDOM: Final = "random"
+FINAL: Final = "submit"
 
 # error and bye codes
-BAD_MESSAGE = "bad_message"
-TOO_FAST = "too_fast"
-PAUSED = "paused"
-LOCKED = "locked"
-NOT_STARTED = "not_started"
-NO_CHECK = "no_check"
-BUSY = "busy"
-TAKEN_OVER = "taken_over"
-NOT_OPEN = "not_open"
-NOT_ELIGIBLE = "not_eligible"
-DONE = "done"
-ENDED_BY_PROCTOR = "ended_by_proctor"
-STALE = "stale"  # a burst for a challenge that is no longer the pending one
-LOGGED_OUT = "logged_out"  # the physician's log-in ended (password changed, account disabled)
+BAD_MESSAGE: Final = "bad_message"
+TOO_FAST: Final = "too_fast"
+PAUSED: Final = "paused"
+LOCKED: Final = "locked"
+NOT_STARTED: Final = "not_started"
+NO_CHECK: Final = "no_check"
+BUSY: Final = "busy"
+TAKEN_OVER: Final = "taken_over"
+NOT_OPEN: Final = "not_open"
+NOT_ELIGIBLE: Final = "not_eligible"
+DONE: Final = "done"
+ENDED_BY_PROCTOR: Final = "ended_by_proctor"
+STALE: Final = "stale"  # a burst for a challenge that is no longer the pending one
+LOGGED_OUT: Final = "logged_out"  # the log-in ended (password changed, account disabled)
 
 # check_result reasons besides the FaceReason values
-LIMIT = "limit"  # no tries left: a proctor decides
-NO_REFERENCE = "no_reference"  # no registered photo: nothing to compare with, not a try
+LIMIT: Final = "limit"  # no tries left: a proctor decides
+NO_REFERENCE: Final = "no_reference"  # no registered photo: nothing to compare with, not a try
 
 MAX_TEXT_BYTES = 8 * 1024  # a text message larger than this is refused
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024  # any message (a burst included): the server's limit
@@ -122,15 +131,159 @@ MAX_NUMBER = 2**31 - 1  # item ids and sequence numbers fit a database integer
 BURST_MAGIC = b"BRST"
 
 
+# --- the messages ------------------------------------------------------------------------
+# TypedDicts: plain dicts at run time (nothing is checked or copied on the hot path), checked
+# by mypy where they are built and read. A message is built with its type first and its
+# fields in the order below: the JSON keeps that order.
+
+
+class Hello(TypedDict):
+    type: Literal["hello"]
+    v: int
+
+
+class Answer(TypedDict):
+    type: Literal["answer"]
+    item: int
+    choice: list[str]  # option ids
+    seq: int
+
+
+class Heartbeat(TypedDict):
+    type: Literal["heartbeat"]
+
+
+class Visibility(TypedDict):
+    type: Literal["visibility"]
+    hidden: bool
+
+
+class Submit(TypedDict):
+    type: Literal["submit"]
+
+
+ClientMessage = Hello | Answer | Heartbeat | Visibility | Submit
+
+
+class StoredAnswer(TypedDict):
+    choice: list[str]
+    seq: int
+
+
+class Welcome(TypedDict):
+    type: Literal["welcome"]
+    v: int
+    attempt: int
+    state: str  # one of STATES
+    remaining: float
+    opens_in: float
+    answers: dict[str, StoredAnswer]  # by item id (a JSON key: a string)
+    check: str | None  # the stage pending
+    tries_left: int
+    question_count: int
+    duration: int  # seconds
+    pass_mark: int
+    photo: bool
+
+
+class Option(TypedDict):
+    id: str
+    text: str
+
+
+class Item(TypedDict):
+    id: int
+    position: int
+    type: str  # a QuestionType value
+    stem: str
+    options: list[Option]
+
+
+class Paper(TypedDict):
+    """Assembled from cached JSON fragments by ``examhall.papers.load_paper``."""
+
+    type: Literal["paper"]
+    items: list[Item]
+
+
+class Ack(TypedDict):
+    type: Literal["ack"]
+    item: int
+    seq: int
+
+
+class Check(TypedDict):
+    type: Literal["check"]
+    stage: str
+    message: str
+    tries_left: int
+    challenge: PageChallenge
+
+
+class CheckResult(TypedDict):
+    type: Literal["check_result"]
+    stage: str
+    passed: bool
+    reason: str  # a FaceReason value, BUSY, LIMIT or NO_REFERENCE
+    message: str
+    tries_left: int
+    challenge: NotRequired[PageChallenge | None]  # the next one, after a failed try
+
+
+class State(TypedDict):
+    type: Literal["state"]
+    state: str
+    remaining: float
+    opens_in: float
+    message: str
+
+
+class Result(TypedDict):
+    type: Literal["result"]
+    score: int
+    passed: bool
+    pass_mark: int
+
+
+class Error(TypedDict):
+    type: Literal["error"]
+    code: str
+    message: str
+    refused: NotRequired[str]  # the type of the message refused, "frame" for a burst
+    item: NotRequired[int]  # an answer refused: kept by the page and sent again
+    seq: NotRequired[int]
+    challenge: NotRequired[PageChallenge | None]  # STALE: the challenge pending now
+
+
+class Notice(TypedDict):
+    type: Literal["notice"]
+    text: str
+
+
+class Bye(TypedDict):
+    type: Literal["bye"]
+    code: str
+    message: str
+
+
+ServerMessage = Welcome | Paper | Ack | Check | CheckResult | State | Result | Error | Notice | Bye
+Message = ClientMessage | ServerMessage
+
+
 class ProtocolError(ValueError):
     """A client message that does not follow the protocol."""
 
 
-def encode(kind: str, **fields: Any) -> str:
-    return json.dumps({"type": kind, **fields}, ensure_ascii=False, separators=(",", ":"))
+# One encoder for every message: json.dumps with these arguments would build a new one each time.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def decode(text: str) -> dict[str, Any]:
+def encode(message: Message) -> str:
+    """A message as it goes on the wire: compact JSON, non-ASCII text as is."""
+    return _encode(message)
+
+
+def decode(text: str) -> ClientMessage:
     """A client's text message, checked for shape (not for meaning)."""
     if len(text.encode()) > MAX_TEXT_BYTES:
         raise ProtocolError("消息过大")
@@ -152,6 +305,12 @@ def decode(text: str) -> dict[str, Any]:
             raise ProtocolError("答案格式错误")
     if message["type"] == VISIBILITY and not isinstance(message.get("hidden"), bool):
         raise ProtocolError("页面状态格式错误")
+    return cast(ClientMessage, message)
+
+
+def decode_server(text: str | bytes) -> ServerMessage:
+    """A server's message as a client reads it: trusted, not checked."""
+    message: ServerMessage = json.loads(text)
     return message
 
 
@@ -190,7 +349,6 @@ def decode_burst(data: bytes) -> tuple[str, list[bytes]]:
     return challenge[:64], frames
 
 
-SERVER_TYPES = (WELCOME, PAPER, ACK, CHECK, CHECK_RESULT, STATE, RESULT, ERROR, NOTICE, BYE)
 CODES = (
     BAD_MESSAGE,
     TOO_FAST,

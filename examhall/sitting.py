@@ -13,40 +13,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import random
 import time
 import uuid
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
-from tortoise.expressions import F
 
-from core import metrics
 from core.db import as_json, fetch
-from examhall import papers
+from examhall import messages, papers, timer
 from examhall import protocol as p
 from examhall.beats import Login
 from examhall.seat import Seat
 from examhall.state import Checks, derive
 from face.challenge import Challenge, new_challenge
-from models.enums import AttemptStatus, FaceReason, FaceStage
-from models.exam import Attempt
+from models.enums import FaceReason, FaceStage
+from rules import exam
 
 if TYPE_CHECKING:
     from examhall.hall import Hall
 
-log = logging.getLogger(__name__)
-
 STAGES = {p.START: FaceStage.START, p.RANDOM: FaceStage.RANDOM, p.FINAL: FaceStage.SUBMIT}
-RANDOM_BETWEEN = (0.2, 0.8)  # of the duration
-RANDOM_RESPONSE = timedelta(minutes=3)  # a random check still pending after this is flagged
-HIDDEN_FLAG_AT = 5  # leaving the page this many times flags the attempt
-TIME_PUSH_SECONDS = 30.0  # the remaining time is re-sent this often
-START_SPREAD_SECONDS = 3.0  # waiting pages begin within this much after the window opens
 RATE = 20.0  # messages per second a client may send on average
 BURST = 60.0
 NO_PHOTO_MESSAGE = (
@@ -60,25 +49,16 @@ ASKS = {
 }
 ANSWERS = "SELECT item_id, choice, seq FROM answer WHERE attempt_id = ?"
 CHECKS = "SELECT stage, passed, approved_by_id FROM face_check WHERE attempt_id = ?"
-REFUSALS = {
-    p.WAITING: (p.NOT_STARTED, "考试尚未开始"),
-    p.CHECKING: (p.PAUSED, "请先完成随机人脸识别，再继续答题"),
-    p.FINISHING: (p.LOCKED, "答题已锁定"),
-    p.SUBMITTED: (p.LOCKED, "试卷已提交"),
-    p.ENDED: (p.LOCKED, "本次测评已终止"),
-}
 
 
 class Sitting:
     """One connected page of one attempt."""
 
     __slots__ = (
-        "_flag_lock",
         "_last",
         "_paper_z",
         "_send_lock",
         "_tokens",
-        "_wake",
         "attempt",
         "challenge",
         "checks",
@@ -92,6 +72,7 @@ class Sitting:
         "sheet",
         "state",
         "verifying",
+        "wake",
         "ws",
     )
 
@@ -119,15 +100,14 @@ class Sitting:
         self._paper_z = b""  # the paper message, compressed, while waiting for the start
         self.closed = False
         self._send_lock = asyncio.Lock()
-        self._flag_lock = asyncio.Lock()
-        self._wake = asyncio.Event()
+        self.wake = asyncio.Event()  # the timer looks again (examhall/timer.py)
         self._tokens = BURST
         self._last = time.monotonic()
 
     # --- sending ----------------------------------------------------------------
 
-    async def send(self, kind: str, **fields: Any) -> None:
-        await self.send_text(p.encode(kind, **fields))
+    async def send(self, message: p.ServerMessage) -> None:
+        await self.send_text(p.encode(message))
 
     async def send_text(self, text: str) -> None:
         if self.closed or self.ws.application_state != WebSocketState.CONNECTED:
@@ -139,9 +119,9 @@ class Sitting:
     async def close(self, code: str, message: str) -> None:
         if self.closed:
             return
-        await self.send(p.BYE, code=code, message=message)
+        await self.send(p.Bye(type=p.BYE, code=code, message=message))
         self.closed = True
-        self._wake.set()
+        self.wake.set()
         with contextlib.suppress(Exception):
             await self.ws.close(code=1000 if code == p.DONE else 4000)
 
@@ -190,14 +170,14 @@ class Sitting:
                 )
         hall.sittings[attempt.id] = self
         hall.event(attempt.id, "connected", node=hall.node)
-        timer: asyncio.Task[None] | None = None
+        ticking: asyncio.Task[None] | None = None
         try:
             await self._welcome()
             if self.entered is not None:
                 self.entered()  # admitted: the next physician may enter
             # The timer starts from the state the welcome derived (the random check's
             # moment, the deadline), not from the state a fresh sitting starts with.
-            timer = asyncio.create_task(self._timer())
+            ticking = asyncio.create_task(timer.run(self))
             while not self.closed:
                 message = await self.ws.receive()
                 if message["type"] == "websocket.disconnect":
@@ -208,21 +188,26 @@ class Sitting:
                         with contextlib.suppress(p.ProtocolError):
                             refused = p.decode(message["text"])["type"]
                     await self.send(
-                        p.ERROR, code=p.TOO_FAST, message="操作过于频繁，请稍候", refused=refused
+                        p.Error(
+                            type=p.ERROR,
+                            code=p.TOO_FAST,
+                            message="操作过于频繁，请稍候",
+                            refused=refused,
+                        )
                     )
                     continue
                 if message.get("bytes") is not None:
                     await hall.checks.burst(self, message["bytes"])
                 elif message.get("text") is not None:
-                    await self._text(message["text"])
+                    await messages.text(self, message["text"])
         except WebSocketDisconnect:
             pass
         finally:
             self.closed = True
-            if timer is not None:
-                timer.cancel()
+            if ticking is not None:
+                ticking.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await timer
+                    await ticking
             if hall.sittings.get(attempt.id) is self:
                 del hall.sittings[attempt.id]
             with contextlib.suppress(Exception):
@@ -240,7 +225,7 @@ class Sitting:
 
     async def _welcome(self) -> None:
         attempt = self.attempt
-        answers = {
+        answers: dict[str, p.StoredAnswer] = {
             str(row["item_id"]): {"choice": as_json(row["choice"]), "seq": row["seq"]}
             for row in await fetch(ANSWERS, attempt.id)
         }
@@ -249,21 +234,23 @@ class Sitting:
         now = datetime.now(UTC)
         self.state, self.pending = derive(attempt, self.checks.passed, now)
         if self.state == p.WAITING and self.pending is None and now >= self.seat.window.starts_at:
-            await self._begin(now)
+            await self.begin(now)
         await self.send(
-            p.WELCOME,
-            v=p.VERSION,
-            attempt=attempt.id,
-            state=self.state,
-            remaining=self.remaining(),
-            opens_in=self.opens_in(),
-            answers=answers,
-            check=self.pending,
-            tries_left=self.tries_left(),
-            question_count=len(self.sheet),
-            duration=self.seat.duration_minutes * 60,
-            pass_mark=self.seat.pass_mark,
-            photo=self.seat.has_photo,
+            p.Welcome(
+                type=p.WELCOME,
+                v=p.VERSION,
+                attempt=attempt.id,
+                state=self.state,
+                remaining=self.remaining(),
+                opens_in=self.opens_in(),
+                answers=answers,
+                check=self.pending,
+                tries_left=self.tries_left(),
+                question_count=len(self.sheet),
+                duration=self.seat.duration_minutes * 60,
+                pass_mark=self.seat.pass_mark,
+                photo=self.seat.has_photo,
+            )
         )
         if self.state in (p.SUBMITTED, p.ENDED):
             await self.finished_message()
@@ -283,28 +270,25 @@ class Sitting:
     async def finished_message(self) -> None:
         if self.state == p.SUBMITTED and self.attempt.score is not None:
             await self.send(
-                p.RESULT,
-                score=self.attempt.score,
-                passed=bool(self.attempt.passed),
-                pass_mark=self.seat.pass_mark,
+                p.Result(
+                    type=p.RESULT,
+                    score=self.attempt.score,
+                    passed=bool(self.attempt.passed),
+                    pass_mark=self.seat.pass_mark,
+                )
             )
             await self.close(p.DONE, "试卷已提交")
         else:
             await self.close(p.ENDED_BY_PROCTOR, self.attempt.ended_reason or "本次测评已终止")
 
-    async def _begin(self, now: datetime) -> None:
-        """Start the clock: the deadline, and the moment of the random check."""
-        duration = timedelta(minutes=self.seat.duration_minutes)
-        deadline = min(now + duration, self.seat.window.ends_at)
-        random_at = now + (deadline - now) * random.uniform(*RANDOM_BETWEEN)
-        changed = await Attempt.filter(id=self.attempt.id, started_at__isnull=True).update(
-            status=AttemptStatus.IN_PROGRESS,
-            started_at=now,
-            deadline=deadline,
-            random_check_at=random_at,
+    async def begin(self, now: datetime) -> None:
+        """Start the clock (rules/exam.py: the deadline, the moment of the random check)."""
+        seat = self.seat
+        deadline = await exam.start(
+            self.attempt.id, now, seat.duration_minutes, seat.window.ends_at
         )
         await self.attempt.refresh()
-        if changed:
+        if deadline is not None:
             self.hall.event(self.attempt.id, "started", deadline=deadline.isoformat())
         self.state, self.pending = p.TESTING, None
 
@@ -319,11 +303,13 @@ class Sitting:
         challenge = self.new_challenge()
         self.hall.event(self.attempt.id, "check_asked", stage=stage, actions=challenge.codes)
         await self.send(
-            p.CHECK,
-            stage=stage,
-            message=ASKS[stage],
-            tries_left=self.tries_left(),
-            challenge=challenge.for_page(),
+            p.Check(
+                type=p.CHECK,
+                stage=stage,
+                message=ASKS[stage],
+                tries_left=self.tries_left(),
+                challenge=challenge.for_page(),
+            )
         )
 
     def new_challenge(self) -> Challenge:
@@ -337,11 +323,13 @@ class Sitting:
         """The state and the server's clock (sent on changes and every 30 s)."""
         now = now or datetime.now(UTC)
         await self.send(
-            p.STATE,
-            state=self.state,
-            remaining=self.remaining(now),
-            opens_in=self.opens_in(now),
-            message=message,
+            p.State(
+                type=p.STATE,
+                state=self.state,
+                remaining=self.remaining(now),
+                opens_in=self.opens_in(now),
+                message=message,
+            )
         )
 
     async def announce(self, message: str = "") -> None:
@@ -360,7 +348,7 @@ class Sitting:
         now = datetime.now(UTC)
         self.state, self.pending = derive(self.attempt, self.checks.passed, now)
         if self.state == p.WAITING and self.pending is None and now >= self.seat.window.starts_at:
-            await self._begin(now)
+            await self.begin(now)
         if self.state in (p.SUBMITTED, p.ENDED):
             await self.finished_message()
             return
@@ -370,163 +358,11 @@ class Sitting:
             await self.announce()
             if self.pending:
                 await self.ask(self.pending)
-        self._wake.set()
+        self.wake.set()
 
     async def ended(self, reason: str) -> None:
         await self.attempt.refresh()
         await self.close(p.ENDED_BY_PROCTOR, reason or "监考人员已终止本次测评")
-
-    # --- the timer: window opening, random check, deadline, grace --------------------
-
-    async def _timer(self) -> None:
-        while not self.closed:
-            now = datetime.now(UTC)
-            wake = [now + timedelta(seconds=TIME_PUSH_SECONDS)]
-            attempt = self.attempt
-            if attempt.started_at is None:
-                spread = timedelta(seconds=random.uniform(0, START_SPREAD_SECONDS))
-                wake.append(self.seat.window.starts_at + spread)
-            else:
-                if attempt.random_check_at and self.state == p.TESTING:
-                    wake.append(attempt.random_check_at)
-                if attempt.random_check_at and self.pending == p.RANDOM:
-                    wake.append(attempt.random_check_at + RANDOM_RESPONSE)
-                if attempt.deadline:
-                    wake.append(attempt.deadline)
-                    grace = timedelta(seconds=self.hall.settings.exam_grace_seconds)
-                    wake.append(attempt.deadline + grace)
-            later = [w for w in wake if w > now]
-            target = min(later) if later else now
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), (target - now).total_seconds() + 0.05)
-            if self.closed:
-                return
-            try:
-                await self._tick(datetime.now(UTC))
-            except Exception:
-                log.exception("hall timer of attempt %s", self.attempt.id)
-
-    async def _tick(self, now: datetime) -> None:
-        attempt = self.attempt
-        if attempt.started_at is None:
-            if self.pending is None and now >= self.seat.window.starts_at and not self.verifying:
-                await self._begin(now)
-                await self.send_paper()
-                await self.announce("考试开始")
-            else:  # the waiting room's clock, and a sign of life for the page
-                await self.clock(now)
-            return
-        if self.grace_over(now) and not self.verifying:
-            grade = await self.hall.finalise(
-                attempt.id, self.seat.paper_id, self.seat.pass_mark, verified=False
-            )
-            await attempt.refresh()
-            self.state = p.SUBMITTED
-            if grade is not None:
-                await self.finished_message()
-            return
-        if attempt.deadline and now >= attempt.deadline and self.state != p.FINISHING:
-            self.state, self.pending = p.FINISHING, p.FINAL
-            self.hall.event(attempt.id, "deadline")
-            await self.announce("考试时间到，答题已锁定，请完成交卷人脸识别")
-            await self.ask(p.FINAL)
-            return
-        if (
-            self.pending == p.RANDOM
-            and attempt.random_check_at
-            and now >= attempt.random_check_at + RANDOM_RESPONSE
-            and "随机人脸识别超时" not in attempt.flag_reason
-        ):
-            minutes = int(RANDOM_RESPONSE.total_seconds() // 60)
-            await self.flag(f"随机人脸识别超时（{minutes} 分钟内未完成）", "random_timeout")
-        if (
-            self.state == p.TESTING
-            and attempt.random_check_at
-            and now >= attempt.random_check_at
-            and p.RANDOM not in self.checks.passed
-        ):
-            self.state, self.pending = p.CHECKING, p.RANDOM
-            await self.announce("随机人脸识别，答题已暂停")
-            await self.ask(p.RANDOM)
-            return
-        await self.clock(now)
-
-    # --- messages -------------------------------------------------------------------
-
-    async def _text(self, text: str) -> None:
-        try:
-            message = p.decode(text)
-        except p.ProtocolError as exc:
-            await self.send(p.ERROR, code=p.BAD_MESSAGE, message=str(exc))
-            return
-        kind = message["type"]
-        if kind == p.HEARTBEAT:
-            # Written once a second for the node; the log-in lasts as long as the test,
-            # unless it is ended (the node closes such sittings, examhall/beats.py).
-            self.hall.beats.beat(self.attempt.id, self.login)
-        elif kind == p.HELLO:
-            if message.get("v") != p.VERSION:
-                await self.send(p.ERROR, code=p.BAD_MESSAGE, message="页面版本过旧，请刷新页面")
-        elif kind == p.VISIBILITY:
-            hidden = bool(message["hidden"])
-            self.hall.event(self.attempt.id, "page_hidden" if hidden else "page_visible")
-            if hidden:
-                times = await self.hall.live.count(self.attempt.id, "hidden_events")
-                if times == HIDDEN_FLAG_AT:
-                    await self.flag(f"多次离开考试页面（{times} 次）", "page_hidden")
-        elif kind == p.ANSWER:
-            await self._answer(message)
-        elif kind == p.SUBMIT:
-            await self._submit()
-
-    async def _answer(self, message: dict[str, Any]) -> None:
-        now = datetime.now(UTC)
-        item_id, choice, seq = message["item"], message["choice"], message["seq"]
-        refusal = REFUSALS.get(self.state)
-        if refusal is None and self.attempt.deadline and now >= self.attempt.deadline:
-            refusal = (p.LOCKED, "考试时间已到，答题已锁定")
-        if refusal is not None:
-            await self.send(p.ERROR, code=refusal[0], message=refusal[1], item=item_id, seq=seq)
-            return
-        problem = self.sheet.problem(item_id, choice) if self.sheet else "答案与试题不符"
-        if problem:
-            await self.send(p.ERROR, code=p.BAD_MESSAGE, message=problem, item=item_id, seq=seq)
-            return
-        try:
-            await self.hall.writes.answer(self.attempt.id, item_id, sorted(choice), seq, now)
-        except Exception:
-            await self.send(
-                p.ERROR, code=p.BUSY, message="答案暂未保存，正在重试", item=item_id, seq=seq
-            )
-            return
-        await self.send(p.ACK, item=item_id, seq=seq)
-        metrics.answer_acked(now)
-
-    async def _submit(self) -> None:
-        if self.state != p.TESTING:
-            if self.state == p.FINISHING:
-                await self.ask(p.FINAL)
-                return
-            code, text = (
-                (p.PAUSED, "请先完成随机人脸识别")
-                if self.state == p.CHECKING
-                else (p.LOCKED, "当前不能交卷")
-            )
-            await self.send(p.ERROR, code=code, message=text)
-            return
-        if p.FINAL in self.checks.passed:
-            await self.passed(p.FINAL)  # passed already (by a proctor's hand)
-            return
-        self.state, self.pending = p.FINISHING, p.FINAL
-        now = datetime.now(UTC)
-        await Attempt.filter(id=self.attempt.id, submit_requested_at__isnull=True).update(
-            submit_requested_at=now
-        )
-        self.attempt.submit_requested_at = now
-        self.hall.event(self.attempt.id, "submit_requested")
-        await self.announce("请完成交卷前人脸识别")
-        await self.ask(p.FINAL)
 
     # --- after a face check ---------------------------------------------------------
 
@@ -542,7 +378,7 @@ class Sitting:
         if stage == p.START:
             self.pending = None
             if now >= self.seat.window.starts_at:
-                await self._begin(now)
+                await self.begin(now)
                 await self.send_paper()
                 await self.announce("考试开始")
             else:
@@ -558,20 +394,12 @@ class Sitting:
             await self.attempt.refresh()
             self.state, self.pending = derive(self.attempt, self.checks.passed, now)
             await self.finished_message()
-        self._wake.set()
+        self.wake.set()
 
     async def flag(self, reason: str, cause: str, stage: str = "") -> None:
-        """Flag the attempt for proctors; the reasons add up when there are several."""
-        # The messages' task and the timer's may flag at once (the page left a fifth time
-        # as a random check times out): one at a time, or one reason overwrites the other.
-        async with self._flag_lock:
-            await self.attempt.refresh()
-            reasons = [r for r in self.attempt.flag_reason.split("；") if r]
-            if reason not in reasons:
-                reasons.append(reason)
-            joined = "；".join(reasons)[:500]
-            await Attempt.filter(id=self.attempt.id).update(flagged=True, flag_reason=joined)
-            self.attempt.flagged, self.attempt.flag_reason = True, joined
+        """Flag the attempt for proctors (rules/exam.py), the monitor and the timeline."""
+        joined = await exam.flag(self.attempt.id, reason)
+        self.attempt.flagged, self.attempt.flag_reason = True, joined
         await self.hall.live.update(self.attempt.id, flagged=1)
         self.hall.event(self.attempt.id, "flagged", cause=cause, stage=stage, reason=reason)
 
@@ -579,8 +407,5 @@ class Sitting:
         """Time spent waiting for the verifier is added to the deadline."""
         if seconds <= 0 or self.attempt.deadline is None:
             return
-        await Attempt.filter(id=self.attempt.id).update(
-            time_credit_seconds=F("time_credit_seconds") + seconds,
-            deadline=self.attempt.deadline + timedelta(seconds=seconds),
-        )
+        await exam.give_back(self.attempt.id, self.attempt.deadline, seconds)
         await self.attempt.refresh()

@@ -20,7 +20,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from models.enums import FaceAction
 
@@ -32,6 +32,21 @@ HINTS = {
     FaceAction.TURN_RIGHT: "请慢慢向右转头（转向您的右肩），再转回正面",
     FaceAction.OPEN_MOUTH: "请正对屏幕张大嘴巴（像检查喉咙时说“啊”），保持 1 秒后闭上",
 }
+
+
+class PageAction(TypedDict):
+    code: str  # a FaceAction value
+    label: str
+    hint: str
+
+
+class PageChallenge(TypedDict):
+    """A challenge as the exam hall's protocol sends it (examhall/protocol.py)."""
+
+    id: str
+    actions: list[PageAction]
+    frames: int
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -46,7 +61,7 @@ class Challenge:
     def codes(self) -> list[str]:
         return [a.value for a in self.actions]
 
-    def for_page(self) -> dict[str, Any]:
+    def for_page(self) -> PageChallenge:
         return {
             "id": self.id,
             "actions": [

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -37,10 +36,12 @@ from face.jobs import (
     DEAD_STREAM,
     GROUP,
     STREAM,
+    Envelope,
     Job,
     Kind,
     Outcome,
     Thresholds,
+    decode_reply,
     reply_key,
 )
 from models.enums import FaceReason, FaceStage
@@ -108,10 +109,10 @@ class FaceService:
             reply = await self.redis.blpop([key], timeout=5)
             if reply is None:
                 continue
-            message = json.loads(reply[1])
-            waiter = self._waiters.pop(message["job"], None)
+            job_id, outcome = decode_reply(reply[1])
+            waiter = self._waiters.pop(job_id, None)
             if waiter is not None and not waiter.done():
-                waiter.set_result(Outcome.from_json(message["outcome"]))
+                waiter.set_result(outcome)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -136,7 +137,7 @@ class FaceService:
         pending = await self.redis.xpending(STREAM, GROUP)
         in_progress = int(pending["pending"]) if pending else 0
         oldest: Any = await self.redis.xrange(STREAM, count=1)
-        wait = time.time() - float(oldest[0][1][b"queued_at"]) if oldest else 0.0
+        wait = time.time() - Envelope.of(oldest[0][1]).queued_at if oldest else 0.0
         return QueueStats(
             waiting=max(length - in_progress, 0),
             in_progress=in_progress,

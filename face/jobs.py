@@ -2,15 +2,20 @@
 
 A job is one entry of the Redis stream ``STREAM``, read by the consumer group ``GROUP``:
 binary fields for the pictures and the registered encoding, one JSON field (``meta``) for
-the rest. A worker answers with an ``Outcome`` as JSON pushed onto the asking process's reply
-list (``reply_key``). Nothing here imports the ORM or Starlette: a worker reads a job with
-this module, ``models.enums`` (plain enums) and ``face.analysis`` alone.
+the rest (``Job``); its ``Envelope`` (id, reply list, times) can be read without the rest,
+so a worker drops a late job unread. A worker answers with an ``Outcome`` pushed onto the
+asking process's reply list (``reply_key``) in a reply (``encode_reply``/``decode_reply``).
+A job that keeps failing is parked on ``DEAD_STREAM`` without its pictures.
+
+Nothing here imports the ORM or Starlette: a worker reads a job with this module,
+``models.enums`` (plain enums) and ``face.analysis`` alone (tests/face/test_jobs.py checks).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -20,6 +25,7 @@ from models.enums import FaceReason
 STREAM = "face:jobs"
 GROUP = "face-workers"
 DEAD_STREAM = "face:dead"
+PICTURE_FIELDS = (b"pictures", b"reference", b"reference_photo")  # not kept when parked
 
 
 def reply_key(node: str) -> str:
@@ -61,6 +67,25 @@ class Thresholds:
         )
 
 
+@dataclass(frozen=True)
+class Envelope:
+    """What a job says about itself besides its content."""
+
+    id: str
+    reply_to: str
+    queued_at: float
+    deadline: float  # after this (epoch seconds) the asking process no longer waits
+
+    @classmethod
+    def of(cls, raw: Mapping[bytes, bytes]) -> Envelope:
+        return cls(
+            id=raw[b"id"].decode(),
+            reply_to=raw[b"reply_to"].decode(),
+            queued_at=float(raw[b"queued_at"]),
+            deadline=float(raw[b"deadline"]),
+        )
+
+
 @dataclass
 class Job:
     kind: Kind
@@ -96,20 +121,25 @@ class Job:
             "reference_photo": self.reference_photo,
         }
 
+    @property
+    def envelope(self) -> Envelope:
+        return Envelope(self.id, self.reply_to, self.queued_at, self.deadline)
+
     @classmethod
-    def from_fields(cls, raw: dict[bytes, bytes]) -> Job:
+    def from_fields(cls, raw: Mapping[bytes, bytes]) -> Job:
         meta = json.loads(raw[b"meta"])
         blob = raw.get(b"pictures", b"")
         pictures, at = [], 0
         for size in meta["sizes"]:
             pictures.append(blob[at : at + size])
             at += size
+        envelope = Envelope.of(raw)
         return cls(
             kind=Kind(meta["kind"]),
-            id=raw[b"id"].decode(),
-            reply_to=raw[b"reply_to"].decode(),
-            queued_at=float(raw[b"queued_at"]),
-            deadline=float(raw[b"deadline"]),
+            id=envelope.id,
+            reply_to=envelope.reply_to,
+            queued_at=envelope.queued_at,
+            deadline=envelope.deadline,
             pictures=pictures,
             thresholds=Thresholds(**meta["thresholds"]),
             reference=raw.get(b"reference", b""),
@@ -160,3 +190,14 @@ class Outcome:
         for name in _BINARY:
             data[name] = base64.b64decode(data[name])
         return cls(**data)
+
+
+def encode_reply(job_id: str, outcome: Outcome) -> str:
+    """What a worker pushes onto the asking process's reply list."""
+    return json.dumps({"job": job_id, "outcome": outcome.to_json()})
+
+
+def decode_reply(raw: str | bytes) -> tuple[str, Outcome]:
+    """The job id and its outcome, from a reply list."""
+    message = json.loads(raw)
+    return str(message["job"]), Outcome.from_json(message["outcome"])

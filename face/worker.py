@@ -9,7 +9,6 @@ that dies mid-job leaves it pending, and another worker claims it after
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -24,7 +23,17 @@ from core import logs, metrics
 from core.settings import Settings
 from core.signals import StopFlag
 from face import analysis
-from face.jobs import DEAD_STREAM, GROUP, STREAM, Job, Kind, Outcome
+from face.jobs import (
+    DEAD_STREAM,
+    GROUP,
+    PICTURE_FIELDS,
+    STREAM,
+    Envelope,
+    Job,
+    Kind,
+    Outcome,
+    encode_reply,
+)
 from models.enums import FaceReason
 
 log = logging.getLogger(__name__)
@@ -93,8 +102,8 @@ class Worker:
         if self.deliveries(entry_id) > self.settings.face_max_deliveries:
             self.park(entry_id, fields, "delivered too many times")
             return
-        deadline = float(fields[b"deadline"])
-        if time.time() > deadline - ANSWER_MARGIN:
+        envelope = Envelope.of(fields)
+        if time.time() > envelope.deadline - ANSWER_MARGIN:
             # Its caller has given up, or will have before the answer can come: computing it
             # would waste a core and make the jobs behind it late too (under a backlog, a
             # queue that serves jobs at their deadline answers nobody in time).
@@ -106,16 +115,14 @@ class Worker:
         metrics.face_job_done(job.kind, outcome)
         outcome.queued_ms = round((time.time() - job.queued_at) * 1000, 2)
         outcome.worker = self.name
-        self.answer(fields, outcome)
+        self.answer(envelope, outcome)
         self.finish(entry_id)
 
-    def answer(self, fields: dict[bytes, bytes], outcome: Outcome) -> None:
+    def answer(self, envelope: Envelope, outcome: Outcome) -> None:
         """Push onto the asking process's reply list (gone after 2 minutes if it died)."""
-        reply_to = fields[b"reply_to"]
-        message = json.dumps({"job": fields[b"id"].decode(), "outcome": outcome.to_json()})
         pipe = self.client.pipeline(transaction=True)
-        pipe.rpush(reply_to, message)
-        pipe.expire(reply_to, 120)
+        pipe.rpush(envelope.reply_to, encode_reply(envelope.id, outcome))
+        pipe.expire(envelope.reply_to, 120)
         pipe.execute()
 
     def finish(self, entry_id: bytes) -> None:
@@ -126,13 +133,12 @@ class Worker:
 
     def park(self, entry_id: bytes, fields: dict[bytes, bytes], error: str) -> None:
         log.error("parking face job %s: %s", fields.get(b"id"), error)
-        pictures = (b"pictures", b"reference", b"reference_photo")
-        kept: dict[Any, Any] = {k: v for k, v in fields.items() if k not in pictures}
+        kept: dict[Any, Any] = {k: v for k, v in fields.items() if k not in PICTURE_FIELDS}
         kept[b"error"] = error.encode()
         self.client.xadd(DEAD_STREAM, kept, maxlen=10000)
         metrics.face_job_parked()
         failed = Outcome(False, FaceReason.UNREADABLE, error=error, worker=self.name)
-        self.answer(fields, failed)
+        self.answer(Envelope.of(fields), failed)
         self.finish(entry_id)
 
     def run(self, stop: Any) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import string
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core import metrics
-from core.passwords import MAX_LENGTH, RULES_TEXT, password_problem
+from core.passwords import MAX_LENGTH, RULES_TEXT, password_problem, temporary_password
 from models.org import Account
 from models.physician import Physician
 from rules import audit
@@ -177,17 +176,6 @@ async def set_password(
         must_change_password=temporary,
     )
     return int(await state.sessions.ended(account.id, epoch, keep))
-
-
-ALPHABET = string.ascii_letters + string.digits
-
-
-def temporary_password() -> str:
-    """Ten letters and digits, at least one of each: given by a manager, shown once."""
-    while True:
-        candidate = "".join(secrets.choice(ALPHABET) for _ in range(10))
-        if any(c.isdigit() for c in candidate) and any(c.isalpha() for c in candidate):
-            return candidate
 
 
 async def issue_temporary_password(request: Request, account: Account) -> tuple[str, int]:

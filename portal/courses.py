@@ -4,7 +4,8 @@ A course belongs to one of the three categories and may target a practice catego
 (empty: everyone). Its lessons' minutes should add up to its 课时 × 45; the pages warn when
 they do not. Lesson text is sanitised to a small allow-list of tags. A course or lesson with
 study progress is never deleted (that would erase credited time): it is unpublished instead.
-Every change is audited.
+Those rules, each change with its audit row, are ``rules.courses``; this module parses,
+authorises and renders.
 """
 
 from __future__ import annotations
@@ -19,15 +20,14 @@ from tortoise.expressions import Q
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
-from core import study
-from core.errors import Conflict, DomainError, NotFound
+from core.errors import DomainError, NotFound
 from core.numbers import as_ints
 from models.enums import CourseCategory, Role
-from models.org import Account
 from models.practice import PRACTICE_SCOPES
 from models.training import Course, Lesson, LessonProgress
-from rules import audit
-from web.endpoint import CurrentUser, client_ip, redirect, render, requires, user
+from portal.acting import actor
+from rules import courses as catalogue
+from web.endpoint import redirect, render, requires
 from web.pagination import paginate
 from web.sessions import get_session
 
@@ -35,20 +35,8 @@ LIST_URL = "/office/courses"
 PUBLISHED = {"yes": "已发布", "no": "已停用"}
 
 
-async def _actor(current: CurrentUser) -> Account:
-    return await Account.get(id=current.account_id)
-
-
 def _form(raw: Any) -> dict[str, str]:
     return {k: v for k, v in raw.items() if isinstance(v, str)}
-
-
-def minutes_warning(class_hours: int, minutes: int) -> str:
-    """A course's lessons should take exactly its 课时 × 45 minutes."""
-    expected = class_hours * 45
-    if minutes == expected:
-        return ""
-    return f"各课时学习时长合计 {minutes} 分钟，与课程 {class_hours} 课时（{expected} 分钟）不一致"
 
 
 async def _lesson_minutes(course_ids: list[int]) -> dict[int, tuple[int, int]]:
@@ -85,7 +73,8 @@ async def course_list(request: Request) -> Response:
     page = await paginate(request, _listed(chosen))
     counts = await _lesson_minutes([c.id for c in page.items])
     warnings = {
-        c.id: minutes_warning(c.class_hours, counts.get(c.id, (0, 0))[1]) for c in page.items
+        c.id: catalogue.minutes_warning(c.class_hours, counts.get(c.id, (0, 0))[1])
+        for c in page.items
     }
     context = {
         "page": page,
@@ -114,16 +103,9 @@ async def course_new(request: Request) -> Response:
     values: dict[str, Any] = {"is_published": True, "sort": 0}
     errors: dict[str, str] = {}
     if request.method == "POST":
-        values, errors = study.course_values(_form(await request.form()))
+        values, errors = catalogue.course_values(_form(await request.form()))
         if not errors:
-            course = await Course.create(**values)
-            await audit.record(
-                await _actor(user(request)),
-                "course_created",
-                obj=course,
-                ip=client_ip(request),
-                **_summary(values),
-            )
+            course = await catalogue.create_course(actor(request), values)
             get_session(request).flash(f"课程「{course.title}」已创建，请添加课时内容。")
             return redirect(request, f"{LIST_URL}/{course.id}")
     return render(
@@ -132,10 +114,6 @@ async def course_new(request: Request) -> Response:
         {**_course_context(values, errors), "course": None},
         status_code=400 if errors else 200,
     )
-
-
-def _summary(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if k not in ("description", "body")}
 
 
 async def _course(course_id: int) -> Course:
@@ -163,19 +141,9 @@ async def course_edit(request: Request) -> Response:
     }
     errors: dict[str, str] = {}
     if request.method == "POST":
-        before = _summary(values)
-        values, errors = study.course_values(_form(await request.form()))
+        values, errors = catalogue.course_values(_form(await request.form()))
         if not errors:
-            await Course.filter(id=course.id).update(**values)
-            changed = {k: v for k, v in _summary(values).items() if before.get(k) != v}
-            await audit.record(
-                await _actor(user(request)),
-                "course_updated",
-                obj=course,
-                ip=client_ip(request),
-                before={k: before.get(k) for k in changed},
-                after=changed,
-            )
+            await catalogue.update_course(actor(request), course, values)
             get_session(request).flash("课程信息已保存。")
             return redirect(request, f"{LIST_URL}/{course.id}")
     lessons = await Lesson.filter(course_id=course.id).order_by("sort", "id")
@@ -185,38 +153,16 @@ async def course_edit(request: Request) -> Response:
         "course": course,
         "lessons": lessons,
         "learners": progress,
-        "warning": minutes_warning(course.class_hours, sum(x.minutes for x in lessons)),
+        "warning": catalogue.minutes_warning(course.class_hours, sum(x.minutes for x in lessons)),
     }
     return render(request, "office/courses_form.html", context, status_code=400 if errors else 200)
-
-
-async def set_published(
-    current: CurrentUser, course_ids: list[int], published: bool, ip: str = ""
-) -> int:
-    """Publish or unpublish courses; the number actually changed (each one audited)."""
-    actor = await _actor(current)
-    changed = 0
-    for course in await Course.filter(id__in=course_ids, is_published=not published):
-        if await Course.filter(id=course.id, is_published=not published).update(
-            is_published=published
-        ):
-            changed += 1
-            await audit.record(
-                actor,
-                "course_published" if published else "course_unpublished",
-                obj=course,
-                from_state="published" if not published else "unpublished",
-                to_state="published" if published else "unpublished",
-                ip=ip,
-            )
-    return changed
 
 
 @requires(Role.OFFICE)
 async def course_publish(request: Request) -> Response:
     course = await _course(request.path_params["course_id"])
     publish = (await request.form()).get("publish") == "yes"
-    await set_published(user(request), [course.id], publish, client_ip(request))
+    await catalogue.set_published(actor(request), [course.id], publish)
     done = "发布，医师可以学习" if publish else "停用，医师不再看到该课程"
     get_session(request).flash(f"课程「{course.title}」已{done}。")
     return redirect(request, f"{LIST_URL}/{course.id}")
@@ -233,31 +179,17 @@ async def course_bulk(request: Request) -> Response:
     elif action not in ("publish", "unpublish"):
         session.flash("请选择批量操作", "error")
     else:
-        done = await set_published(user(request), ids, action == "publish", client_ip(request))
+        done = await catalogue.set_published(actor(request), ids, action == "publish")
         verb = "发布" if action == "publish" else "停用"
         session.flash(f"已{verb} {done} 门课程。")
     return redirect(request, LIST_URL)
-
-
-async def delete_course(current: CurrentUser, course: Course, ip: str = "") -> None:
-    if await LessonProgress.exists(lesson__course_id=course.id):
-        raise Conflict("已有医师学习该课程，不能删除，请改为停用")
-    await audit.record(
-        await _actor(current),
-        "course_deleted",
-        obj=course,
-        ip=ip,
-        title=course.title,
-        category=course.category.value,
-    )
-    await course.delete()
 
 
 @requires(Role.OFFICE)
 async def course_delete(request: Request) -> Response:
     course = await _course(request.path_params["course_id"])
     try:
-        await delete_course(user(request), course, client_ip(request))
+        await catalogue.delete_course(actor(request), course)
     except DomainError as exc:
         get_session(request).flash(exc.message, "error")
         return redirect(request, f"{LIST_URL}/{course.id}")
@@ -284,10 +216,10 @@ def _lesson_context(
         "lesson": lesson,
         "values": values,
         "errors": errors,
-        "preview": study.sanitise(str(values.get("body", ""))),
-        "video_url": video_url if study.valid_video_url(video_url) else "",
-        "direct_video": study.is_direct_video(video_url),
-        "allowed_tags": study.editor_allow_list(),
+        "preview": catalogue.sanitise(str(values.get("body", ""))),
+        "video_url": video_url if catalogue.valid_video_url(video_url) else "",
+        "direct_video": catalogue.is_direct_video(video_url),
+        "allowed_tags": catalogue.editor_allow_list(),
     }
 
 
@@ -298,17 +230,9 @@ async def lesson_new(request: Request) -> Response:
     errors: dict[str, str] = {}
     if request.method == "POST":
         form = _form(await request.form())
-        values, errors = study.lesson_values(form)
+        values, errors = catalogue.lesson_values(form)
         if not errors:
-            lesson = await Lesson.create(course=course, **values)
-            await audit.record(
-                await _actor(user(request)),
-                "lesson_created",
-                obj=lesson,
-                ip=client_ip(request),
-                course=course.id,
-                **_summary(values),
-            )
+            lesson = await catalogue.create_lesson(actor(request), course, values)
             get_session(request).flash(f"课时「{lesson.title}」已添加。")
             return redirect(request, f"{LIST_URL}/{course.id}")
         values["body"] = form.get("body", "")  # what was typed, to correct it
@@ -329,21 +253,9 @@ async def lesson_edit(request: Request) -> Response:
     errors: dict[str, str] = {}
     if request.method == "POST":
         form = _form(await request.form())
-        before = _summary(values)
-        values, errors = study.lesson_values(form)
+        values, errors = catalogue.lesson_values(form)
         if not errors:
-            await Lesson.filter(id=lesson.id).update(**values)
-            changed = {k: v for k, v in _summary(values).items() if before.get(k) != v}
-            await audit.record(
-                await _actor(user(request)),
-                "lesson_updated",
-                obj=lesson,
-                ip=client_ip(request),
-                course=lesson.course_id,
-                before={k: before.get(k) for k in changed},
-                after=changed,
-                body_changed=values["body"] != lesson.body,
-            )
+            await catalogue.update_lesson(actor(request), lesson, values)
             get_session(request).flash("课时内容已保存。")
             return redirect(request, f"{LIST_URL}/{lesson.course_id}")
         values["body"] = form.get("body", "")
@@ -358,19 +270,11 @@ async def lesson_edit(request: Request) -> Response:
 async def lesson_delete(request: Request) -> Response:
     lesson = await _lesson(request.path_params["lesson_id"])
     back = f"{LIST_URL}/{lesson.course_id}"
-    if await LessonProgress.exists(lesson_id=lesson.id):
-        get_session(request).flash("已有医师学习该课时，不能删除；可停用整门课程。", "error")
+    try:
+        await catalogue.delete_lesson(actor(request), lesson)
+    except DomainError as exc:
+        get_session(request).flash(exc.message, "error")
         return redirect(request, f"{LIST_URL}/lessons/{lesson.id}")
-    await audit.record(
-        await _actor(user(request)),
-        "lesson_deleted",
-        obj=lesson,
-        ip=client_ip(request),
-        course=lesson.course_id,
-        title=lesson.title,
-        minutes=lesson.minutes,
-    )
-    await lesson.delete()
     get_session(request).flash(f"课时「{lesson.title}」已删除。")
     return redirect(request, back)
 
@@ -379,12 +283,12 @@ async def lesson_delete(request: Request) -> Response:
 async def lesson_preview(request: Request) -> Response:
     """【预览】: the body as physicians will see it, after sanitising (an htmx fragment)."""
     form = _form(await request.form())
-    body = study.sanitise(form.get("body", "")[:100_000])
+    body = catalogue.sanitise(form.get("body", "")[:100_000])
     video_url = form.get("video_url", "").strip()
     context = {
         "preview": body,
-        "video_url": video_url if study.valid_video_url(video_url) else "",
-        "direct_video": study.is_direct_video(video_url),
+        "video_url": video_url if catalogue.valid_video_url(video_url) else "",
+        "direct_video": catalogue.is_direct_video(video_url),
     }
     # Only the preview block of the lesson page, whether htmx asked or not.
     response: Response = request.app.state.templates.TemplateResponse(

@@ -1,47 +1,36 @@
-"""【申请学分】: credits after the required hours, the certificate and its public check.
+"""【申请学分】: the physician's page of credits, the certificate and its public check.
 
-Once the current period's required 课时 and category minimums are credited, the physician
-applies once for the period's 自治区级I类学分. The record carries a random verification code
-printed on the certificate; anyone can check a code on a public page, which is rate-limited
-per client address so codes cannot be guessed.
+The rule of applying (once, with training complete, a random verification code) is
+``rules.credits``. Anyone can check a code on a public page, which is rate-limited per client
+address so codes cannot be guessed.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tortoise.exceptions import IntegrityError
 
-from core import study
-from core.errors import Conflict, DomainError, NotFound
+from core.errors import DomainError, NotFound
 from models.enums import Role
-from models.org import Account
-from models.period import Period
 from models.physician import Physician
 from models.training import CreditApplication
-from portal.enrollment import current_period
-from rules import audit
+from portal.acting import actor
+from rules import credits as rules
+from rules import training as study
+from rules.credits import CODE_LENGTH
+from rules.periods import current_period
 from web.endpoint import client_ip, redirect, render, requires, user
 from web.errors import error_page
 from web.pagination import paginate
 from web.sessions import get_session
 
-# No 0/O or 1/I: a code read from paper is typed back without guessing. 16 characters of 32
-# symbols are 80 random bits.
-CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-CODE_LENGTH = 16
 VERIFY_MAX_FAILURES = 10  # per client address and window
 VERIFY_WINDOW_SECONDS = 15 * 60
-
-
-def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
 def shown_code(code: str) -> str:
@@ -59,36 +48,6 @@ def masked_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
-async def apply(request: Request, physician: Physician, period: Period) -> CreditApplication:
-    """申请学分 for the period: once, and only with training complete."""
-    if await CreditApplication.exists(physician_id=physician.id, period_id=period.id):
-        raise Conflict("您已申请本期学分，不能重复申请")
-    tally = await study.tally(physician.id, period)
-    if not tally.complete:
-        raise DomainError(f"尚未完成培训（{'；'.join(tally.shortfalls)}），完成后方可申请学分")
-    try:
-        found = await CreditApplication.create(
-            physician_id=physician.id,
-            period_id=period.id,
-            hours=tally.hours,
-            credits=period.credit_points,
-            verification_code=new_code(),
-        )
-    except IntegrityError as exc:  # applied from another tab at the same moment
-        raise Conflict("您已申请本期学分，不能重复申请") from exc
-    await audit.record(
-        await Account.get(id=physician.account_id),
-        "credits_applied",
-        obj=found,
-        to_state="issued",
-        ip=client_ip(request),
-        period=period.id,
-        hours=found.hours,
-        credits=found.credits,
-    )
-    return found
-
-
 @requires(Role.PHYSICIAN)
 async def credits_page(request: Request) -> Response:
     physician = await Physician.get(id=user(request).physician_id)
@@ -98,7 +57,7 @@ async def credits_page(request: Request) -> Response:
         try:
             if period is None:
                 raise DomainError("当前没有进行中的考核周期")
-            await apply(request, physician, period)
+            await rules.apply(actor(request), physician, period)
         except DomainError as exc:
             error = exc.message
         else:

@@ -1,13 +1,9 @@
-"""【执业机构管理】 and 【特殊人员处理】 of a prefecture commission.
+"""【执业机构管理】 and 【特殊人员处理】 of a prefecture commission: the pages.
 
 Renaming an institution or changing its assessment body is direct. Adding or deleting an
 institution and moving a physician into or out of the staging area are filings (备案) that
-take effect when the regional office approves them (portal/filing_review.py).
-
-A new institution is created at filing time with status PENDING_ADD and linked from the
-filing: the commission's list shows it as 新增待备案 at once, the duplicate-name check is one
-query over real rows, and approval is a status change. Only ACTIVE institutions are offered
-for registration, transfers and staging-out targets.
+take effect when the regional office approves them (portal/filing_review.py). The rules are
+``rules.filings``; this module parses, authorises and renders.
 """
 
 from __future__ import annotations
@@ -19,24 +15,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from tortoise.expressions import Q
-from tortoise.functions import Count
-from tortoise.transactions import in_transaction
 
-from core.errors import Conflict, DomainError, NotFound
-from core.idcard import IdNumberError, id_number_field, parse_id_number
+from core.errors import DomainError, NotFound
+from core.idcard import IdNumberError, parse_id_number
 from core.numbers import as_int, as_ints
-from models.enums import FilingKind, OrgKind, OrgStatus, ReviewStatus, Role, StagingReason
-from models.org import Account, County, Organisation
-from models.physician import Filing, Physician, Transfer
-from portal import filing_review
+from models.enums import FilingKind, OrgStatus, ReviewStatus, Role
+from models.org import County
+from models.physician import Filing, Physician
 from portal.account import requires_info
-from portal.filing_review import STILL_STAFFED
-from rules import audit
+from portal.acting import actor
+from rules import filings as filing_rules
 from rules.jurisdiction import Jurisdiction
 from web.endpoint import (
     CurrentUser,
     Endpoint,
-    client_ip,
     fragment,
     redirect,
     render,
@@ -46,89 +38,12 @@ from web.endpoint import (
 from web.pagination import paginate
 from web.sessions import get_session
 
-STAGING_REASONS = (StagingReason.DEATH, StagingReason.RETIRED, StagingReason.LEFT)
 RECENT = 10
-
-
-class StillStaffed(DomainError):
-    """Some ticked institutions still have physicians; ``names`` says which."""
-
-    def __init__(self, names: list[str]) -> None:
-        super().__init__(STILL_STAFFED, field="institution")
-        self.names = names
 
 
 def commission_page(endpoint: Endpoint) -> Endpoint:
     """The commission's pages: its role, and its 机构信息 complete."""
     return requires(Role.COMMISSION)(requires_info(endpoint))
-
-
-async def _file(request: Request, current: CurrentUser, kind: FilingKind, **fields: Any) -> Filing:
-    filing = await Filing.create(
-        kind=kind,
-        commission_id=current.organisation_id,
-        requested_by_id=current.account_id,
-        **fields,
-    )
-    await audit.record(
-        await Account.get(id=current.account_id),
-        "filing_requested",
-        obj=filing,
-        to_state=ReviewStatus.PENDING.value,
-        ip=client_ip(request),
-        kind=kind.value,
-        institution=filing.institution_id,
-        physician=filing.physician_id,
-    )
-    return filing
-
-
-def _assessors(current: CurrentUser) -> Any:
-    return Organisation.filter(
-        kind=OrgKind.ASSESSOR, prefecture_id=current.prefecture_id, status=OrgStatus.ACTIVE
-    ).order_by("name")
-
-
-async def clean_institution(
-    current: CurrentUser, values: dict[str, str], *, exclude_id: int | None = None
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Name and assessment body (and the county when adding), each error next to its field."""
-    errors: dict[str, str] = {}
-    name = " ".join(values.get("name", "").split())
-    values["name"] = name
-    if not name:
-        errors["name"] = "请输入机构名称"
-    elif len(name) > 100:
-        errors["name"] = "机构名称不能超过100个字"
-    else:
-        same = Jurisdiction.of(current).institutions().filter(name=name)
-        if exclude_id is not None:
-            same = same.exclude(id=exclude_id)
-        if await same.exclude(status=OrgStatus.DELETED).exists():
-            errors["name"] = "本地（州、市）已有同名的执业机构"
-    cleaned: dict[str, Any] = {"name": name}
-    raw = values.get("assessor", "")
-    assessor = await _assessors(current).get_or_none(id=as_int(raw) or 0)
-    if assessor is None:
-        errors["assessor"] = "请选择本地（州、市）的考核机构"
-    cleaned["assessor"] = assessor
-    if exclude_id is None:
-        raw = values.get("county", "")
-        county = await County.get_or_none(id=as_int(raw) or 0, prefecture_id=current.prefecture_id)
-        if county is None:
-            errors["county"] = "请选择本地（州、市）的县（市、区）"
-        cleaned["county"] = county
-    return cleaned, errors
-
-
-async def _counts(ids: list[int]) -> dict[int, int]:
-    rows = (
-        await Physician.filter(institution_id__in=ids)
-        .annotate(n=Count("id"))
-        .group_by("institution_id")
-        .values("institution_id", "n")
-    )
-    return {row["institution_id"]: row["n"] for row in rows}
 
 
 # What the filings table shows of each filing (_filings_table.html).
@@ -168,40 +83,13 @@ async def institutions(request: Request) -> Response:
     page = await paginate(request, qs.order_by("county_id", "name"))
     context = {
         "page": page,
-        "counts": await _counts([o.id for o in page.items]),
+        "counts": await filing_rules.staff_counts([o.id for o in page.items]),
         "chosen": chosen,
         "query": "".join(f"&{k}={quote(v)}" for k, v in chosen.items() if v),
         "counties": await County.filter(prefecture_id=current.prefecture_id),
         "statuses": OrgStatus,
     }
     return render(request, "commission/institutions.html", context, block="results")
-
-
-async def update_institution(
-    request: Request, current: CurrentUser, org: Organisation, values: dict[str, str]
-) -> dict[str, str]:
-    """Rename / change the assessment body at once (no filing); returns field errors."""
-    if org.status != OrgStatus.ACTIVE:
-        return {"name": f"该机构状态为「{org.status.label}」，不能修改"}
-    cleaned, errors = await clean_institution(current, values, exclude_id=org.id)
-    if errors:
-        return errors
-    before = {"name": org.name, "assessor": org.assessor_id}
-    after = {"name": cleaned["name"], "assessor": cleaned["assessor"].id}
-    if before == after:
-        return {}
-    org.name, org.assessor = cleaned["name"], cleaned["assessor"]
-    await org.save(update_fields=["name", "assessor_id"])
-    await Account.filter(organisation_id=org.id).update(display_name=org.name)
-    await audit.record(
-        await Account.get(id=current.account_id),
-        "institution_updated",
-        obj=org,
-        ip=client_ip(request),
-        before=before,
-        after=after,
-    )
-    return {}
 
 
 @commission_page
@@ -213,7 +101,7 @@ async def institution_edit(request: Request) -> Response:
     errors: dict[str, str] = {}
     if request.method == "POST":
         values = _form(await request.form())
-        errors = await update_institution(request, current, org, values)
+        errors = await filing_rules.update_institution(actor(request), org, values)
         if not errors:
             get_session(request).flash(f"「{org.name}」的信息已保存。")
             return redirect(request, "/commission/institutions")
@@ -221,8 +109,8 @@ async def institution_edit(request: Request) -> Response:
         "org": org,
         "values": values,
         "errors": errors,
-        "assessors": await _assessors(current),
-        "count": (await _counts([org.id])).get(org.id, 0),
+        "assessors": await filing_rules.assessors(actor(request)),
+        "count": (await filing_rules.staff_counts([org.id])).get(org.id, 0),
     }
     return render(
         request, "commission/institution_edit.html", context, status_code=400 if errors else 200
@@ -232,32 +120,6 @@ async def institution_edit(request: Request) -> Response:
 # 添加执业机构申请 ----------------------------------------------------------------------------
 
 
-async def request_add(
-    request: Request, current: CurrentUser, values: dict[str, str]
-) -> dict[str, str]:
-    cleaned, errors = await clean_institution(current, values)
-    if errors:
-        return errors
-    county, assessor = cleaned["county"], cleaned["assessor"]
-    async with in_transaction():
-        org = await Organisation.create(
-            kind=OrgKind.INSTITUTION,
-            name=cleaned["name"],
-            status=OrgStatus.PENDING_ADD,
-            prefecture_id=current.prefecture_id,
-            county=county,
-            assessor=assessor,
-        )
-        await _file(
-            request,
-            current,
-            FilingKind.INSTITUTION_ADD,
-            institution=org,
-            payload={"name": org.name, "county_id": county.id, "assessor_id": assessor.id},
-        )
-    return {}
-
-
 @commission_page
 async def institution_add(request: Request) -> Response:
     current = user(request)
@@ -265,7 +127,7 @@ async def institution_add(request: Request) -> Response:
     errors: dict[str, str] = {}
     if request.method == "POST":
         values = _form(await request.form())
-        errors = await request_add(request, current, values)
+        errors = await filing_rules.request_add(actor(request), values)
         if not errors:
             get_session(request).flash(
                 f"添加执业机构申请已提交：「{values['name']}」，"
@@ -276,7 +138,7 @@ async def institution_add(request: Request) -> Response:
         "values": values,
         "errors": errors,
         "counties": await County.filter(prefecture_id=current.prefecture_id),
-        "assessors": await _assessors(current),
+        "assessors": await filing_rules.assessors(actor(request)),
         "recent": await _recent(current, FilingKind.INSTITUTION_ADD),
         "kind": FilingKind.INSTITUTION_ADD,
     }
@@ -288,42 +150,6 @@ async def institution_add(request: Request) -> Response:
 # 删除执业机构申请 ----------------------------------------------------------------------------
 
 
-async def request_delete(request: Request, current: CurrentUser, ids: list[int]) -> list[Filing]:
-    """One filing per ticked institution, all or none. Refused at once while any physician
-    remains in one of them."""
-    if not ids:
-        raise DomainError("请勾选需要删除的执业机构", field="institution")
-    orgs = [await Jurisdiction.of(current).institution(i) for i in dict.fromkeys(ids)]
-    for org in orgs:
-        if org.status != OrgStatus.ACTIVE:
-            raise DomainError(
-                f"「{org.name}」当前状态为「{org.status.label}」，不能申请删除", field="institution"
-            )
-    staffed = set(await _counts([o.id for o in orgs]))
-    if staffed:
-        raise StillStaffed([o.name for o in orgs if o.id in staffed])
-    for org in orgs:
-        if await Filing.exists(
-            kind=FilingKind.STAGING_OUT, status=ReviewStatus.PENDING, institution_id=org.id
-        ):
-            raise DomainError(
-                f"「{org.name}」是待备案的调出暂存区申请的调入机构，请待备案完成后再申请删除",
-                field="institution",
-            )
-    filings = []
-    async with in_transaction():
-        for org in orgs:
-            changed = await Organisation.filter(id=org.id, status=OrgStatus.ACTIVE).update(
-                status=OrgStatus.PENDING_DELETE
-            )
-            if not changed:
-                raise Conflict(f"「{org.name}」的状态已变化，请刷新页面后重试")
-            filings.append(
-                await _file(request, current, FilingKind.INSTITUTION_DELETE, institution=org)
-            )
-    return filings
-
-
 @commission_page
 async def institution_delete(request: Request) -> Response:
     current = user(request)
@@ -333,8 +159,8 @@ async def institution_delete(request: Request) -> Response:
         form = await request.form()
         raw = [str(v) for v in form.getlist("institution")]
         try:
-            await request_delete(request, current, as_ints(raw))
-        except StillStaffed as exc:
+            await filing_rules.request_delete(actor(request), as_ints(raw))
+        except filing_rules.StillStaffed as exc:
             errors["institution"], blocked = exc.message, exc.names
         except NotFound:
             raise
@@ -350,7 +176,7 @@ async def institution_delete(request: Request) -> Response:
     page = await paginate(request, qs.select_related("county").order_by("county_id", "name"))
     context = {
         "page": page,
-        "counts": await _counts([o.id for o in page.items]),
+        "counts": await filing_rules.staff_counts([o.id for o in page.items]),
         "q": q,
         "errors": errors,
         "blocked": blocked,
@@ -366,40 +192,6 @@ async def institution_delete(request: Request) -> Response:
 # 调入暂存区申请 ------------------------------------------------------------------------------
 
 
-async def _one_pending(physician: Physician) -> None:
-    if await Filing.exists(physician_id=physician.id, status=ReviewStatus.PENDING):
-        raise DomainError("该医师已有待备案的暂存区申请，请等待备案结果", field="id_number")
-
-
-async def request_staging_in(
-    request: Request, current: CurrentUser, id_number: str, reason: str
-) -> Filing:
-    number = id_number_field(id_number)
-    physician = (
-        await Jurisdiction.of(current)
-        .physicians()
-        .get_or_none(id_number=number, institution_id__isnull=False)
-    )
-    if physician is None:
-        raise DomainError("本地（州、市）执业机构中没有该身份证号的医师", field="id_number")
-    if reason not in [r.value for r in STAGING_REASONS]:
-        raise DomainError("请选择调入暂存区的原因", field="reason")
-    await _one_pending(physician)
-    if await Transfer.exists(physician_id=physician.id, status=ReviewStatus.PENDING):
-        raise DomainError(
-            "该医师有待审核的人员调出申请，请待调入机构处理后再申请", field="id_number"
-        )
-    return await _file(
-        request,
-        current,
-        FilingKind.STAGING_IN,
-        physician=physician,
-        institution_id=physician.institution_id,
-        staging_reason=StagingReason(reason),
-        payload={"reason": reason, "institution_id": physician.institution_id},
-    )
-
-
 @commission_page
 async def staging_in(request: Request) -> Response:
     current = user(request)
@@ -408,8 +200,8 @@ async def staging_in(request: Request) -> Response:
     if request.method == "POST":
         values = _form(await request.form())
         try:
-            await request_staging_in(
-                request, current, values.get("id_number", ""), values.get("reason", "")
+            await filing_rules.request_staging_in(
+                actor(request), values.get("id_number", ""), values.get("reason", "")
             )
         except DomainError as exc:
             errors[exc.field or "id_number"] = exc.message
@@ -425,7 +217,7 @@ async def staging_in(request: Request) -> Response:
         "values": values,
         "errors": errors,
         "found": found,
-        "reasons": STAGING_REASONS,
+        "reasons": filing_rules.STAGING_REASONS,
         "recent": await _recent(current, FilingKind.STAGING_IN),
         "kind": FilingKind.STAGING_IN,
     }
@@ -463,31 +255,6 @@ async def staging_lookup(request: Request) -> Response:
 # 调出暂存区申请 ------------------------------------------------------------------------------
 
 
-async def request_staging_out(
-    request: Request, current: CurrentUser, physician_id: int, target_id: int
-) -> Filing:
-    physician = await Jurisdiction.of(current).physician(physician_id)
-    if physician.institution_id is not None:
-        raise DomainError("该医师不在暂存区，请核实该医师是否已调入暂存区", field="physician")
-    target = (
-        await Jurisdiction.of(current)
-        .institutions()
-        .get_or_none(id=target_id, status=OrgStatus.ACTIVE)
-    )
-    if target is None:
-        raise DomainError("请选择本地（州、市）内的执业机构", field="target")
-    if await Filing.exists(physician_id=physician.id, status=ReviewStatus.PENDING):
-        raise DomainError("该医师已有待备案的暂存区申请，请等待备案结果", field="physician")
-    return await _file(
-        request,
-        current,
-        FilingKind.STAGING_OUT,
-        physician=physician,
-        institution=target,
-        payload={"target_institution_id": target.id},
-    )
-
-
 @commission_page
 async def staging_out(request: Request) -> Response:
     current = user(request)
@@ -496,9 +263,8 @@ async def staging_out(request: Request) -> Response:
     if request.method == "POST":
         values = _form(await request.form())
         try:
-            await request_staging_out(
-                request,
-                current,
+            await filing_rules.request_staging_out(
+                actor(request),
                 as_int(values.get("physician", "")) or 0,
                 as_int(values.get("target", "")) or 0,
             )
@@ -600,5 +366,4 @@ routes: list[BaseRoute] = [
     Route("/commission/staging/out", staging_out, methods=["GET", "POST"]),
     Route("/commission/filings", filing_list),
     Route("/commission/filings/{filing_id:int}", filing_detail),
-    *filing_review.routes,
 ]

@@ -13,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.study import tally
 from models.enums import (
     AttemptStatus,
     EnrollmentStatus,
@@ -27,10 +26,11 @@ from models.exam import Attempt
 from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from models.training import CreditApplication
-from portal.enrollment import REJECTED, active_enrollment, current_period, window, window_text
-from portal.practice import closed_reason as practice_closed
-from portal.practice import summary as practice_summary
-from portal.training import study_refusal
+from rules.enrollment import REJECTED, active_enrollment
+from rules.periods import current_period, window, window_text
+from rules.practice import closed_reason as practice_closed
+from rules.practice import summary as practice_summary
+from rules.training import study_refusal, tally
 from web.endpoint import render, requires, user
 
 

@@ -1,7 +1,7 @@
 """【考核周期管理】: the office's periods, their exam parameters and their phase windows.
 
 Exactly one period is current (``is_current``): the pages of every role read it through
-``portal.enrollment.current_period``. Windows are entered in Asia/Shanghai local time and
+``rules.periods.current_period``. Windows are entered in Asia/Shanghai local time and
 stored in UTC. Exam parameters freeze once anybody has started the period's test.
 """
 

@@ -12,7 +12,6 @@ from starlette.responses import Response
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from core.study import class_hours_of
 from models.enums import (
     AttemptStatus,
     EvaluationStatus,
@@ -25,9 +24,10 @@ from models.exam import Attempt
 from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, valid_scope
-from portal.enrollment import current_period
 from portal.exports import audited_export
 from rules.jurisdiction import Jurisdiction
+from rules.periods import current_period
+from rules.training import class_hours_of
 from web import xlsx
 from web.endpoint import ORG_ROLES, render, requires, user
 from web.pagination import paginate

@@ -1,115 +1,36 @@
-"""【考前练习】: unlimited practice sets until the test window opens.
+"""【考前练习】: the physician's practice pages (a set, one question per screen, the 错题本).
 
-考前练习在业务水平测评开始前，可不限次数答题学习. A physician whose registration is approved
-and whose enrollment in the current period stands draws a set of 10, 20 or 50 active
-questions: about a third public knowledge (laws, ethics, humanities), two thirds 专业知识 of
-the physician's practice category and scope (or of the whole category), topped up from the
-other kind when one runs short. One question per screen; each answer is checked on the
-server at once (the key is only sent after answering) and the first answer stands. The 错题本
-holds the questions whose latest answer was wrong; 重做错题 makes a set of them.
-
-When the test window opens practice closes: no new sets, no answers, and no set or 错题本
-content is shown (it would be a crib sheet during the test).
+The rules (who may practise until the test window opens, drawing a set, the first answer
+stands) are ``rules.practice``; this module parses, authorises, limits how often a set is
+started and renders.
 """
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tortoise.expressions import F, Q
-from tortoise.transactions import in_transaction
 
 from core.errors import DomainError, NotFound
 from core.numbers import as_int
-from core.questions import PUBLIC_CATEGORIES
 from models.enums import (
     Phase,
-    QuestionCategory,
-    QuestionStatus,
-    QuestionType,
-    RegistrationStatus,
     Role,
 )
 from models.exam import Question
-from models.period import Period
 from models.physician import Physician
 from models.training import PracticeAnswer, PracticeSet
-from portal.enrollment import REJECTED, active_enrollment, current_period, window, window_text
+from rules import practice as rules
+from rules.periods import current_period, window, window_text
 from web.endpoint import is_htmx, redirect, render, requires, user
 from web.pagination import Page, paginate
 from web.params import page_number
 from web.sessions import get_session
 
-SET_SIZES = (10, 20, 50)
-DEFAULT_SIZE = 20
-PROFESSIONAL_SHARE = 2 / 3
-REDO_LIMIT = 50  # questions in one 重做错题 set
 STARTS_PER_HOUR = 60  # new sets per physician per hour (kept in Redis)
-SOURCE_LABELS = {"draw": "随机练习", "wrong": "错题重做"}
-CLOSED_AT_TEST = (
-    "业务水平测评已开始，考前练习已关闭。考前练习在业务水平测评开始前，可不限次数答题学习。"
-)
-
-
-def practice_open(period: Period, now: datetime) -> bool:
-    """Practice is open until the test window of the period opens."""
-    test = window(period, Phase.TEST)
-    return test is None or now < test.starts_at
-
-
-async def closed_reason(physician: Physician, period: Period | None, now: datetime) -> str:
-    """Why this physician cannot practise now ("" when practice is open)."""
-    if period is None:
-        return "当前没有进行中的考核周期，暂不能练习"
-    if physician.registration_status != RegistrationStatus.APPROVED:
-        return "注册审核通过后方可使用考前练习，请先在【个人资料】中完成注册"
-    enrollment = await active_enrollment(physician.id, period.id)
-    if enrollment is None or enrollment.status in REJECTED:
-        return "报名成功后方可使用考前练习，请先到【考试报名】报名"
-    if not practice_open(period, now):
-        return CLOSED_AT_TEST
-    return ""
-
-
-async def require_open(physician: Physician, now: datetime) -> Period:
-    period = await current_period()
-    reason = await closed_reason(physician, period, now)
-    if reason:
-        raise DomainError(reason)
-    assert period is not None
-    return period
-
-
-def score(practice_set: PracticeSet) -> int:
-    return round(100 * practice_set.correct_count / max(1, practice_set.question_count))
-
-
-async def pools(physician: Physician) -> tuple[list[int], list[int]]:
-    """Active question ids: (public knowledge, 专业知识 of the physician's category/scope)."""
-    active = Question.filter(status=QuestionStatus.ACTIVE)
-    public = await active.filter(category__in=PUBLIC_CATEGORIES).values_list("id", flat=True)
-    professional = await active.filter(
-        Q(practice_scope=physician.practice_scope) | Q(practice_scope=""),
-        category=QuestionCategory.PROFESSIONAL,
-        practice_category=physician.practice_category,
-    ).values_list("id", flat=True)
-    return cast(list[int], public), cast(list[int], professional)
-
-
-def pick(public: list[int], professional: list[int], count: int, rng: random.Random) -> list[int]:
-    """About 1/3 public, 2/3 professional; a short pool is made up from the other one."""
-    want_professional = min(round(count * PROFESSIONAL_SHARE), len(professional))
-    want_public = min(count - want_professional, len(public))
-    want_professional = min(count - want_public, len(professional))
-    chosen = rng.sample(professional, want_professional) + rng.sample(public, want_public)
-    rng.shuffle(chosen)
-    return chosen
 
 
 async def _check_rate(request: Request, physician_id: int) -> None:
@@ -120,144 +41,6 @@ async def _check_rate(request: Request, physician_id: int) -> None:
         await redis.expire(key, 3600)
     if count > STARTS_PER_HOUR:
         raise DomainError("开始练习的次数过于频繁，请先完成已开始的练习，稍后再试")
-
-
-async def _create(physician: Physician, period: Period, ids: list[int], source: str) -> PracticeSet:
-    async with in_transaction():
-        practice_set = await PracticeSet.create(
-            physician=physician, period=period, source=source, question_count=len(ids)
-        )
-        await PracticeAnswer.bulk_create(
-            [
-                PracticeAnswer(practice_set=practice_set, question_id=qid, position=n)
-                for n, qid in enumerate(ids, start=1)
-            ]
-        )
-    return practice_set
-
-
-async def start_set(
-    physician: Physician,
-    count: int,
-    *,
-    now: datetime | None = None,
-    rng: random.Random | None = None,
-) -> PracticeSet:
-    """A new set of ``count`` questions drawn at random (fewer when the bank is small)."""
-    period = await require_open(physician, now or datetime.now(UTC))
-    if count not in SET_SIZES:
-        raise DomainError("请选择每套题数：10、20 或 50 题", field="count")
-    public, professional = await pools(physician)
-    ids = pick(public, professional, count, rng or random.SystemRandom())
-    if not ids:
-        raise DomainError("题库中暂无可练习的题目，请稍后再试")
-    return await _create(physician, period, ids, "draw")
-
-
-async def wrong_question_ids(physician_id: int) -> list[int]:
-    """Active questions whose latest answer by this physician was wrong, latest first."""
-    rows = (
-        await PracticeAnswer.filter(
-            practice_set__physician_id=physician_id,
-            answered_at__isnull=False,
-            question__status=QuestionStatus.ACTIVE,
-        )
-        .order_by("answered_at", "id")
-        .values_list("question_id", "correct")
-    )
-    latest: dict[int, bool] = {}
-    for question_id, correct in rows:
-        latest.pop(question_id, None)  # re-inserted: the dict keeps the answer order
-        latest[question_id] = bool(correct)
-    return [qid for qid, correct in reversed(latest.items()) if not correct]
-
-
-async def start_redo(physician: Physician, *, now: datetime | None = None) -> PracticeSet:
-    """重做错题: a set of the latest wrongly answered questions (at most ``REDO_LIMIT``)."""
-    period = await require_open(physician, now or datetime.now(UTC))
-    ids = (await wrong_question_ids(physician.id))[:REDO_LIMIT]
-    if not ids:
-        raise DomainError("错题本中没有题目，无需重做")
-    return await _create(physician, period, ids, "wrong")
-
-
-async def own_set(physician_id: int, set_id: int) -> PracticeSet:
-    found = await PracticeSet.get_or_none(id=set_id, physician_id=physician_id)
-    if found is None:
-        raise NotFound()
-    return found
-
-
-def chosen_keys(question: Question, raw: list[str]) -> list[str]:
-    keys = {o["key"] for o in question.options}
-    chosen = sorted({c.strip().upper() for c in raw if c.strip()})
-    if not chosen:
-        raise DomainError("请选择答案后再提交", field="choice")
-    if any(c not in keys for c in chosen):
-        raise DomainError("所选答案不在选项中，请重新选择", field="choice")
-    if question.type != QuestionType.MULTIPLE and len(chosen) != 1:
-        raise DomainError(f"{question.type.label}只能选择一个答案", field="choice")
-    return chosen
-
-
-async def answer(
-    physician: Physician,
-    set_id: int,
-    position: int,
-    raw: list[str],
-    *,
-    now: datetime | None = None,
-) -> PracticeAnswer:
-    """Check one answer. The first answer to a question of a set stands (a repeat is
-    answered with the stored result and counts nothing)."""
-    practice_set = await own_set(physician.id, set_id)
-    now = now or datetime.now(UTC)
-    await require_open(physician, now)
-    item = await PracticeAnswer.get_or_none(
-        practice_set_id=practice_set.id, position=position
-    ).select_related("question")
-    if item is None:
-        raise NotFound()
-    if item.answered_at is not None:
-        return item
-    chosen = chosen_keys(item.question, raw)
-    correct = chosen == sorted(item.question.answer)
-    changed = await PracticeAnswer.filter(id=item.id, answered_at__isnull=True).update(
-        chosen=chosen, correct=correct, answered_at=now
-    )
-    if changed:
-        await PracticeSet.filter(id=practice_set.id).update(
-            answered_count=F("answered_count") + 1,
-            correct_count=F("correct_count") + int(correct),
-        )
-        counted = await PracticeSet.get(id=practice_set.id)
-        if counted.answered_count >= counted.question_count:
-            await PracticeSet.filter(id=practice_set.id, finished_at__isnull=True).update(
-                finished_at=now
-            )
-    return await PracticeAnswer.get(id=item.id).select_related("question")
-
-
-@dataclass(frozen=True)
-class Summary:
-    sets: int
-    best: int | None  # best score of a finished set
-
-    @property
-    def text(self) -> str:
-        """For the 温馨提示 guide: "" before the first set."""
-        if not self.sets:
-            return ""
-        best = "" if self.best is None else f"，最高 {self.best} 分"
-        return f"（本期已练习 {self.sets} 套{best}）"
-
-
-async def summary(physician_id: int, period_id: int) -> Summary:
-    rows = await PracticeSet.filter(physician_id=physician_id, period_id=period_id).values_list(
-        "question_count", "correct_count", "finished_at"
-    )
-    scores = [round(100 * c / max(1, n)) for n, c, finished in rows if finished is not None]
-    return Summary(len(rows), max(scores) if scores else None)
 
 
 # --- pages ---------------------------------------------------------------------------
@@ -271,7 +54,7 @@ async def _page_context(
     request: Request, physician: Physician, errors: dict[str, str] | None = None
 ) -> dict[str, Any]:
     period = await current_period()
-    reason = await closed_reason(physician, period, datetime.now(UTC))
+    reason = await rules.closed_reason(physician, period, datetime.now(UTC))
     test = window(period, Phase.TEST) if period else None
     history: Page[Any] = await paginate(
         request, PracticeSet.filter(physician_id=physician.id).order_by("-id"), size=10
@@ -280,13 +63,13 @@ async def _page_context(
         "period": period,
         "reason": reason,
         "test_text": window_text(test) if test else "",
-        "sizes": SET_SIZES,
-        "default_size": DEFAULT_SIZE,
+        "sizes": rules.SET_SIZES,
+        "default_size": rules.DEFAULT_SIZE,
         "history": history,
-        "labels": SOURCE_LABELS,
-        "score": score,
-        "wrong_count": 0 if reason else len(await wrong_question_ids(physician.id)),
-        "summary": await summary(physician.id, period.id) if period else None,
+        "labels": rules.SOURCE_LABELS,
+        "score": rules.score,
+        "wrong_count": 0 if reason else len(await rules.wrong_question_ids(physician.id)),
+        "summary": await rules.summary(physician.id, period.id) if period else None,
         "errors": errors or {},
     }
 
@@ -306,11 +89,13 @@ async def practice_start(request: Request) -> Response:
     raw = str(form.get("count", ""))
     count = as_int(raw) or 0
     try:
-        await require_open(physician, datetime.now(UTC))
-        if not redo and count not in SET_SIZES:
+        await rules.require_open(physician, datetime.now(UTC))
+        if not redo and count not in rules.SET_SIZES:
             raise DomainError("请选择每套题数：10、20 或 50 题", field="count")
         await _check_rate(request, physician.id)
-        practice_set = await (start_redo(physician) if redo else start_set(physician, count))
+        practice_set = await (
+            rules.start_redo(physician) if redo else rules.start_set(physician, count)
+        )
     except DomainError as exc:
         context = await _page_context(request, physician, {exc.field or "form": exc.message})
         return render(request, "physician/practice.html", context, status_code=400)
@@ -338,8 +123,8 @@ async def _set_context(
         "pset": practice_set,
         "items": items,
         "item": current,
-        "score": score(practice_set),
-        "labels": SOURCE_LABELS,
+        "score": rules.score(practice_set),
+        "labels": rules.SOURCE_LABELS,
         "errors": errors or {},
         "wrong": [i for i in items if i.correct is False],
     }
@@ -348,8 +133,8 @@ async def _set_context(
 @requires(Role.PHYSICIAN)
 async def set_page(request: Request) -> Response:
     physician = await _me(request)
-    practice_set = await own_set(physician.id, request.path_params["set_id"])
-    await require_open(physician, datetime.now(UTC))
+    practice_set = await rules.own_set(physician.id, request.path_params["set_id"])
+    await rules.require_open(physician, datetime.now(UTC))
     raw = request.query_params.get("n", "")
     position = as_int(raw) or None
     if request.query_params.get("summary"):
@@ -366,14 +151,14 @@ async def answer_post(request: Request) -> Response:
     raw = [str(v) for v in form.getlist("choice")]
     errors: dict[str, str] = {}
     try:
-        await answer(physician, set_id, position, raw)
+        await rules.answer(physician, set_id, position, raw)
     except DomainError as exc:
         if exc.field is None:
             raise
         errors[exc.field] = exc.message
     if not errors and not is_htmx(request):  # a plain form post: show the result by GET
         return redirect(request, f"/physician/practice/{set_id}?n={position}")
-    practice_set = await own_set(physician.id, set_id)
+    practice_set = await rules.own_set(physician.id, set_id)
     context = await _set_context(practice_set, position, errors)
     return render(
         request,
@@ -387,8 +172,8 @@ async def answer_post(request: Request) -> Response:
 @requires(Role.PHYSICIAN)
 async def wrong_page(request: Request) -> Response:
     physician = await _me(request)
-    await require_open(physician, datetime.now(UTC))
-    ids = await wrong_question_ids(physician.id)
+    await rules.require_open(physician, datetime.now(UTC))
+    ids = await rules.wrong_question_ids(physician.id)
     size = 10
     number = min(page_number(request), max(1, -(-len(ids) // size)))
     shown = ids[(number - 1) * size : number * size]
@@ -404,7 +189,7 @@ async def wrong_page(request: Request) -> Response:
     rows = [(by_id[i], last[i]) for i in shown if i in by_id and i in last]
     page: Page[Any] = Page(items=rows, number=number, size=size, total=len(ids))
     return render(
-        request, "physician/practice_wrong.html", {"page": page, "redo_limit": REDO_LIMIT}
+        request, "physician/practice_wrong.html", {"page": page, "redo_limit": rules.REDO_LIMIT}
     )
 
 

@@ -10,7 +10,6 @@ once approved, a move goes through a transfer.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -18,14 +17,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.errors import Conflict, DomainError
+from core.errors import DomainError
 from models.enums import RegistrationStatus, Role
-from models.org import Account
 from models.physician import Physician
 from models.training import CreditApplication
 from portal import registration
-from rules import audit
-from web.endpoint import client_ip, redirect, render, requires, user
+from portal.acting import actor
+from rules import registration as registration_rules
+from rules.registration import ProfileEdit
+from web.endpoint import redirect, render, requires, user
 from web.sessions import get_session
 
 
@@ -86,15 +86,8 @@ async def profile(request: Request) -> Response:
         else registration.practice(form, errors)
     )
     institution = None
-    values: dict[str, Any] = {}
     if status in (RegistrationStatus.PENDING, RegistrationStatus.REJECTED):
-        prefecture, county, institution = await registration.place(form, errors)
-        if prefecture and county and institution:
-            values |= {
-                "prefecture_id": prefecture.id,
-                "county_id": county.id,
-                "institution_id": institution.id,
-            }
+        _, _, institution = await registration.place(form, errors)
     new_photo, checked = b"", None
     upload = form.get("photo")
     if not approved and isinstance(upload, UploadFile) and upload.filename:
@@ -106,51 +99,14 @@ async def profile(request: Request) -> Response:
             errors["photo"] = exc.message
     if errors:
         return await _page(request, physician, errors, form)
-    resubmitted = status == RegistrationStatus.REJECTED
-    moved = institution is not None and institution.id != physician.institution_id
-    if resubmitted:
-        values |= {
-            "registration_status": RegistrationStatus.PENDING,
-            "staging_reason": None,
-            "rejection_reason": "",
-            "submitted_at": datetime.now(UTC),
-        }
-    values |= {
-        "title": title,
-        "licence_number": licence,
-        "email": email,
-        "mobile": mobile,
-        "practice_category": category,
-        "practice_scope": scope,
-    }
-    # The status read above still holds, or nothing is written (a review in between wins).
-    if not await Physician.filter(id=physician.id, registration_status=status).update(**values):
-        raise Conflict("注册状态已变化（可能刚被审核），请刷新页面后再修改")
-    await Account.filter(id=physician.account_id).update(email=email)
+    edit = ProfileEdit(title, licence, email, mobile, category, scope, institution)
+    action = await registration_rules.update_profile(
+        actor(request), physician, edit, photo_replaced=bool(new_photo)
+    )
     if checked is not None:
         await request.app.state.face.keep_photo(physician, checked)
-    before = {"title": physician.title, "email": physician.email, "mobile": physician.mobile}
-    if not approved:
-        before |= {"practice_scope": f"{physician.practice_category}/{physician.practice_scope}"}
-    action = "profile_updated"
-    extra: dict[str, Any] = {}
-    if institution is not None and (resubmitted or moved):
-        extra["institution"] = institution.id
-    if resubmitted:
-        action = "registration_resubmitted"
-    elif moved:
-        action = "registration_institution_changed"
-    await audit.record(
-        await Account.get(id=physician.account_id),
-        action,
-        obj=physician,
-        from_state=status.value if resubmitted else "",
-        to_state=RegistrationStatus.PENDING.value if resubmitted else "",
-        ip=client_ip(request),
-        before=before,
-        photo_replaced=bool(new_photo),
-        **extra,
-    )
+    resubmitted = action == "registration_resubmitted"
+    moved = action == "registration_institution_changed"
     session = get_session(request)
     if institution is not None and (resubmitted or moved):
         # The session keeps the physician's institution for jurisdiction checks.

@@ -3,8 +3,9 @@
 A question keeps its id for life. Once a paper (the test) uses it, its answer, type and
 option keys are frozen (the paper's option map and the scores depend on them); wording may
 still be corrected. A question used by a paper or by a practice set is never deleted, only
-retired (停用): retired questions are no longer drawn. Imports, edits, retirements and deletions
-are audited.
+retired (停用): retired questions are no longer drawn. Those rules, each edit with its audit
+row, are ``rules.question_bank`` (and ``rules.question_import`` for files); this module
+parses, authorises and renders.
 """
 
 from __future__ import annotations
@@ -18,21 +19,20 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
-from core import questions as bank
 from core.errors import Conflict, DomainError, NotFound
 from core.numbers import as_int, as_ints
 from models.enums import QuestionCategory, QuestionStatus, QuestionType, Role
-from models.exam import PaperItem, Question
-from models.org import Account
+from models.exam import Question
 from models.practice import PRACTICE_SCOPES
-from models.training import PracticeAnswer
-from rules import audit
+from portal.acting import actor
+from rules import question_bank
+from rules import question_import as imports
+from rules import questions as bank
 from web import xlsx
-from web.endpoint import CurrentUser, client_ip, redirect, render, requires, user
+from web.endpoint import redirect, render, requires
 from web.pagination import paginate
 from web.sessions import get_session
 
@@ -41,113 +41,6 @@ FILTER_KEYS = ("q", "type", "category", "practice_category", "practice_scope", "
 ALL_SCOPES = sorted({s for scopes in PRACTICE_SCOPES.values() for s in scopes})
 VERBS = {QuestionStatus.RETIRED: "停用", QuestionStatus.ACTIVE: "启用"}
 SHOWN_ERRORS = 500  # rows of an import report shown on the page
-
-
-async def _actor(current: CurrentUser) -> Account:
-    return await Account.get(id=current.account_id)
-
-
-async def usage(question_id: int) -> tuple[bool, bool]:
-    """(used by a paper, used by a practice set)."""
-    return (
-        await PaperItem.exists(question_id=question_id),
-        await PracticeAnswer.exists(question_id=question_id),
-    )
-
-
-async def import_questions(
-    current: CurrentUser, filename: str, data: bytes, ip: str = ""
-) -> tuple[int, list[bank.RowError]]:
-    stored, errors = await bank.import_file(filename, data)
-    if stored:
-        await audit.record(
-            await _actor(current), "questions_imported", ip=ip, count=stored, filename=filename
-        )
-    return stored, errors
-
-
-async def create_question(current: CurrentUser, data: bank.QuestionData, ip: str = "") -> Question:
-    other = await Question.get_or_none(fingerprint=data.fingerprint)
-    if other is not None:
-        raise DomainError(f"与题库中已有的题目重复（题目编号 {other.id}）", field="stem")
-    try:
-        question = await Question.create(**data.values())
-    except IntegrityError as exc:
-        raise Conflict("与题库中已有的题目重复，请刷新后查看") from exc
-    await audit.record(await _actor(current), "question_created", obj=question, ip=ip)
-    return question
-
-
-async def update_question(
-    current: CurrentUser, question: Question, data: bank.QuestionData, ip: str = ""
-) -> list[str]:
-    """Save an edit; returns the names of the changed fields (nothing changed: [])."""
-    in_paper, _ = await usage(question.id)
-    keys = [o["key"] for o in data.options]
-    if in_paper and (
-        data.type != question.type
-        or data.answer != question.answer
-        or keys != [o["key"] for o in question.options]
-    ):
-        raise DomainError(
-            "该题已用于业务水平测评试卷，不能修改答案、题型或选项个数（只能修改文字）。"
-            "如答案有误，请停用本题后新增一道正确的题目",
-            field="answer",
-        )
-    other = await Question.filter(fingerprint=data.fingerprint).exclude(id=question.id).first()
-    if other is not None:
-        raise DomainError(f"与题库中已有的题目重复（题目编号 {other.id}）", field="stem")
-    values = data.values()
-    changed = {k: v for k, v in values.items() if getattr(question, k) != v}
-    if not changed:
-        return []
-    try:
-        await Question.filter(id=question.id).update(**changed)
-    except IntegrityError as exc:
-        raise Conflict("与题库中已有的题目重复，请刷新后查看") from exc
-    names = sorted(k for k in changed if k != "fingerprint")
-    await audit.record(
-        await _actor(current),
-        "question_edited",
-        obj=question,
-        ip=ip,
-        fields=names,
-        answer_before=question.answer if "answer" in changed else None,
-        answer_after=data.answer if "answer" in changed else None,
-    )
-    return names
-
-
-async def set_status(
-    current: CurrentUser, question: Question, status: QuestionStatus, ip: str = ""
-) -> bool:
-    """停用 / 启用. Returns False when the question already had that status."""
-    changed = await Question.filter(id=question.id).exclude(status=status).update(status=status)
-    if changed:
-        await audit.record(
-            await _actor(current),
-            "question_retired" if status == QuestionStatus.RETIRED else "question_reactivated",
-            obj=question,
-            from_state=question.status.value,
-            to_state=status.value,
-            ip=ip,
-        )
-    return bool(changed)
-
-
-async def delete_question(current: CurrentUser, question: Question, ip: str = "") -> None:
-    if any(await usage(question.id)):
-        raise Conflict("该题已被试卷或考前练习使用，不能删除；如不再使用，请停用")
-    try:
-        await Question.filter(id=question.id).delete()
-    except IntegrityError as exc:  # used in between
-        raise Conflict("该题刚被试卷或考前练习使用，不能删除；如不再使用，请停用") from exc
-    await audit.record(
-        await _actor(current), "question_deleted", obj=question, ip=ip, stem=question.stem[:200]
-    )
-
-
-# --- pages ---------------------------------------------------------------------------
 
 
 def _chosen(request: Request) -> dict[str, str]:
@@ -187,7 +80,7 @@ async def _list_page(
     request: Request,
     *,
     file_error: str = "",
-    row_errors: list[bank.RowError] | None = None,
+    row_errors: list[imports.RowError] | None = None,
     filename: str = "",
     status_code: int = 200,
 ) -> Response:
@@ -210,8 +103,8 @@ async def _list_page(
         "row_errors": (row_errors or [])[:SHOWN_ERRORS],
         "error_total": len(row_errors or []),
         "filename": filename,
-        "max_rows": bank.MAX_ROWS,
-        "max_mb": bank.MAX_FILE_BYTES // (1024 * 1024),
+        "max_rows": imports.MAX_ROWS,
+        "max_mb": imports.MAX_FILE_BYTES // (1024 * 1024),
         "header": bank.HEADER,
     }
     return render(
@@ -230,10 +123,10 @@ async def question_import(request: Request) -> Response:
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return await _list_page(request, file_error="请选择要导入的题库文件", status_code=400)
-    data = await upload.read(bank.MAX_FILE_BYTES + 1)
+    data = await upload.read(imports.MAX_FILE_BYTES + 1)
     filename = upload.filename
     try:
-        stored, errors = await import_questions(user(request), filename, data, client_ip(request))
+        stored, errors = await imports.import_file(filename, data, actor(request))
     except DomainError as exc:
         return await _list_page(request, file_error=exc.message, filename=filename, status_code=400)
     if errors:
@@ -290,7 +183,7 @@ async def question_new(request: Request) -> Response:
         data, errors = bank.check(values)
         if data is not None:
             try:
-                question = await create_question(user(request), data, client_ip(request))
+                question = await question_bank.create_question(actor(request), data)
             except DomainError as exc:
                 errors = {exc.field or "form": exc.message}
             else:
@@ -313,14 +206,14 @@ async def question_edit(request: Request) -> Response:
         data, errors = bank.check(values)
         if data is not None:
             try:
-                changed = await update_question(user(request), question, data, client_ip(request))
+                changed = await question_bank.update_question(actor(request), question, data)
             except DomainError as exc:
                 errors = {exc.field or "form": exc.message}
             else:
                 message = "题目已保存。" if changed else "没有修改任何内容。"
                 get_session(request).flash(message, "success" if changed else "warning")
                 return redirect(request, f"{LIST_URL}/{question.id}")
-    in_paper, practiced = await usage(question.id)
+    in_paper, practiced = await question_bank.usage(question.id)
     context = _form_context(question, values, errors)
     context.update(in_paper=in_paper, practiced=practiced, statuses=QuestionStatus)
     return render(
@@ -336,7 +229,7 @@ async def question_status(request: Request) -> Response:
     if action not in ("retire", "activate"):
         raise DomainError("请选择停用或启用")
     status = QuestionStatus.RETIRED if action == "retire" else QuestionStatus.ACTIVE
-    if await set_status(user(request), question, status, client_ip(request)):
+    if await question_bank.set_status(actor(request), question, status):
         get_session(request).flash(f"题目 {question.id} 已{VERBS[status]}。")
     return redirect(request, f"{LIST_URL}/{question.id}")
 
@@ -345,7 +238,7 @@ async def question_status(request: Request) -> Response:
 async def question_delete(request: Request) -> Response:
     question = await _question(request)
     try:
-        await delete_question(user(request), question, client_ip(request))
+        await question_bank.delete_question(actor(request), question)
     except Conflict as exc:
         get_session(request).flash(exc.message, "error")
         return redirect(request, f"{LIST_URL}/{question.id}")
@@ -372,7 +265,7 @@ async def question_bulk(request: Request) -> Response:
     status = QuestionStatus.RETIRED if action == "retire" else QuestionStatus.ACTIVE
     done = 0
     for question in await Question.filter(id__in=ids):
-        done += await set_status(user(request), question, status, client_ip(request))
+        done += await question_bank.set_status(actor(request), question, status)
     session.flash(f"已{VERBS[status]} {done} 道题。")
     return redirect(request, back)
 

@@ -11,28 +11,26 @@ registered already and how to log in. Submissions are limited per address
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
 from core.errors import DomainError
 from core.idcard import IdNumberError, parse_id_number
 from core.numbers import as_int
 from core.passwords import RULES_TEXT, password_problem
-from models.enums import OrgKind, OrgStatus, RegistrationStatus, Role, Sex
-from models.org import Account, County, Organisation, Prefecture
+from models.enums import OrgKind, OrgStatus
+from models.org import County, Organisation, Prefecture
 from models.physician import Physician
 from models.practice import PRACTICE_SCOPES, TITLES, valid_scope
-from rules import audit
-from web.endpoint import client_ip, fragment, redirect, render, send_mail
+from rules import registration as registration_rules
+from rules.actor import Actor
+from rules.registration import Registration
+from web.endpoint import client_ip, fragment, mailer, redirect, render
 from web.sessions import get_session
 from web.throttle import minutes
 
@@ -41,27 +39,6 @@ DOTS = str.maketrans({"•": "·", "・": "·", ".": "·", "．": "·", "∙": "
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 LICENCE = re.compile(r"^\d{15}$")
-
-
-@dataclass
-class Registration:
-    """A registration form once every field has been checked."""
-
-    name: str
-    id_number: str
-    sex: Sex
-    birth_date: date
-    prefecture: Prefecture
-    county: County
-    institution: Organisation
-    practice_category: str
-    practice_scope: str
-    title: str
-    licence_number: str
-    email: str
-    mobile: str
-    password: str
-    photo: bytes
 
 
 def clean_name(raw: str) -> tuple[str, str | None]:
@@ -183,10 +160,6 @@ async def upload(form: FormData, limit: int, errors: dict[str, str]) -> bytes:
     return data
 
 
-class RegisteredAlready(Exception):
-    """The ID number holds an account already."""
-
-
 SUBMITTED = (
     "注册信息已提交，请等待所属执业机构审核，审核结果将发送至您的邮箱。"
     "若该身份证号此前已注册，系统不会重复注册，登录提示将发送至原注册邮箱。"
@@ -194,72 +167,18 @@ SUBMITTED = (
 
 
 async def register(request: Request, reg: Registration) -> Physician | None:
-    """Create the account and the pending registration; the photo must hold one clear face.
-    An ID number that holds an account already: nothing is created and its holder is mailed
-    (None). Both cost the same work, the photo check and the password hash included."""
+    """Register ``reg``; the photo must hold one clear face. An ID number that holds an
+    account already costs the same work, the photo check and the password hash included."""
     state = request.app.state
     checked = await state.face.check_photo(reg.photo)  # DomainError(field="photo") if not
     password_hash = await state.hasher.hash(reg.password)
-    try:
-        async with in_transaction():
-            if await Account.exists(username=reg.id_number):
-                raise RegisteredAlready
-            account = await Account.create(
-                username=reg.id_number,
-                role=Role.PHYSICIAN,
-                password_hash=password_hash,
-                display_name=reg.name,
-                email=reg.email,
-            )
-            physician = await Physician.create(
-                account=account,
-                name=reg.name,
-                id_number=reg.id_number,
-                sex=reg.sex,
-                birth_date=reg.birth_date,
-                prefecture=reg.prefecture,
-                county=reg.county,
-                institution=reg.institution,
-                practice_category=reg.practice_category,
-                practice_scope=reg.practice_scope,
-                title=reg.title,
-                licence_number=reg.licence_number,
-                email=reg.email,
-                mobile=reg.mobile,
-                registration_status=RegistrationStatus.PENDING,
-                submitted_at=datetime.now(UTC),
-            )
-    except (RegisteredAlready, IntegrityError):  # before, or by a request racing this one
-        holder = await Account.get_or_none(username=reg.id_number)
-        if holder is None:
-            raise  # another constraint: not ours to hide
-        await registered_already(request, holder)
-        return None
-    await state.face.keep_photo(physician, checked)
-    await audit.record(
-        account,
-        "registration_submitted",
-        obj=physician,
-        to_state=RegistrationStatus.PENDING.value,
-        ip=client_ip(request),
-        institution=reg.institution.id,
+    visitor = Actor.anonymous(client_ip(request))
+    physician = await registration_rules.register(
+        visitor, reg, password_hash, mailer=mailer(request)
     )
+    if physician is not None:
+        await state.face.keep_photo(physician, checked)
     return physician
-
-
-async def registered_already(request: Request, holder: Account) -> None:
-    """Someone registered an ID number that holds an account: tell its holder, at the address
-    on record (never the one typed in the form), and keep a trace."""
-    await audit.record(
-        None, "registration_duplicate", obj=holder, ip=client_ip(request), label="匿名访客"
-    )
-    if holder.email:
-        await send_mail(
-            request,
-            holder.email,
-            "registration_duplicate",
-            name=holder.display_name or "医师",
-        )
 
 
 async def form_context(form: Any = None) -> dict[str, Any]:

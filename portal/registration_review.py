@@ -1,85 +1,26 @@
 """【注册管理】→【注册审核】: an institution approves or rejects the registrations filed with it.
 
 A rejected physician leaves the institution for the staging area (暂存区) and may pick the
-right institution and resubmit. Each decision is audited and mailed to the physician.
+right institution and resubmit. Each decision is audited and mailed to the physician
+(``rules.registration.review``).
 """
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
-from core.errors import Conflict, DomainError, NotFound
-from models.enums import RegistrationStatus, Role, StagingReason
-from models.org import Account
-from models.physician import Physician
+from core.errors import DomainError, NotFound
+from models.enums import RegistrationStatus, Role
 from portal.account import requires_info
-from rules import audit
+from portal.acting import actor
+from rules import registration
 from rules.jurisdiction import Jurisdiction
-from web.endpoint import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from web.endpoint import mailer, redirect, render, requires, user
 from web.pagination import paginate
 from web.sessions import get_session
-
-MAX_REASON = 200
-
-
-async def review(
-    request: Request, reviewer: CurrentUser, physician_id: int, approve: bool, reason: str
-) -> Physician:
-    """Decide one pending registration. Two reviewers at once: exactly one wins."""
-    reason = reason.strip()
-    if not approve and not reason:
-        raise DomainError("请填写不通过的原因，医师将看到该原因", field="reason")
-    if len(reason) > MAX_REASON:
-        raise DomainError(f"原因不能超过{MAX_REASON}字", field="reason")
-    physician = await Jurisdiction.of(reviewer).physician(physician_id)
-    now = datetime.now(UTC)
-    pending = Physician.filter(
-        id=physician.id,
-        registration_status=RegistrationStatus.PENDING,
-        institution_id=reviewer.organisation_id,
-    )
-    if approve:
-        changed = await pending.update(
-            registration_status=RegistrationStatus.APPROVED, reviewed_at=now, rejection_reason=""
-        )
-    else:
-        changed = await pending.update(
-            registration_status=RegistrationStatus.REJECTED,
-            reviewed_at=now,
-            rejection_reason=reason,
-            previous_institution_id=reviewer.organisation_id,
-            institution_id=None,
-            staging_reason=StagingReason.REJECTED,
-        )
-    if not changed:
-        raise Conflict("该注册申请已被处理，请刷新页面查看最新状态")
-    await physician.refresh_from_db()
-    to_state = physician.registration_status
-    actor = await Account.get(id=reviewer.account_id)
-    await audit.record(
-        actor,
-        "registration_approved" if approve else "registration_rejected",
-        obj=physician,
-        from_state=RegistrationStatus.PENDING.value,
-        to_state=to_state.value,
-        reason=reason,
-        ip=client_ip(request),
-    )
-    await send_mail(
-        request,
-        physician.email,
-        "registration_result",
-        name=physician.name,
-        approved=approve,
-        institution=reviewer.display_name,
-        reason=reason,
-    )
-    return physician
 
 
 @requires(Role.INSTITUTION)
@@ -108,8 +49,12 @@ async def decide(request: Request) -> Response:
         raise DomainError("请选择审核结果")
     physician_id = request.path_params["physician_id"]
     try:
-        physician = await review(
-            request, user(request), physician_id, decision == "approve", str(form.get("reason", ""))
+        physician = await registration.review(
+            actor(request),
+            physician_id,
+            decision == "approve",
+            str(form.get("reason", "")),
+            mailer=mailer(request),
         )
     except DomainError as exc:
         if isinstance(exc, NotFound):

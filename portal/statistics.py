@@ -21,7 +21,6 @@ from tortoise.queryset import QuerySet
 
 from core.errors import NotFound
 from core.numbers import as_int
-from core.study import SECONDS_PER_CLASS_HOUR
 from models.enums import AttemptStatus, OrgStatus, Outcome, Procedure, RegistrationStatus, Role
 from models.exam import Paper
 from models.org import Organisation, Prefecture
@@ -29,9 +28,10 @@ from models.period import Enrollment, Period, Result
 from models.physician import Physician
 from models.training import LessonProgress
 from portal.account import requires_info
-from portal.enrollment import REJECTED
 from portal.exports import audited_export
+from rules.enrollment import REJECTED
 from rules.jurisdiction import Jurisdiction
+from rules.training import SECONDS_PER_CLASS_HOUR
 from web.endpoint import CurrentUser, render, requires, user
 from web.pagination import paginate
 

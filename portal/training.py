@@ -5,7 +5,7 @@ category's, its scope's), grouped by category, with the time credited so far aga
 period's required 课时 and category minimums. Study counts only for an approved physician
 with a standing enrollment in the current period, inside the training window; otherwise the
 pages are read-only and say why. The lesson page's script (static/js/study.js) sends the
-heartbeats that core/study.py turns into credited time.
+heartbeats that rules/training.py turns into credited time.
 """
 
 from __future__ import annotations
@@ -19,38 +19,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
-from core import study
 from core.errors import DomainError, Forbidden, NotFound
-from models.enums import CourseCategory, EnrollmentStatus, Phase, RegistrationStatus, Role
-from models.period import Enrollment, Period
+from models.enums import CourseCategory, Role
 from models.physician import Physician
 from models.training import Lesson, LessonProgress
-from portal.enrollment import current_period, window, window_text
+from rules import training as study
+from rules.courses import is_direct_video, sanitise, valid_video_url
+from rules.periods import current_period
 from web.endpoint import render, requires, user
 from web.pagination import paginate
-
-
-async def study_refusal(physician: Physician, period: Period | None, now: datetime) -> str:
-    """Why the physician may not study now, or "" when it may (``period.windows`` fetched)."""
-    if period is None:
-        return "当前没有进行中的考核周期"
-    if physician.registration_status != RegistrationStatus.APPROVED:
-        return "注册审核通过并报名后方可参加培训"
-    standing = (
-        await Enrollment.filter(physician_id=physician.id, period_id=period.id, is_active=True)
-        .exclude(
-            status__in=(EnrollmentStatus.INSTITUTION_REJECTED, EnrollmentStatus.ASSESSOR_REJECTED)
-        )
-        .exists()
-    )
-    if not standing:
-        return "报名成功后方可参加培训，请先到【考试报名】报名"
-    found = window(period, Phase.TRAINING)
-    if found is None:
-        return "本期培训时间尚未设置"
-    if not found.is_open(now):
-        return f"当前不在培训时间内（培训时间：{window_text(found)}），只能浏览课程"
-    return ""
 
 
 async def _me(request: Request) -> Physician:
@@ -85,7 +62,7 @@ async def catalogue(request: Request) -> Response:
     tally = await study.tally(physician.id, period) if period else None
     context: dict[str, Any] = {
         "period": period,
-        "refusal": await study_refusal(physician, period, datetime.now(UTC)),
+        "refusal": await study.study_refusal(physician, period, datetime.now(UTC)),
         "page": page,
         "groups": [(c, courses) for c, courses in groups if courses],
         "lessons": lessons,
@@ -111,7 +88,7 @@ async def lesson_page(request: Request) -> Response:
     physician = await _me(request)
     lesson = await _lesson(physician, request.path_params["lesson_id"])
     period = await current_period()
-    refusal = await study_refusal(physician, period, datetime.now(UTC))
+    refusal = await study.study_refusal(physician, period, datetime.now(UTC))
     redis = request.app.state.redis
     token, seconds, checkin = "", 0, ""
     if period is not None and not refusal:
@@ -137,9 +114,9 @@ async def lesson_page(request: Request) -> Response:
         "previous": siblings[at - 1] if at > 0 else None,
         "next": siblings[at + 1] if at + 1 < len(siblings) else None,
         "position": (at + 1, len(siblings)),
-        "body": study.sanitise(lesson.body),  # stored sanitised; checked again on the way out
-        "direct_video": study.is_direct_video(lesson.video_url),
-        "video_ok": study.valid_video_url(lesson.video_url),
+        "body": sanitise(lesson.body),  # stored sanitised; checked again on the way out
+        "direct_video": is_direct_video(lesson.video_url),
+        "video_ok": valid_video_url(lesson.video_url),
         "beat_seconds": study.BEAT_SECONDS,
         "clock": clock,
     }
@@ -161,7 +138,7 @@ async def beat(request: Request) -> Response:
         physician = await _me(request)
         lesson = await _lesson(physician, request.path_params["lesson_id"])
         period = await current_period()
-        refusal = await study_refusal(physician, period, now)
+        refusal = await study.study_refusal(physician, period, now)
         if refusal or period is None:
             raise Forbidden(refusal or "当前不能学习")
         form = await request.form()

@@ -1,127 +1,36 @@
 """【人员机构管理】: 【人员调出申请】 by the old institution, 【人员调入审核】 by the new one.
 
 The physician moves only when the target institution approves; the Transfer rows keep the
-history. Each step is audited and the decision is mailed to the physician.
+history. Each step is audited and the decision is mailed to the physician
+(``rules.transfers``).
 """
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.errors import Conflict, DomainError, NotFound
-from core.idcard import IdNumberError, id_number_field, parse_id_number
+from core.errors import DomainError, NotFound
+from core.idcard import IdNumberError, parse_id_number
 from core.numbers import as_int
-from models.enums import OrgKind, OrgStatus, RegistrationStatus, ReviewStatus, Role
-from models.org import Account, Organisation
-from models.physician import Filing, Physician, Transfer
+from models.enums import OrgKind, OrgStatus, ReviewStatus, Role
+from models.org import Organisation
+from models.physician import Transfer
 from portal.account import requires_info
-from rules import audit
+from portal.acting import actor
+from rules import transfers
 from rules.jurisdiction import Jurisdiction
 from web.endpoint import (
-    CurrentUser,
-    client_ip,
     fragment,
+    mailer,
     redirect,
     render,
     requires,
-    send_mail,
     user,
 )
 from web.pagination import paginate
 from web.sessions import get_session
-
-
-async def request_transfer(
-    request: Request, sender: CurrentUser, id_number: str, target_id: int
-) -> Transfer:
-    number = id_number_field(id_number)
-    physician = await Jurisdiction.of(sender).physicians().get_or_none(id_number=number)
-    if physician is None or physician.registration_status != RegistrationStatus.APPROVED:
-        raise DomainError("本机构没有该身份证号的在册医师", field="id_number")
-    if target_id == sender.organisation_id:
-        raise DomainError("调入机构不能是本机构", field="target")
-    target = await Organisation.get_or_none(
-        id=target_id, kind=OrgKind.INSTITUTION, status=OrgStatus.ACTIVE
-    )
-    if target is None:
-        raise DomainError("请从列表中选择调入的执业机构", field="target")
-    if await Transfer.exists(physician_id=physician.id, status=ReviewStatus.PENDING):
-        raise DomainError("该医师已有待审核的调出申请", field="id_number")
-    if await Filing.exists(physician_id=physician.id, status=ReviewStatus.PENDING):
-        raise DomainError("该医师有待备案的暂存区申请，备案完成前不能调出", field="id_number")
-    actor = await Account.get(id=sender.account_id)
-    transfer = await Transfer.create(
-        physician=physician,
-        from_institution_id=sender.organisation_id,
-        to_institution=target,
-        requested_by=actor,
-    )
-    await audit.record(
-        actor,
-        "transfer_requested",
-        obj=transfer,
-        to_state="pending",
-        ip=client_ip(request),
-        physician=physician.id,
-        target=target.id,
-    )
-    return transfer
-
-
-async def decide_transfer(
-    request: Request, receiver: CurrentUser, transfer_id: int, approve: bool, reason: str
-) -> Transfer:
-    """The target institution approves (the physician moves) or rejects. One decision wins."""
-    reason = reason.strip()[:500]
-    if not approve and not reason:
-        raise DomainError("请填写不同意调入的原因", field="reason")
-    transfer = await Transfer.get_or_none(
-        id=transfer_id, to_institution_id=receiver.organisation_id
-    )
-    if transfer is None:
-        raise NotFound()
-    now = datetime.now(UTC)
-    changed = await Transfer.filter(id=transfer.id, status=ReviewStatus.PENDING).update(
-        status=ReviewStatus.APPROVED if approve else ReviewStatus.REJECTED,
-        reviewed_by_id=receiver.account_id,
-        reviewed_at=now,
-        reason=reason,
-    )
-    if not changed:
-        raise Conflict("该调入申请已被处理，请刷新页面查看最新状态")
-    target = await Organisation.get(id=receiver.organisation_id)
-    if approve:
-        await Physician.filter(id=transfer.physician_id).update(
-            institution_id=target.id,
-            prefecture_id=target.prefecture_id,
-            county_id=target.county_id,
-            previous_institution_id=transfer.from_institution_id,
-        )
-    await transfer.refresh_from_db()
-    await audit.record(
-        await Account.get(id=receiver.account_id),
-        "transfer_approved" if approve else "transfer_rejected",
-        obj=transfer,
-        from_state="pending",
-        to_state=transfer.status.value,
-        reason=reason,
-        ip=client_ip(request),
-    )
-    physician = await Physician.get(id=transfer.physician_id)
-    await send_mail(
-        request,
-        physician.email,
-        "transfer_result",
-        name=physician.name,
-        approved=approve,
-        institution=target.name,
-        reason=reason,
-    )
-    return transfer
 
 
 @requires(Role.INSTITUTION)
@@ -135,8 +44,8 @@ async def outgoing(request: Request) -> Response:
         values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
         target = values.get("target", "")
         try:
-            await request_transfer(
-                request, sender, values.get("id_number", ""), as_int(target) or 0
+            await transfers.request(
+                actor(request), values.get("id_number", ""), as_int(target) or 0
             )
         except DomainError as exc:
             errors[exc.field or "id_number"] = exc.message
@@ -209,12 +118,12 @@ async def decide(request: Request) -> Response:
     if decision not in ("approve", "reject"):
         raise DomainError("请选择审核结果")
     try:
-        transfer = await decide_transfer(
-            request,
-            user(request),
+        transfer = await transfers.decide(
+            actor(request),
             request.path_params["transfer_id"],
             decision == "approve",
             str(form.get("reason", "")),
+            mailer=mailer(request),
         )
     except NotFound:
         raise

@@ -48,6 +48,7 @@ NEVER: dict[str, frozenset[str]] = {
 PORTAL_PARTS = frozenset(
     {
         "portal.account",  # requires_info, the guard of pages that need complete info
+        "portal.acting",  # actor(request): who acts, for the rules
         "portal.menus",
         "portal.exports",  # the audited .xlsx export
         "portal.audit_text",  # how the audit log reads an entry
@@ -65,44 +66,17 @@ CORE = frozenset(
         "core.logs", "core.backup", "core.presence", "core.signals", "core.clock",
     }
 )  # fmt: skip
-KNOWN_IN_CORE: dict[str, str] = {
-    "core.study": "B2: rules/training",
-    "core.questions": "B2: rules/questions",
-}
+KNOWN_IN_CORE: dict[str, str] = {}
 
 # No application module over about 500 lines (STYLE.md: modules stay small).
 MAX_LINES = 500
-KNOWN_LONG: dict[str, str] = {
-    "core.questions": "B2 splits it",
-    "core.study": "B2 splits it",
-    "examhall.sitting": "E splits it",
-    "examhall.monitor": "E splits it",
-    "portal.filings": "B1 moves its rules out",
-}
+KNOWN_LONG: dict[str, str] = {}
 
 # (importer, imported): known breaks of the arrows, each removed by a part of issue 15.
 KNOWN: dict[tuple[str, str], str] = {
-    # B1: the current period and its windows move to rules/periods.py.
-    ("portal.credits", "portal.enrollment"): "B1 rules/periods",
-    ("portal.evaluations", "portal.enrollment"): "B1 rules/periods",
-    ("portal.guide", "portal.enrollment"): "B1 rules/periods",
-    ("portal.physician_list", "portal.enrollment"): "B1 rules/periods",
-    ("portal.practice", "portal.enrollment"): "B1 rules/periods",
-    ("portal.results", "portal.enrollment"): "B1 rules/periods",
-    ("portal.statistics", "portal.enrollment"): "B1 rules/periods",
-    ("portal.training", "portal.enrollment"): "B1 rules/periods",
-    # B1: filings and their review move to rules/filings.py.
-    ("portal.filings", "portal.filing_review"): "B1 rules/filings",
-    # Temporary passwords (a manager's 重置密码, a new institution's account) are a rule.
-    ("portal.filing_review", "portal.auth"): "rules/ (accounts)",
+    # Temporary passwords (a manager's 重置密码) are a rule.
     ("portal.org_accounts", "portal.auth"): "rules/ (accounts)",
     ("portal.physician_admin", "portal.auth"): "rules/ (accounts)",
-    # B2: the ethics veto list and the rating rules move to rules/evaluations.py.
-    ("portal.audit_text", "portal.evaluations"): "B2 rules/evaluations",
-    ("portal.results", "portal.evaluations"): "B2 rules/evaluations",
-    # B2: practice and training state move to rules/.
-    ("portal.guide", "portal.practice"): "B2 rules/",
-    ("portal.guide", "portal.training"): "B2 rules/training",
     # The period parameters' names, read by the audit log.
     ("portal.audit_text", "portal.periods"): "rules/periods",
     # Drawing papers is a rule that lives in the exam hall.

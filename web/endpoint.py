@@ -5,15 +5,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 
 from core import mail
+from core.clock import LOCAL_ZONE as LOCAL_ZONE  # re-exported: pages format times
+from core.clock import local_time as local_time
 from core.errors import Forbidden
 from models.enums import Role
 from web.sessions import get_session
@@ -153,6 +153,12 @@ def own_prefix(request: Request) -> CurrentUser:
 ORG_ROLES = (Role.INSTITUTION, Role.ASSESSOR, Role.COMMISSION, Role.OFFICE)
 
 
+def mailer(request: Request) -> mail.Mailer:
+    """The rules' mailer: the app's templates, its public address, its Redis to wake the sender."""
+    state = request.app.state
+    return mail.Mailer(state.templates.env, state.settings.public_url, state.redis)
+
+
 async def send_mail(request: Request, to: str, template: str, **context: Any) -> None:
     """Queue ``templates/mail/<template>.txt`` for ``to`` and wake the mail sender.
     ``site`` (the public address) is available to every mail template."""
@@ -165,16 +171,6 @@ async def send_mail(request: Request, to: str, template: str, **context: Any) ->
         site=state.settings.public_url,
         **context,
     )
-
-
-LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
-
-
-def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored (UTC) time as Xinjiang users read it: Beijing time, the official clock."""
-    if moment is None:
-        return ""
-    return moment.astimezone(LOCAL_ZONE).strftime(fmt)
 
 
 def client_ip(conn: HTTPConnection) -> str:

@@ -68,7 +68,7 @@ async def test_a_whole_attempt(
     await hall.answer(first["id"], right[first["id"]])
     await hall.expect(p.ACK, item=first["id"], seq=2)
 
-    await hall.send(p.SUBMIT)
+    await hall.send(p.Submit(type=p.SUBMIT))
     await hall.expect(p.CHECK, stage=p.FINAL)
     await hall.burst(live(hall, 2))
     assert (await hall.expect(p.CHECK_RESULT))["passed"]
@@ -230,7 +230,7 @@ async def test_who_may_enter(
     assert (await waiting.expect(p.CHECK_RESULT))["passed"]
     state = await waiting.expect(p.STATE)
     assert state["state"] == p.WAITING and "候考室" in state["message"]
-    await waiting.send(p.ANSWER, item=1, choice=[], seq=1)
+    await waiting.send(p.Answer(type=p.ANSWER, item=1, choice=[], seq=1))
     assert (await waiting.expect(p.ERROR))["code"] == p.NOT_STARTED
     assert not waiting.items
     await waiting.close()
@@ -256,14 +256,14 @@ async def test_bad_input_changes_nothing(
     ):
         await hall.ws.send(raw)
         assert (await hall.expect(p.ERROR))["code"] == p.BAD_MESSAGE
-    await hall.send(p.ANSWER, item=999_999, choice=[], seq=1)
+    await hall.send(p.Answer(type=p.ANSWER, item=999_999, choice=[], seq=1))
     assert (await hall.expect(p.ERROR, item=999_999))["code"] == p.BAD_MESSAGE
-    await hall.send(p.ANSWER, item=item["id"], choice=["forged"], seq=1)
+    await hall.send(p.Answer(type=p.ANSWER, item=item["id"], choice=["forged"], seq=1))
     assert (await hall.expect(p.ERROR, item=item["id"]))["code"] == p.BAD_MESSAGE
     await hall.burst([grey_jpeg()], "none")  # no check is pending
     assert (await hall.expect(p.ERROR))["code"] == p.NO_CHECK
     for _ in range(100):  # faster than a person can act
-        await hall.send(p.HEARTBEAT)
+        await hall.send(p.Heartbeat(type=p.HEARTBEAT))
     flood = await hall.expect(p.ERROR, code=p.TOO_FAST)
     assert flood["refused"] == p.HEARTBEAT
     attempt = await Attempt.get(paper__physician_id=me.physician.id)
@@ -272,7 +272,7 @@ async def test_bad_input_changes_nothing(
 
     # Not a JPEG, at a check: refused with the reason, another try allowed.
     await hall.connect()
-    await hall.send(p.SUBMIT)
+    await hall.send(p.Submit(type=p.SUBMIT))
     await asyncio.sleep(0.2)
     await hall.expect(p.CHECK, stage=p.FINAL)
     await hall.burst([b"GIF89a this is no photo"] * 4)
@@ -319,11 +319,11 @@ async def test_an_ended_log_in_closes_the_hall(
     me = await sitter(app, client)
     hall = HallClient(base_url, me.cookie)
     await start(hall)
-    await hall.send(p.HEARTBEAT)
+    await hall.send(p.Heartbeat(type=p.HEARTBEAT))
     await asyncio.sleep(0.2)
     assert hall.is_open
     await app.state.sessions.end_all(me.physician.account_id)
-    await hall.send(p.HEARTBEAT)
+    await hall.send(p.Heartbeat(type=p.HEARTBEAT))
     bye = await hall.expect(p.BYE)
     assert bye["code"] == p.LOGGED_OUT and bye["code"] in p.FINAL_BYES
     assert "重新登录" in bye["message"]

@@ -122,7 +122,7 @@ async def test_no_still_makes_a_verified_attempt_at_any_stage(
     refused = await filmed(hall, still(samples.frame(69)))
     assert not refused["passed"] and refused["stage"] == p.RANDOM
     assert (await filmed(hall, live(hall, 1)))["passed"]
-    await hall.send(p.SUBMIT)
+    await hall.send(p.Submit(type=p.SUBMIT))
     await hall.expect(p.CHECK, stage=p.FINAL)
     for source in (samples.frame(58), samples.registration_photo(), samples.frame(39)):
         result = await filmed(hall, still(source))

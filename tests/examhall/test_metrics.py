@@ -89,7 +89,7 @@ async def test_counters_move_during_an_attempt(
     refused = value(full, "xjdk_hall_refused_total") - value(during, "xjdk_hall_refused_total")
     assert refused == 1
 
-    await hall.send(p.SUBMIT)
+    await hall.send(p.Submit(type=p.SUBMIT))
     await hall.expect(p.CHECK, stage=p.FINAL)
     await hall.burst(live(hall, 1))
     assert (await hall.expect(p.CHECK_RESULT))["passed"]

@@ -194,8 +194,8 @@ async def test_jurisdiction_of_proctors(
     # Flags that explain themselves: leaving the page again and again, and a random check
     # left unanswered past its time.
     for _ in range(5):
-        await hall.send(p.VISIBILITY, hidden=True)
-        await hall.send(p.VISIBILITY, hidden=False)
+        await hall.send(p.Visibility(type=p.VISIBILITY, hidden=True))
+        await hall.send(p.Visibility(type=p.VISIBILITY, hidden=False))
     late = datetime.now(UTC) - timedelta(minutes=4)
     await Attempt.filter(id=attempt_id).update(random_check_at=late)
     await recheck(app, attempt_id)
@@ -227,7 +227,7 @@ async def test_an_attempt_a_proctor_ended_waits_in_the_review_list(
     """异常复核 lists attempts ended by a proctor (not only flagged ones), and until the
     review the result counts the test as unfinished."""
     from models.exam import Paper
-    from portal.results import test_part
+    from rules.results import test_part
 
     period = await factories.period()
     inst = await factories.organisation(OrgKind.INSTITUTION)

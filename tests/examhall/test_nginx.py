@@ -230,7 +230,7 @@ async def test_a_sitting_through_nginx_survives_a_killed_web_process(
             break
         await asyncio.sleep(0.1)
     assert not hall.unacked
-    await hall.send(p.SUBMIT)
+    await hall.send(p.Submit(type=p.SUBMIT))
     await hall.expect(p.CHECK, stage=p.FINAL)
     await hall.burst(live(hall, 1))
     assert (await hall.expect(p.CHECK_RESULT))["passed"]

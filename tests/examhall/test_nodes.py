@@ -70,7 +70,7 @@ async def test_attempt_moves_to_another_node(
     for item in rest:
         await moved.answer(item["id"], right[item["id"]])
         await moved.expect(p.ACK, item=item["id"])
-    await moved.send(p.SUBMIT)
+    await moved.send(p.Submit(type=p.SUBMIT))
     await moved.expect(p.CHECK, stage=p.FINAL)
     await moved.burst(live(moved, 1))
     assert (await moved.expect(p.CHECK_RESULT))["passed"]

@@ -1,18 +1,15 @@
-"""What a check asks (face/challenge.py) and the wire of a face job (face/jobs.py)."""
+"""What a check asks (face/challenge.py)."""
 
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 import time
 
 import pytest
 
-from core.settings import ROOT, Settings, SettingsError
+from core.settings import Settings, SettingsError
 from face.challenge import HINTS, TURNS, missing_message, new_challenge
-from face.jobs import Job, Kind, Outcome, Thresholds
-from models.enums import FaceAction, FaceReason
+from models.enums import FaceAction
 
 
 def test_every_production_challenge_has_a_turn_and_the_open_mouth() -> None:
@@ -58,35 +55,3 @@ def test_unknown_or_no_actions_are_refused_at_start_up() -> None:
 def test_the_missing_actions_are_named() -> None:
     assert missing_message(["turn_left"]) == "未完成指定动作（请向左转头）"
     assert missing_message(["turn_right", "open_mouth"]) == "未完成指定动作（请向右转头、张嘴）"
-
-
-def test_a_job_and_an_outcome_survive_the_wire() -> None:
-    job = Job(
-        kind=Kind.BURST,
-        id="j1",
-        reply_to="face:replies:n",
-        queued_at=1.5,
-        deadline=11.5,
-        pictures=[b"\xff\xd8one", b"", b"\xff\xd8three"],
-        thresholds=Thresholds(turn=0.2),
-        reference=b"\x00" * 1024,
-        reference_hash="0f" * 8,
-        seen=["ab" * 8],
-        actions=["turn_left", "open_mouth"],
-    )
-    raw = {k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in job.fields().items()}
-    assert Job.from_fields(raw) == job
-    outcome = Outcome(
-        False, FaceReason.NO_ACTION, encoding=b"\x01\x02", missing=["open_mouth"], frames=[{}]
-    )
-    assert Outcome.from_json(outcome.to_json()) == outcome
-
-
-def test_the_face_worker_loads_no_orm_and_no_web_framework() -> None:
-    code = (
-        "import sys, face.worker, face.analysis, face.jobs\n"
-        "heavy = ('tortoise', 'starlette', 'portal', 'examhall')\n"
-        "loaded = [m for m in heavy if m in sys.modules]\n"
-        "assert not loaded, loaded\n"
-    )
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -113,22 +115,48 @@ async def test_office_only(client: httpx.AsyncClient, db: None) -> None:
         assert (await client.get("/office/audit")).status_code == 403
 
 
+# Where audit rows are written: audit.record(actor, "action", key=…) and the rules'
+# transition(…, action="…", detail={"key": …}), create(…) and event(actor, "action", …).
+AUDITED = ("portal", "examhall", "core", "workers", "rules", "web")
+CALL = re.compile(r"audit\.record\(|(?<![.\w])(?:transition|create|event)\(")
+ACTION = re.compile(
+    r"^\s*[^,]+,\s*(\"[a-z_]+\")"  # audit.record(actor, "action", …), event(actor, "action")
+    r"|\baction=(\"[a-z_]+\"(?:\s+if\s+[^\n]+?\s+else\s+\"[a-z_]+\")?)"
+)
+
+
+def audit_calls() -> list[tuple[str, str]]:
+    """(function, arguments) of every call that writes an audit row, from the source."""
+    root = Path(__file__).resolve().parents[2]
+    calls = []
+    for package in AUDITED:
+        for path in (root / package).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            for match in CALL.finditer(text):
+                depth, end = 1, match.end()
+                while depth:
+                    depth += {"(": 1, ")": -1}.get(text[end], 0)
+                    end += 1
+                calls.append((match.group(), text[match.end() : end]))
+    return calls
+
+
 def test_every_recorded_action_has_a_chinese_name() -> None:
     """Like an undocumented setting, an action recorded without a label fails here
     (the page would show it raw): add it to ``portal.audit_log.ACTIONS``."""
-    import re
-    from pathlib import Path
-
     from portal.audit_log import ACTIONS
 
-    root = Path(__file__).resolve().parents[2]
-    call = re.compile(r"audit\.record\(\s*[^,]+,\s*\"([a-z_]+)\"")
     found = {
         action
-        for package in ("portal", "examhall", "core", "workers")
-        for path in (root / package).rglob("*.py")
-        for action in call.findall(path.read_text(encoding="utf-8"))
+        for _, call in audit_calls()
+        for match in ACTION.finditer(call)
+        for action in re.findall(r"\"([a-z_]+)\"", "".join(g for g in match.groups() if g))
     }
+    root = Path(__file__).resolve().parents[2]
+    for package in AUDITED:  # an action chosen before the call: action = "…"
+        for path in (root / package).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            found |= set(re.findall(r"^\s*action = \"([a-z_]+)\"$", text, re.M))
     assert len(found) > 20
     assert sorted(found - set(ACTIONS)) == []
 
@@ -174,23 +202,15 @@ async def test_entries_read_as_names_and_chinese_labels(
 
 def test_every_recorded_detail_key_has_a_chinese_label() -> None:
     """Like the actions: a detail key recorded by the code without a label fails here."""
-    import re
-    from pathlib import Path
-
     from portal.audit_text import FIELD_LABELS, LABELS, REFERENCES
 
-    root = Path(__file__).resolve().parents[2]
-    calls = []
-    for package in ("portal", "examhall", "core", "workers"):
-        for path in (root / package).rglob("*.py"):
-            text = path.read_text(encoding="utf-8")
-            for start in [m.end() for m in re.finditer(r"audit\.record\(", text)]:
-                depth, end = 1, start
-                while depth:
-                    depth += {"(": 1, ")": -1}.get(text[end], 0)
-                    end += 1
-                calls.append(text[start:end])
-    keys = {k for call in calls for k in re.findall(r"\b([a-z_]+)=", call)}
+    calls = audit_calls()
+    keys = set()
+    for function, call in calls:
+        if function.startswith("audit"):
+            keys |= set(re.findall(r"\b([a-z_]+)=", call))
+        for detail in re.findall(r"\bdetail=\{([^}]*)\}", call):
+            keys |= set(re.findall(r"\"([a-z_]+)\":", detail))
     plain = {"obj", "from_state", "to_state", "reason", "ip", "label", "id"}  # id: Account.get
     assert len(calls) > 40 and "to_institution" not in keys  # set through **effects
     known = set(LABELS) | set(REFERENCES) | set(FIELD_LABELS) | plain

@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 from bs4 import BeautifulSoup
 
-from core import study
 from models.enums import OrgKind, Role
 from models.ops import AuditLog
 from models.training import Course, Lesson, LessonProgress
+from rules import courses as catalogue
 from tests import factories
 from tests.helpers import csrf_of, login, table_rows
 
@@ -248,7 +248,7 @@ async def test_the_lesson_editor_keeps_what_it_offers(client: httpx.AsyncClient,
     course = await Course.create(title="编辑器课程", category="public_required", class_hours=1)
     new = f"/office/courses/{course.id}/lessons/new"
     page = BeautifulSoup((await client.get(new)).text, "html.parser")
-    assert page.select_one("#f-body")["data-allowed-tags"] == study.editor_allow_list()
+    assert page.select_one("#f-body")["data-allowed-tags"] == catalogue.editor_allow_list()
     scripts = [s["src"] for s in page.select("script[src]")]
     assert scripts.index("/static/vendor/jodit/jodit.min.js") < scripts.index(
         "/static/js/lesson-editor.js"

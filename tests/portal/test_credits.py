@@ -9,13 +9,14 @@ import httpx
 from bs4 import BeautifulSoup
 from starlette.applications import Starlette
 
-from core import study
 from models.enums import CourseCategory, OrgKind
 from models.ops import AuditLog
 from models.period import Period
 from models.physician import Physician
 from models.training import Course, CreditApplication, Lesson, LessonProgress
 from portal import credits
+from rules import credits as credit_rules
+from rules import training as study
 from tests import factories
 from tests.helpers import csrf_of, login
 from web.endpoint import LOCAL_ZONE
@@ -72,7 +73,7 @@ async def test_apply_once_after_the_required_hours(client: httpx.AsyncClient, db
     assert (await apply(client)).status_code == 303
     found = await CreditApplication.get(physician_id=doc.id, period_id=period.id)
     assert found.credits == 6 and found.hours == 40
-    assert re.fullmatch(f"[{credits.CODE_ALPHABET}]{{16}}", found.verification_code)
+    assert re.fullmatch(f"[{credit_rules.CODE_ALPHABET}]{{16}}", found.verification_code)
     assert await AuditLog.exists(action="credits_applied", object_id=found.id)
     page = await client.get("/physician/credits")
     assert "已申请" in page.text and credits.shown_code(found.verification_code) in page.text
@@ -88,7 +89,7 @@ async def test_certificate_is_printable_and_only_ones_own(
 ) -> None:
     period, doc = await setting()
     application = await CreditApplication.create(
-        physician=doc, period=period, hours=36, credits=6, verification_code=credits.new_code()
+        physician=doc, period=period, hours=36, credits=6, verification_code=credit_rules.new_code()
     )
     await login(client, doc.id_number)
     page = await client.get(f"/physician/credits/{application.id}/certificate")
@@ -120,7 +121,7 @@ async def test_certificate_is_printable_and_only_ones_own(
 async def test_public_verification_is_rate_limited(app: Starlette, db: None) -> None:
     period, doc = await setting()
     application = await CreditApplication.create(
-        physician=doc, period=period, hours=36, credits=6, verification_code=credits.new_code()
+        physician=doc, period=period, hours=36, credits=6, verification_code=credit_rules.new_code()
     )
     transport = httpx.ASGITransport(app=app, client=("198.51.100.23", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as anyone:

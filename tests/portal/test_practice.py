@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from bs4 import BeautifulSoup
 
-from core.questions import fingerprint
 from models.enums import (
     EnrollmentStatus,
     OrgKind,
@@ -26,7 +25,8 @@ from models.exam import Question
 from models.period import Period, PhaseWindow
 from models.physician import Physician
 from models.training import PracticeAnswer, PracticeSet
-from portal import practice
+from rules import practice
+from rules.questions import fingerprint
 from tests import factories
 from tests.helpers import csrf_of, login
 

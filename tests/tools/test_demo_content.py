@@ -11,10 +11,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from core.questions import DEMO_DIR, HEADER, parse
-from core.study import DEMO_COURSES, course_values, lesson_values
 from models.enums import CourseCategory, QuestionCategory, QuestionType
 from models.practice import PRACTICE_SCOPES, valid_scope
+from rules.courses import course_values, lesson_values
+from rules.question_import import parse
+from rules.questions import HEADER
+from tools.demo.catalogue import DEMO_COURSES, DEMO_DIR
 from tools.demo.people import ETHNIC_MEDICINE_SCOPES, GENERAL_SCOPES, SPECIAL_SCOPES
 
 QUESTION_FILES = sorted(DEMO_DIR.glob("questions_*.csv"))
@@ -222,7 +224,7 @@ def test_class_hours_per_category() -> None:
 
 
 def _applicable(courses: list[dict[str, Any]], category: str, scope: str) -> list[dict[str, Any]]:
-    """The same rule as core.study.applicable_courses: courses for everyone, for the
+    """The same rule as rules.training.applicable_courses: courses for everyone, for the
     physician's category, or for its scope. load_demo_courses publishes every demo course."""
     return [
         c

@@ -187,7 +187,7 @@ async def echo_baseline(clients: int, seconds: float) -> dict[str, Any]:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             await asyncio.sleep(0.1)
-        message = p.encode(p.ANSWER, item=123456, choice=["a1b2c3"], seq=1)
+        message = p.encode(p.Answer(type=p.ANSWER, item=123456, choice=["a1b2c3"], seq=1))
 
         async def open_one(n: int) -> Callable[[], Awaitable[None]]:
             ws = await websockets.connect(f"ws://127.0.0.1:{port}", compression=None)
@@ -222,12 +222,13 @@ async def hall_baseline(
         seat = seats[n]
         acked = rec.acked.setdefault(seat.attempt_id, {})
         sent = rec.sent.setdefault(seat.attempt_id, {})
-        box: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        box: dict[str, asyncio.Future[p.Ack | p.Error]] = {}
 
-        def on_message(message: dict[str, Any]) -> None:
+        def on_message(message: p.ServerMessage) -> None:
             if message["type"] == p.ACK:
                 acked[message["item"]] = max(acked.get(message["item"], 0), message["seq"])
-            if message["type"] in (p.ACK, p.ERROR) and "f" in box and not box["f"].done():
+            waiting = "f" in box and not box["f"].done()
+            if waiting and (message["type"] == p.ACK or message["type"] == p.ERROR):
                 box["f"].set_result(message)
 
         client = HallClient(url, seat.cookie, on_message=on_message, inbox_limit=8)
@@ -250,7 +251,7 @@ async def hall_baseline(
             sent[item["id"]] = seq
             answer = await asyncio.wait_for(box["f"], 30)
             if answer["type"] == p.ERROR:
-                rec.error(f"error:{answer.get('code')}")
+                rec.error(f"error:{answer['code']}")
 
         return roundtrip
 

@@ -49,9 +49,9 @@ async def run(
     from web.endpoint import LOCAL_ZONE
 
     started_at = datetime.now(LOCAL_ZONE).isoformat(timespec="seconds")  # Beijing time
-    processes = server_processes(options)
     print(f"准备 {options.physicians} 名压测医师…", flush=True)
     prepared = await prepare(settings, redis, options)
+    processes = server_processes(options)  # after preparing: a node just started is up by now
     print(f"准备完成（{prepared.timings['prepare_s']:.1f} 秒），开始模拟考试窗口。", flush=True)
     plan = Plan(
         urls=options.urls,
@@ -90,7 +90,7 @@ async def run(
     reconciliation = await reconcile(rec)
     meta = {
         "started": started_at,
-        "command": " ".join(["xjdk", *sys.argv[2:]]) if sys.argv[1:2] == ["loadtest"] else "",
+        "command": " ".join(["xjdk", *sys.argv[1:]]) if sys.argv[1:2] == ["loadtest"] else "",
         "options": {**asdict(options), "processes": options.processes},
         "period_id": prepared.period_id,
         "window_ends": window_ends.isoformat(),

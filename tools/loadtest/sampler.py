@@ -50,13 +50,22 @@ def pids_listening(port: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        with contextlib.suppress(OSError):
-            for fd in (entry / "fd").iterdir():
-                link = os.readlink(fd)
-                if link.startswith("socket:[") and link[8:-1] in inodes:
-                    owners.append(int(entry.name))
-                    break
+        if any(link[8:-1] in inodes for link in _socket_links(entry)):
+            owners.append(int(entry.name))
     return sorted(owners)
+
+
+def _socket_links(process: Path) -> list[str]:
+    """The socket fds of a process; one closed while read (a busy server's sockets come and
+    go) is skipped, not the whole process."""
+    links = []
+    with contextlib.suppress(OSError):
+        for fd in (process / "fd").iterdir():
+            with contextlib.suppress(OSError):
+                link = os.readlink(fd)
+                if link.startswith("socket:["):
+                    links.append(link)
+    return links
 
 
 def face_worker_pids(near: int | None = None) -> list[int]:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from typing import Any
+from typing import Any, NamedTuple
 
 import websockets
 
@@ -39,6 +39,14 @@ def transport() -> Any:
     return _TRANSPORT[0]
 
 
+class FaceReply(NamedTuple):
+    """What became of a burst: a check_result, or an error that did not take it."""
+
+    passed: bool
+    reason: str
+    tries_left: int
+
+
 class Finished(Exception):
     """The attempt is over (submitted, ended, or refused for good)."""
 
@@ -59,8 +67,8 @@ class Sim:
         self.sent_at: dict[tuple[int, int], float] = {}
         self.retry: set[int] = set()
         self.check: str | None = None  # the check the server asked for and is waiting on
-        self.face_reply: dict[str, Any] | None = None
-        self.result: dict[str, Any] | None = None
+        self.face_reply: FaceReply | None = None
+        self.result: p.Result | None = None
         self.wake = asyncio.Event()
         self.opened = 0.0
         self.answered: list[int] = []
@@ -104,16 +112,15 @@ class Sim:
 
     # messages, as they arrive
 
-    def on_message(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        if kind == p.ACK:
+    def on_message(self, message: p.ServerMessage) -> None:
+        if message["type"] == p.ACK:
             key = (message["item"], message["seq"])
             sent = self.sent_at.pop(key, None)
             if sent is not None:
                 self.rec.acks.append((self.rec.now(), (time.monotonic() - sent) * 1000))
             self.acked[key[0]] = max(self.acked.get(key[0], 0), key[1])
-        elif kind == p.ERROR:
-            code = message.get("code")
+        elif message["type"] == p.ERROR:
+            code = message["code"]
             self.rec.error(f"error:{code}")
             if "item" in message:
                 if code in (p.PAUSED, p.BUSY, p.NOT_STARTED):
@@ -121,17 +128,17 @@ class Sim:
                 elif code == p.LOCKED:  # the time is up: refused, not lost
                     self.client.unacked.pop(message["item"], None)
             elif code in (p.NO_CHECK, p.BUSY, p.STALE):  # a burst that was not taken
-                self.face_reply = {"passed": code == p.NO_CHECK, "reason": code}
-        elif kind == p.CHECK:
+                self.face_reply = FaceReply(code == p.NO_CHECK, code, 0)
+        elif message["type"] == p.CHECK:
             self.check = message["stage"]
-        elif kind == p.CHECK_RESULT:
-            self.face_reply = message
+        elif message["type"] == p.CHECK_RESULT:
+            self.face_reply = FaceReply(message["passed"], message["reason"], message["tries_left"])
             if message["passed"] and self.check == message["stage"]:
                 self.check = None
-        elif kind == p.RESULT:
+        elif message["type"] == p.RESULT:
             self.result = message
-        elif kind == p.BYE and message.get("code") != p.DONE:
-            self.rec.error(f"bye:{message.get('code')}")
+        elif message["type"] == p.BYE and message["code"] != p.DONE:
+            self.rec.error(f"bye:{message['code']}")
         self.wake.set()
 
     async def until(self, done: Callable[[], object], within: float) -> bool:
@@ -177,14 +184,14 @@ class Sim:
                     continue
                 if hide_at is not None and now >= hide_at:
                     hide_at, show_at = None, now + rng.uniform(2, 8)
-                    await self.send(p.VISIBILITY, hidden=True)
+                    await self.send(p.Visibility(type=p.VISIBILITY, hidden=True))
                     self.rec.counts["page_hidden"] += 1
                 if show_at is not None and now >= show_at:
                     show_at = None
-                    await self.send(p.VISIBILITY, hidden=False)
+                    await self.send(p.Visibility(type=p.VISIBILITY, hidden=False))
                 if now >= next_beat:
                     next_beat = now + HEARTBEAT_EVERY
-                    await self.send(p.HEARTBEAT)
+                    await self.send(p.Heartbeat(type=p.HEARTBEAT))
                 if self.retry and self.client.state == p.TESTING:
                     await self.resend()
                 if now >= next_answer:
@@ -239,21 +246,22 @@ class Sim:
         for item, (_, seq) in self.client.unacked.items():  # resent by connect
             self.sent_at[(item, seq)] = now
             self.rec.counts["resent"] += 1
-        stored = welcome.get("answers", {})
-        for item, seq in self.acked.items():
-            if stored.get(str(item), {}).get("seq", 0) < seq:
+        stored = welcome["answers"]
+        for acked_item, seq in self.acked.items():
+            row = stored.get(str(acked_item))
+            if row is None or row["seq"] < seq:
                 self.rec.error("resume_missing_answer")
-        for item, row in stored.items():  # stored: acknowledged even if the ack was lost
-            self.acked[int(item)] = max(self.acked.get(int(item), 0), row["seq"])
+        for key, row in stored.items():  # stored: acknowledged even if the ack was lost
+            self.acked[int(key)] = max(self.acked.get(int(key), 0), row["seq"])
         if welcome["state"] in (p.SUBMITTED, p.ENDED):
             raise Finished
-        self.check = welcome.get("check")
+        self.check = welcome["check"]
 
     async def reconnect(self, dropped: bool) -> None:
         """Connect again (to the next node when there are several) until it works."""
         self._closed()
-        bye = self.client.closed_with or {}
-        if bye.get("code") in (p.DONE, p.ENDED_BY_PROCTOR, p.NOT_ELIGIBLE, p.NOT_OPEN):
+        bye = self.client.closed_with
+        if bye and bye["code"] in (p.DONE, p.ENDED_BY_PROCTOR, p.NOT_ELIGIBLE, p.NOT_OPEN):
             raise Finished
         if not dropped:
             self.rec.counts["connection_lost"] += 1
@@ -278,9 +286,9 @@ class Sim:
         await asyncio.sleep(self.rng.uniform(1, 3))
         await self.reconnect(dropped=True)
 
-    async def send(self, kind: str, **fields: Any) -> None:
+    async def send(self, message: p.ClientMessage) -> None:
         with contextlib.suppress(websockets.ConnectionClosed):
-            await self.client.send(kind, **fields)
+            await self.client.send(message)
 
     async def answer(self) -> None:
         if self.client.state != p.TESTING or not self.client.items:
@@ -313,7 +321,7 @@ class Sim:
                 continue
             self.sent_at[(item, pending[1])] = time.monotonic()
             self.rec.counts["resent"] += 1
-            await self.send(p.ANSWER, item=item, choice=pending[0], seq=pending[1])
+            await self.send(p.Answer(type=p.ANSWER, item=item, choice=pending[0], seq=pending[1]))
 
     async def face_check(self, stage: str) -> None:
         """Film and send bursts until the check passes, as a page does: the challenge's
@@ -325,16 +333,17 @@ class Sim:
             if not await self.until(lambda: self.client.challenge is not None, 30):
                 self.rec.error(f"face_{stage}_no_challenge")
                 raise Finished
-            challenge = self.client.challenge or {}
-            codes = [a["code"] for a in challenge.get("actions", [])]
-            if challenge.get("id") != filmed_for:  # a new challenge (a reconnect): film again
-                frames, filmed_for = None, str(challenge.get("id", ""))
+            challenge = self.client.challenge
+            assert challenge is not None
+            codes = [a["code"] for a in challenge["actions"]]
+            if challenge["id"] != filmed_for:  # a new challenge (a reconnect): film again
+                frames, filmed_for = None, challenge["id"]
             if frames is None:
                 frames = samples.burst_for(codes, self.checks_passed)
                 if frames is None:  # e.g. 张嘴: the clip cannot show it
                     self.rec.error("face_challenge_not_in_clip:" + "+".join(codes))
                     raise Finished
-                await asyncio.sleep(float(challenge.get("seconds", 0)))  # filming
+                await asyncio.sleep(float(challenge["seconds"]))  # filming
             started = time.monotonic()
             self.face_reply = None
             with contextlib.suppress(websockets.ConnectionClosed):
@@ -351,20 +360,20 @@ class Sim:
             result = self.face_reply
             assert result is not None
             ms = (time.monotonic() - started) * 1000
-            if result["passed"]:
+            if result.passed:
                 self.rec.faces.append((self.rec.now(), stage, ms, "passed"))
                 self.checks_passed += 1
                 return
-            if result["reason"] == p.BUSY:
+            if result.reason == p.BUSY:
                 self.rec.faces.append((self.rec.now(), stage, ms, "busy"))
                 await asyncio.sleep(2 * self.rng.uniform(0.5, 1.5))
                 continue
             frames = None  # another challenge comes with the failure
-            if result["reason"] == p.STALE:
+            if result.reason == p.STALE:
                 continue
             self.rec.faces.append((self.rec.now(), stage, ms, "failed"))
-            self.rec.error(f"face_failed:{result['reason']}")
-            if result.get("tries_left", 0) <= 0 or attempt > 5:
+            self.rec.error(f"face_failed:{result.reason}")
+            if result.tries_left <= 0 or attempt > 5:
                 raise Finished
             await asyncio.sleep(1)
 
@@ -373,7 +382,7 @@ class Sim:
             if not self.client.is_open:
                 await self.reconnect(dropped=False)
             if self.check is None:
-                await self.send(p.SUBMIT)
+                await self.send(p.Submit(type=p.SUBMIT))
                 if not await self.until(lambda: self.check is not None, 30):
                     self.rec.error("submit_not_asked")
                     continue

@@ -1,4 +1,4 @@
-"""The crediting rules of core/study.py, driven with an injected clock on the real database
+"""The crediting rules of rules/training.py, driven with an injected clock on the real database
 and the real Redis."""
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
-from core import study
 from core.errors import Conflict, DomainError
-from models.enums import CourseCategory, OrgKind
+from models.enums import CourseCategory, OrgKind, Phase
 from models.period import Period
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
+from rules import courses
+from rules import training as study
 from tests import factories
+from tools.demo import catalogue
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -228,6 +230,19 @@ async def test_totals_cap_each_course_and_check_category_minimums(db: None) -> N
     assert lesson.id in shortened.completed_lessons and shortened.hours == 2
 
 
+async def test_who_may_study_when(db: None) -> None:
+    period, doc, _ = await setting()
+    await period.fetch_related("windows")
+    now = datetime.now(UTC)
+    assert await study.study_refusal(doc, None, now) == "当前没有进行中的考核周期"
+    assert "报名成功后" in await study.study_refusal(doc, period, now)
+    await factories.enrollment(period, doc)
+    await factories.open_window(period, Phase.TRAINING)
+    assert await study.study_refusal(doc, period, now) == ""
+    later = now + timedelta(days=400)
+    assert "当前不在培训时间内" in await study.study_refusal(doc, period, later)
+
+
 def test_sanitise_keeps_the_allow_list_only() -> None:
     dirty = (
         '<h3 onclick="x()">标题</h3><script>alert(1)</script><p style="color:red">正文'
@@ -235,21 +250,21 @@ def test_sanitise_keeps_the_allow_list_only() -> None:
         '<img src=x onerror=alert(1)></p><table><tr><td colspan="2">格</td></tr></table>'
         "<iframe src='https://evil.example'></iframe><u>下划线</u>"
     )
-    clean = study.sanitise(dirty)
+    clean = courses.sanitise(dirty)
     assert "<h3>标题</h3>" in clean and "<p>正文" in clean and "script" not in clean
     assert "alert" not in clean and "onerror" not in clean and "style" not in clean
     assert 'href="https://www.nhc.gov.cn/"' in clean and "noopener" in clean
     assert "<img" not in clean and "<iframe" not in clean and "<u>" not in clean
     assert '<td colspan="2">格</td>' in clean
-    assert study.is_direct_video("https://v.example.cn/a/lesson.MP4")
-    assert not study.is_direct_video("https://v.example.cn/watch?v=1")
-    assert not study.valid_video_url("javascript:alert(1)")
-    assert not study.valid_video_url("ftp://v.example.cn/a.mp4")
+    assert courses.is_direct_video("https://v.example.cn/a/lesson.MP4")
+    assert not courses.is_direct_video("https://v.example.cn/watch?v=1")
+    assert not courses.valid_video_url("javascript:alert(1)")
+    assert not courses.valid_video_url("ftp://v.example.cn/a.mp4")
 
 
 async def test_load_demo_courses_is_idempotent(tmp_path: Path, db: None) -> None:
     await Course.all().delete()
-    catalogue = [
+    demo = [
         {
             "title": "医疗纠纷预防和处理条例",
             "category": "public_required",
@@ -263,20 +278,20 @@ async def test_load_demo_courses_is_idempotent(tmp_path: Path, db: None) -> None
         }
     ]
     path = tmp_path / "courses.json"
-    path.write_text(json.dumps(catalogue, ensure_ascii=False), encoding="utf-8")
-    assert await study.load_demo_courses(path) == 1
-    assert await study.load_demo_courses(path) == 1
+    path.write_text(json.dumps(demo, ensure_ascii=False), encoding="utf-8")
+    assert await catalogue.load_demo_courses(path) == 1
+    assert await catalogue.load_demo_courses(path) == 1
     lesson = await Lesson.get(title="总则")
     assert lesson.body == "<p>正文</p>" and lesson.video_url == ""
 
 
 async def test_load_demo_courses_from_the_real_file(db: None) -> None:
-    if not study.DEMO_COURSES.exists():
+    if not catalogue.DEMO_COURSES.exists():
         pytest.skip("tools/demo/content/courses.json is not written yet")
     await Course.all().delete()
-    count = await study.load_demo_courses()
-    data = json.loads(study.DEMO_COURSES.read_text(encoding="utf-8"))
+    count = await catalogue.load_demo_courses()
+    data = json.loads(catalogue.DEMO_COURSES.read_text(encoding="utf-8"))
     assert count == len(data) > 0
     assert await Lesson.all().count() == sum(len(c["lessons"]) for c in data)
     assert {c.category for c in await Course.all()} == set(CourseCategory)
-    assert await study.load_demo_courses() == count
+    assert await catalogue.load_demo_courses() == count

@@ -1,4 +1,4 @@
-"""Courses and honestly counted study time.
+"""Who may study which course, and honestly counted study time.
 
 Study time is credited on the server only, from heartbeats that the lesson page sends about
 every 30 seconds while it is visible. The rules, all enforced in one Redis script per
@@ -13,35 +13,29 @@ heartbeat so that concurrent requests cannot count the same seconds twice:
   a code to type, and until the code is typed back heartbeats credit nothing;
 - a lesson never gets more than its minutes (atomic conditional updates in the database).
 
-Every function that depends on the clock takes ``now``.
+Every function that depends on the clock takes ``now``. The catalogue itself (its forms, rich
+text and videos) is ``rules/courses.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import random
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import nh3
 import redis.asyncio as aioredis
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q, Subquery
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from core.errors import Conflict, DomainError
-from core.numbers import as_int
-from models.enums import CourseCategory
-from models.period import Period
+from models.enums import CourseCategory, EnrollmentStatus, Phase, RegistrationStatus
+from models.period import Enrollment, Period
 from models.physician import Physician
-from models.practice import PRACTICE_SCOPES, valid_scope
 from models.training import Course, Lesson, LessonProgress
+from rules.periods import window, window_text
 
 SECONDS_PER_CLASS_HOUR = 45 * 60  # one 课时 is a 45-minute class
 BEAT_SECONDS = 30  # how often a visible lesson page sends a heartbeat
@@ -49,125 +43,6 @@ CREDIT_CAP = 60  # the most one heartbeat credits
 MAX_GAP = 90  # a longer silence credits nothing: nobody can tell the page was being read
 CHECKIN_EVERY = (600, 1200)  # credited seconds between two 签到 check-ins
 STATE_TTL = 24 * 3600
-DEMO_COURSES = Path(__file__).parent.parent / "tools" / "demo" / "content" / "courses.json"
-
-# --- rich text and video ---------------------------------------------------------------
-
-# What the lesson editor offers (static/js/lesson-editor.js reads it from the page): what
-# it can make is kept, nothing else. ``b``/``i`` are the same marks typed by hand.
-ALLOWED_TAGS = {
-    "p", "br", "h2", "h3", "h4", "blockquote", "ul", "ol", "li", "strong", "b", "em", "i",
-    "a", "table", "thead", "tbody", "tr", "th", "td",
-}  # fmt: skip
-ALLOWED_ATTRIBUTES = {
-    "a": {"href", "title"},
-    "th": {"colspan", "rowspan"},
-    "td": {"colspan", "rowspan"},
-}
-
-
-def editor_allow_list() -> str:
-    """The allow-list as the editor's cleanHTML.allowTags spells it: ``a[href|title],p,…``."""
-    spelled = []
-    for tag in sorted(ALLOWED_TAGS):
-        names = sorted(ALLOWED_ATTRIBUTES.get(tag, ()))
-        spelled.append(f"{tag}[{'|'.join(names)}]" if names else tag)
-    return ",".join(spelled)
-
-
-def sanitise(html: str) -> str:
-    """The office's rich text reduced to the allow-list; links only to http(s) addresses."""
-    return nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        clean_content_tags={"script", "style"},
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https"},
-        url_relative="deny",
-        link_rel="noopener noreferrer nofollow",
-    ).strip()
-
-
-def valid_video_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in url
-
-
-def is_direct_video(url: str) -> bool:
-    """A direct .mp4 file plays in <video>; anything else is shown as a link."""
-    return valid_video_url(url) and urlsplit(url).path.lower().endswith(".mp4")
-
-
-# --- the course form, checked ----------------------------------------------------------
-
-
-def course_values(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Course fields from a form, and the errors by field name."""
-    errors: dict[str, str] = {}
-    title = form.get("title", "").strip()
-    if not 2 <= len(title) <= 200:
-        errors["title"] = "请填写课程名称（2–200 字）"
-    category = form.get("category", "")
-    if category not in CourseCategory._value2member_map_:
-        errors["category"] = "请选择课程类别"
-    hours = as_int(form.get("class_hours"), 1, 20)
-    if hours is None:
-        errors["class_hours"] = "课时须为 1–20 的整数"
-    practice_category = form.get("practice_category", "").strip()
-    practice_scope = form.get("practice_scope", "").strip()
-    if practice_category and practice_category not in PRACTICE_SCOPES:
-        errors["practice_category"] = "执业类别不在规定范围内"
-    elif practice_scope and not practice_category:
-        errors["practice_scope"] = "选择执业范围前，请先选择执业类别"
-    elif practice_scope and not valid_scope(practice_category, practice_scope):
-        errors["practice_scope"] = f"执业范围不属于{practice_category}类别"
-    description = form.get("description", "").strip()
-    if len(description) > 2000:
-        errors["description"] = "课程简介不超过 2000 字"
-    sort = as_int(form.get("sort", "").strip() or "0", -9999, 9999)
-    if sort is None:
-        errors["sort"] = "排序须为 -9999 至 9999 的整数"
-    values = {
-        "title": title,
-        "category": category,
-        "class_hours": hours or 0,
-        "practice_category": practice_category,
-        "practice_scope": practice_scope,
-        "description": description,
-        "is_published": form.get("is_published") == "yes",
-        "sort": sort or 0,
-    }
-    return values, errors
-
-
-def lesson_values(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    errors: dict[str, str] = {}
-    title = form.get("title", "").strip()
-    if not 2 <= len(title) <= 200:
-        errors["title"] = "请填写课时名称（2–200 字）"
-    raw = form.get("body", "")
-    if len(raw) > 100_000:
-        errors["body"] = "正文过长（不超过 10 万字符）"
-    body = sanitise(raw)
-    video_url = form.get("video_url", "").strip()
-    if video_url and (len(video_url) > 500 or not valid_video_url(video_url)):
-        errors["video_url"] = "视频地址须为 http:// 或 https:// 开头的完整网址"
-    if not body and not video_url and not errors.get("body"):
-        errors["body"] = "请填写正文或视频地址"
-    minutes = as_int(form.get("minutes"), 1, 900)
-    if minutes is None:
-        errors["minutes"] = "学习时长须为 1–900 的整数（分钟）"
-    sort = as_int(form.get("sort", "").strip() or "0", -9999, 9999)
-    if sort is None:
-        errors["sort"] = "排序须为 -9999 至 9999 的整数"
-    values = {
-        "title": title,
-        "body": body,
-        "video_url": video_url,
-        "minutes": minutes or 0,
-        "sort": sort or 0,
-    }
-    return values, errors
 
 
 # --- who may study what ----------------------------------------------------------------
@@ -185,6 +60,29 @@ async def applicable_lesson(physician: Physician, lesson_id: int) -> Lesson | No
     """The lesson if its course is published and meant for the physician, else None."""
     courses = Subquery(applicable_courses(physician).values("id"))
     return await Lesson.filter(id=lesson_id, course_id__in=courses).select_related("course").first()
+
+
+async def study_refusal(physician: Physician, period: Period | None, now: datetime) -> str:
+    """Why the physician may not study now, or "" when it may (``period.windows`` fetched)."""
+    if period is None:
+        return "当前没有进行中的考核周期"
+    if physician.registration_status != RegistrationStatus.APPROVED:
+        return "注册审核通过并报名后方可参加培训"
+    standing = (
+        await Enrollment.filter(physician_id=physician.id, period_id=period.id, is_active=True)
+        .exclude(
+            status__in=(EnrollmentStatus.INSTITUTION_REJECTED, EnrollmentStatus.ASSESSOR_REJECTED)
+        )
+        .exists()
+    )
+    if not standing:
+        return "报名成功后方可参加培训，请先到【考试报名】报名"
+    found = window(period, Phase.TRAINING)
+    if found is None:
+        return "本期培训时间尚未设置"
+    if not found.is_open(now):
+        return f"当前不在培训时间内（培训时间：{window_text(found)}），只能浏览课程"
+    return ""
 
 
 # --- totals ----------------------------------------------------------------------------
@@ -535,44 +433,3 @@ async def answer_checkin(
 
 async def pending_checkin(redis: aioredis.Redis, physician_id: int) -> str:
     return str(await redis.hget(state_key(physician_id), "check") or "")
-
-
-# --- demo content ----------------------------------------------------------------------
-
-
-async def load_demo_courses(path: Path = DEMO_COURSES) -> int:
-    """Load the demo catalogue if there are no courses yet; the number of courses either way."""
-    if await Course.exists():
-        return await Course.all().count()
-    data = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
-    async with in_transaction():
-        for n, item in enumerate(data):
-            values, errors = course_values(
-                {
-                    "title": str(item.get("title", "")),
-                    "category": str(item.get("category", "")),
-                    "class_hours": str(item.get("class_hours", "")),
-                    "practice_category": str(item.get("practice_category") or ""),
-                    "practice_scope": str(item.get("practice_scope") or ""),
-                    "description": str(item.get("description") or ""),
-                    "is_published": "yes",
-                    "sort": str(n),
-                }
-            )
-            if errors:
-                raise ValueError(f"demo course {n + 1}: {errors}")
-            course = await Course.create(**values)
-            for m, lesson in enumerate(item.get("lessons", [])):
-                fields, errors = lesson_values(
-                    {
-                        "title": str(lesson.get("title", "")),
-                        "body": str(lesson.get("body") or ""),
-                        "video_url": str(lesson.get("video_url") or ""),
-                        "minutes": str(lesson.get("minutes", "")),
-                        "sort": str(m),
-                    }
-                )
-                if errors:
-                    raise ValueError(f"demo course {n + 1}, lesson {m + 1}: {errors}")
-                await Lesson.create(course=course, **fields)
-    return await Course.all().count()

@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from core import questions as bank
 from core.errors import DomainError
-from core.questions import EXAMPLES, HEADER, ImportFileError, import_file, load_demo_questions
 from models.enums import QuestionCategory, QuestionType
 from models.exam import Question
+from rules import question_import as bank
+from rules.question_import import ImportFileError, import_file
+from rules.questions import EXAMPLES, HEADER
+from tools.demo import catalogue
+from tools.demo.catalogue import load_demo_questions
 from web.xlsx import workbook
 
 Row = Sequence[str]
@@ -244,7 +247,7 @@ async def test_demo_loader_is_idempotent_and_stops_on_a_bad_file(tmp_path: Path)
 
 
 async def test_the_real_demo_bank() -> None:
-    files = sorted(bank.DEMO_DIR.glob("questions_*.csv"))
+    files = sorted(catalogue.DEMO_DIR.glob("questions_*.csv"))
     if not files:
         pytest.skip("tools/demo/content/questions_*.csv not written yet")
     stored = await load_demo_questions()
