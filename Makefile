@@ -39,8 +39,10 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
+# Every core at once, each test module on one worker (its app is built once); the order is new
+# each run (pytest-randomly prints the seed, `pytest --randomly-seed=N` repeats it).
 pytest:
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 migrate: install
 	$(BIN)/xjdk migrate

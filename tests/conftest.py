@@ -3,11 +3,15 @@ TEST_DATABASE_URL is set), and the real app per test module, driven through http
 
 from __future__ import annotations
 
-import re
+import asyncio
+import contextlib
+import os
+import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -19,8 +23,11 @@ from core.bootstrap import load_geography
 from core.db import migrate
 from core.redis import EmbeddedRedis
 from core.settings import Settings
+from tests.helpers import make_settings
 
-TEST_PASSWORD = "Passw0rd2026"
+pytest_plugins = ["tests.alone"]  # pytest --alone
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -30,57 +37,86 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-async def _postgres_database(base: str) -> str:
+def _postgres(url: str) -> str:
+    """asyncpg's spelling of a Tortoise database URL."""
+    return url.replace("postgres://", "postgresql://", 1)
+
+
+def _sibling(url: str, name: str) -> str:
+    """The URL of database ``name`` on the server of ``url``."""
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+async def _create_postgres_database(base: str, template: str | None = None) -> str:
     import asyncpg  # type: ignore[import-untyped]
 
     name = f"xjdk_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(base.replace("postgres://", "postgresql://", 1))
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return base.rsplit("/", 1)[0] + "/" + name
+    conn = await asyncpg.connect(_postgres(base))
+    try:
+        copy = f' TEMPLATE "{template.rsplit("/", 1)[1]}"' if template else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{copy}')
+    finally:
+        await conn.close()
+    return _sibling(base, name)
 
 
 async def _drop_postgres_database(base: str, url: str) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(base.replace("postgres://", "postgresql://", 1))
-    await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    await conn.close()
+    conn = await asyncpg.connect(_postgres(base))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _in_own_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to completion on a loop of its own thread: a session-wide step that must
+    not share the per-module loops of pytest-asyncio (nor replace the thread's loop)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One database migrated once per session; every ``db_url`` starts as a copy of it
+    (migrating took most of the suite's time when each module migrated its own)."""
+    base = os.environ.get("TEST_DATABASE_URL", "")
+    if base:
+        url = _in_own_loop(_create_postgres_database(base))
+    else:
+        url = f"sqlite://{tmp_path_factory.mktemp('template') / 'migrated.sqlite3'}"
+    _in_own_loop(migrate(url))
+    yield url
+    if base:
+        _in_own_loop(_drop_postgres_database(base, url))
+
+
+def _copy_sqlite(source: str, target: Path) -> None:
+    """A consistent copy of a closed SQLite database (the backup API, whatever its journal)."""
+    with (
+        contextlib.closing(sqlite3.connect(source)) as src,
+        contextlib.closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
 
 
 @pytest_asyncio.fixture(scope="module")
-async def db_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    """A fresh, migrated database for each test module."""
-    import os
-
+async def db_url(
+    tmp_path_factory: pytest.TempPathFactory, database_template: str
+) -> AsyncIterator[str]:
+    """A fresh, migrated database for each test module: a copy of the session's template
+    (a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL)."""
     base = os.environ.get("TEST_DATABASE_URL", "")
     if base:
-        url = await _postgres_database(base)
+        url = await _create_postgres_database(base, database_template)
     else:
-        url = f"sqlite://{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    await migrate(url)
+        path = tmp_path_factory.mktemp("db") / "test.sqlite3"
+        _copy_sqlite(database_template.removeprefix("sqlite://"), path)
+        url = f"sqlite://{path}"
     yield url
     if base:
         await _drop_postgres_database(base, url)
-
-
-def make_settings(data_dir: Path, db_url: str, redis_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "data_dir": data_dir,
-        "database_url": db_url,
-        "redis_url": redis_url,
-        "secret_key": "test-secret-" + uuid.uuid4().hex,
-        "argon2_time_cost": 1,
-        "argon2_memory_kib": 8192,
-        "public_url": "http://testserver",
-        # The clip of ../shared/faces shows head turns but no open mouth (face/samples.py);
-        # a test's burst is sent at once rather than filmed for seconds (test_liveness.py
-        # films them: a burst that comes too soon is refused).
-        "face_actions": "turn_left,turn_right",
-        "face_burst_seconds": 0.0,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +147,7 @@ def worker(app: Starlette, settings: Settings, redis_url: str) -> Iterator[Any]:
 @pytest_asyncio.fixture(scope="module")
 async def base_url(app: Starlette) -> AsyncIterator[str]:
     """The module's app behind a real uvicorn (WebSockets, server-sent events, browsers)."""
-    from browser import serve
+    from tests.browser import serve
 
     async with serve(app) as url:
         yield url
@@ -127,36 +163,3 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def db(app: Starlette) -> None:
     """Marks a test that uses the ORM directly; the app fixture has it open."""
-
-
-CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
-
-
-async def csrf_of(client: httpx.AsyncClient, path: str = "/login") -> str:
-    page = await client.get(path)
-    found = CSRF.search(page.text)
-    assert found, f"no CSRF token on {path}"
-    return found.group(1)
-
-
-async def login(
-    client: httpx.AsyncClient, username: str, password: str = TEST_PASSWORD
-) -> httpx.Response:
-    token = await csrf_of(client)
-    return await client.post(
-        "/login", data={"username": username, "password": password, "csrf_token": token}
-    )
-
-
-async def post_form(client: httpx.AsyncClient, path: str, data: dict[str, str]) -> httpx.Response:
-    """Post a form the way the browser does: with the token from the page it came from."""
-    token = await csrf_of(client, path)
-    return await client.post(path, data={**data, "csrf_token": token})
-
-
-def table_rows(html: str) -> list[str]:
-    """The text of each body row of the page's table."""
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html, "html.parser")
-    return [row.get_text(" ", strip=True) for row in soup.select("table tbody tr")]

@@ -18,8 +18,8 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from browser import free_port
 from core.settings import ROOT, Settings
+from tests.browser import free_port
 
 XJDK = Path(sys.executable).with_name("xjdk")
 NGINX = shutil.which("nginx") or next(

@@ -9,8 +9,6 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-import factories
-from conftest import login
 from examhall import protocol as p
 from examhall.client import HallClient
 from face import samples
@@ -18,6 +16,8 @@ from models.enums import OrgKind, Phase, QuestionCategory, QuestionType
 from models.exam import PaperItem, Question
 from models.period import Period
 from models.physician import Physician
+from tests import factories
+from tests.helpers import login
 from web.sessions import COOKIE
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
-import factories
 from core.settings import Settings
 from models.enums import OrgKind
 from models.physician import Physician
-from servers import XJDK, node_env
+from tests import factories
+from tests.servers import XJDK, node_env
 
 
 async def xjdk(settings: Settings, redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:

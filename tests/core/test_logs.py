@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 from starlette.applications import Starlette
 
-import factories
-from browser import free_port
-from conftest import CSRF, TEST_PASSWORD
 from core.settings import Settings
 from models.enums import OrgKind
-from servers import wait_up, web_process
+from tests import factories
+from tests.browser import free_port
+from tests.helpers import CSRF, TEST_PASSWORD
+from tests.servers import wait_up, web_process
 from web.sessions import COOKIE
 
 

@@ -5,13 +5,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-import factories
 from asgi import create_app
-from conftest import post_form
 from core.bootstrap import load_geography
 from core.settings import ROOT, Settings, SettingsError
 from models.enums import OrgKind
 from models.ops import OutboxMail
+from tests import factories
+from tests.helpers import post_form
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:

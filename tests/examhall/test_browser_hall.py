@@ -18,13 +18,13 @@ import pytest
 from PIL import Image
 from starlette.applications import Starlette
 
-from browser import Page, chromium, require_chromium
 from core.settings import Settings
 from examhall import protocol as p
 from face import samples
 from models.enums import AttemptStatus
 from models.exam import Answer, Attempt, FaceCheck
-from sitting import sitter
+from tests.browser import Page, chromium, require_chromium
+from tests.sitting import sitter
 from web.sessions import COOKIE
 
 # Collected on every page: script errors, and what confirm() asked (answered 确定).

@@ -9,12 +9,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-import factories
-from browser import Page, chromium, serve
-from conftest import login
 from models.enums import AttemptStatus, OrgKind
 from models.exam import Attempt, Paper
 from models.period import Period
+from tests import factories
+from tests.browser import Page, chromium, serve
+from tests.helpers import login
 from web.sessions import COOKIE
 
 # Header text → cell text of each body row of a table, as the reader sees them.

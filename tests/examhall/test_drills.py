@@ -4,7 +4,7 @@ one thing fails mid-window. Every drill ends with the tool's reconciliation: eve
 the hall acknowledged is in the database, none twice.
 
 The fourth drill of issue 9, a face worker killed mid-job (the job completes on another
-worker), is tests/workers/test_face_recovery.py::test_a_killed_worker_loses_no_job.
+worker), is tests/face/test_recovery.py::test_a_worker_killed_mid_job_loses_nothing.
 """
 
 from __future__ import annotations
@@ -25,18 +25,18 @@ import pytest
 import pytest_asyncio
 import redis
 from starlette.applications import Starlette
-from test_nodes import wait_up, web_process
 
-import factories
-from browser import free_port
-from conftest import login, make_settings
 from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
 from models.enums import FaceReason, FaceStage, OrgKind, Phase
 from models.exam import Attempt, FaceCheck, Paper
 from models.period import Period
-from sitting import Sitter, question_bank
+from tests import factories
+from tests.browser import free_port
+from tests.helpers import login, make_settings
+from tests.servers import wait_up, web_process
+from tests.sitting import Sitter, question_bank
 from tools import loadtest
 from web.sessions import COOKIE
 

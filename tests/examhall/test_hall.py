@@ -16,11 +16,11 @@ from starlette.applications import Starlette
 
 from examhall import protocol as p
 from examhall.client import HallClient
-from face_helpers import grey_jpeg
 from models.enums import AttemptStatus, FaceStage, Phase, Procedure
 from models.exam import Answer, Attempt, AttemptEvent, FaceCheck, Paper
 from models.period import Enrollment, PhaseWindow
-from sitting import key_of, live, opposite, recheck, sitter, start
+from tests.face_helpers import grey_jpeg
+from tests.sitting import key_of, live, opposite, recheck, sitter, start
 
 
 async def test_a_whole_attempt(

@@ -18,11 +18,11 @@ from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
 from face import samples
-from face_helpers import jpeg, tilted
 from models.enums import AttemptStatus, FaceReason, FaceStage
 from models.exam import Attempt, FaceCheck
 from models.physician import Physician
-from sitting import live, recheck, sitter, start
+from tests.face_helpers import jpeg, tilted
+from tests.sitting import live, recheck, sitter, start
 
 FILM = 0.5  # seconds a burst takes to film here
 

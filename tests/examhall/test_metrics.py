@@ -15,13 +15,13 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
-from browser import free_port
-from conftest import TEST_PASSWORD, login
 from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
-from servers import wait_up, web_process
-from sitting import key_of, live, sitter, start
+from tests.browser import free_port
+from tests.helpers import TEST_PASSWORD, login
+from tests.servers import wait_up, web_process
+from tests.sitting import key_of, live, sitter, start
 
 
 async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -106,7 +106,7 @@ async def test_counters_move_during_an_attempt(
 
 
 async def test_lock_outs_are_counted(
-    app: Starlette, client: httpx.AsyncClient, settings: Settings, base_url: str
+    app: Starlette, client: httpx.AsyncClient, settings: Settings, base_url: str, worker: Any
 ) -> None:
     me = await sitter(app, client)
     before = await scrape(base_url)

@@ -10,15 +10,15 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-import factories
-from conftest import csrf_of, login
 from examhall import protocol as p
 from examhall.client import HallClient
 from models.enums import AttemptStatus, OrgKind
 from models.exam import Attempt, AttemptEvent, FaceCheck
 from models.ops import AuditLog
 from models.period import Period
-from sitting import live, opposite, recheck, sitter, start
+from tests import factories
+from tests.helpers import csrf_of, login
+from tests.sitting import live, opposite, recheck, sitter, start
 from web.sessions import COOKIE
 
 
@@ -201,9 +201,9 @@ async def test_jurisdiction_of_proctors(
     await recheck(app, attempt_id)
     await hall.expect(p.CHECK, stage=p.RANDOM)
 
-    def explained(data: dict[str, Any]) -> bool:
+    def explained(data: dict[str, Any]) -> bool:  # both flags: the messages and the timer
         row = row_of(data, attempt_id)
-        return bool(row and "随机人脸识别超时" in row["flag_reason"])
+        return bool(row and all(f in row["flag_reason"] for f in ("随机人脸识别超时", "多次离开")))
 
     data = await snapshot(base_url, f"{COOKIE}={near_cookie}", explained)
     row = row_of(data, attempt_id)

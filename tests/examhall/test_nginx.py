@@ -25,15 +25,15 @@ import pytest
 import pytest_asyncio
 from starlette.applications import Starlette
 
-from browser import free_port
-from conftest import CSRF, TEST_PASSWORD
 from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
 from models.exam import Answer, Attempt
 from models.ops import AuditLog
-from servers import Nginx, require_nginx, start_nginx, wait_up, web_process
-from sitting import key_of, live, question_bank, sitter, start
+from tests.browser import free_port
+from tests.helpers import CSRF, TEST_PASSWORD
+from tests.servers import Nginx, require_nginx, start_nginx, wait_up, web_process
+from tests.sitting import key_of, live, question_bank, sitter, start
 from tools import loadtest
 from web.sessions import COOKIE
 

@@ -13,13 +13,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from browser import free_port
 from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
 from models.exam import Answer, Attempt
-from servers import wait_up, web_process
-from sitting import key_of, live, sitter, start
+from tests.browser import free_port
+from tests.servers import wait_up, web_process
+from tests.sitting import key_of, live, sitter, start
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ import httpx
 from bs4 import BeautifulSoup
 from starlette.applications import Starlette
 
-import factories
-from conftest import login, post_form
 from core.settings import ROOT
 from examhall import protocol as p
 from examhall.client import HallClient
@@ -18,7 +16,9 @@ from examhall.papers import generate_for_period
 from models.enums import OrgKind, Phase, Role
 from models.exam import Paper, PaperItem
 from models.period import Period
-from sitting import question_bank
+from tests import factories
+from tests.helpers import login, post_form
+from tests.sitting import question_bank
 from web.sessions import COOKIE
 
 SERVER_TYPES = (

@@ -24,8 +24,8 @@ from face.analysis import (
     yaw,
 )
 from face.jobs import Outcome, Thresholds
-from face_helpers import jpeg, photo, tilted
 from models.enums import FaceReason
+from tests.face_helpers import jpeg, photo, tilted
 
 TH = Thresholds()  # the production thresholds
 # Every challenge the production pool makes, and each action alone.

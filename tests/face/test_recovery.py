@@ -14,15 +14,15 @@ import pytest
 import redis
 from starlette.applications import Starlette
 
-import factories
 from core.settings import Settings
 from face import samples
 from face.client import FaceService
 from face.jobs import DEAD_STREAM, GROUP, STREAM
 from face.worker import start_workers
-from face_helpers import wait_until
 from models.enums import FaceReason, FaceStage, OrgKind
 from models.physician import Physician
+from tests import factories
+from tests.face_helpers import wait_until
 
 LEFT = ["turn_left"]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import httpx
 
-import factories
-from conftest import csrf_of, login
 from models.enums import OrgKind, Role
 from models.ops import AuditLog
 from models.org import Account, Organisation
 from portal.account import valid_credit_code
+from tests import factories
+from tests.helpers import csrf_of, login
 
 INCOMPLETE = {
     "address": "",

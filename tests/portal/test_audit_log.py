@@ -9,12 +9,12 @@ from typing import Any
 
 import httpx
 
-import factories
-from conftest import login, table_rows
 from models.enums import FilingKind, OrgKind
 from models.ops import AuditLog
 from models.physician import Filing
 from rules import audit
+from tests import factories
+from tests.helpers import login, table_rows
 
 
 async def logged(action: str, at: datetime, **kw: Any) -> AuditLog:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import httpx
 from starlette.applications import Starlette
 
-import factories
-from conftest import TEST_PASSWORD, csrf_of, login
 from core.settings import Settings
 from models.enums import OrgKind
 from models.ops import AuditLog
 from portal.menus import MENUS
+from tests import factories
+from tests.helpers import TEST_PASSWORD, csrf_of, login
 from web.sessions import COOKIE
 
 

@@ -15,14 +15,14 @@ import pytest_asyncio
 from openpyxl import load_workbook
 from starlette.applications import Starlette
 
-import factories
-from conftest import TEST_PASSWORD, csrf_of, login
 from core.numbers import as_int
 from models.enums import OrgKind, Role
 from models.ops import AuditLog
 from models.period import Period
 from rules.question_import import MAX_INFLATED_BYTES
 from rules.questions import EXAMPLES, HEADER
+from tests import factories
+from tests.helpers import TEST_PASSWORD, csrf_of, login
 from web.xlsx import sheet_title, workbook
 
 HUGE = "99999999999999999999"

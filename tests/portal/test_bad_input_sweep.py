@@ -12,9 +12,9 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-import factories
-from conftest import csrf_of, login
 from models.enums import Role
+from tests import factories
+from tests.helpers import csrf_of, login
 
 PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
 HUGE = "99999999999999999999"

@@ -11,13 +11,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-import factories
-from browser import Page, chromium, serve
-from conftest import csrf_of, login
 from models.enums import OrgKind, Phase, Procedure, Rating, RegistrationStatus, StagingReason
 from models.period import Evaluation
 from models.physician import Physician
 from models.training import Course, Lesson
+from tests import factories
+from tests.browser import Page, chromium, serve
+from tests.helpers import csrf_of, login
 from web.sessions import COOKIE
 
 WIDTHS = [375, 1280]

@@ -8,12 +8,12 @@ from typing import Any
 import httpx
 from bs4 import BeautifulSoup
 
-import factories
-from conftest import csrf_of, login, table_rows
 from models.enums import OrgKind, Role
 from models.ops import AuditLog
 from models.training import Course, Lesson, LessonProgress
 from rules import courses as catalogue
+from tests import factories
+from tests.helpers import csrf_of, login, table_rows
 
 COURSE = {
     "title": "传染病防治法解读",

@@ -9,8 +9,6 @@ import httpx
 from bs4 import BeautifulSoup
 from starlette.applications import Starlette
 
-import factories
-from conftest import csrf_of, login
 from models.enums import CourseCategory, OrgKind
 from models.ops import AuditLog
 from models.period import Period
@@ -19,6 +17,8 @@ from models.training import Course, CreditApplication, Lesson, LessonProgress
 from portal import credits
 from rules import credits as credit_rules
 from rules import training as study
+from tests import factories
+from tests.helpers import csrf_of, login
 from web.endpoint import LOCAL_ZONE
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 
-import factories
-from conftest import csrf_of, login
 from models.enums import EnrollmentStatus, OrgKind, Procedure, RegistrationStatus
 from models.ops import AuditLog, OutboxMail
 from models.period import Enrollment
+from tests import factories
+from tests.helpers import csrf_of, login
 
 REPORT = "本周期内本人认真履行医师职责，坚持以患者为中心，" * 3
 
@@ -145,7 +145,9 @@ async def test_simplified_through_both_levels_then_general(
     assert (await enroll(client, procedure="general")).status_code == 303
     active = await Enrollment.get(physician_id=doc.id, is_active=True)
     assert active.procedure == Procedure.GENERAL
-    reviews = await AuditLog.filter(action="enrollment_reviewed").order_by("id")
+    reviews = await AuditLog.filter(
+        action="enrollment_reviewed", object_id=application.id
+    ).order_by("id")
     assert [r.to_state for r in reviews] == ["institution_approved", "assessor_rejected"]
 
 

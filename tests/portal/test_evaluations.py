@@ -7,13 +7,13 @@ from typing import Any
 
 import httpx
 
-import factories
-from conftest import csrf_of, login, table_rows
 from models.enums import EvaluationStatus, OrgKind, Phase, Procedure, Rating, Role
 from models.ops import AuditLog
 from models.org import Organisation
 from models.period import Evaluation, Period, PhaseWindow
 from models.physician import Physician
+from tests import factories
+from tests.helpers import csrf_of, login, table_rows
 
 
 async def setting() -> tuple[Period, Organisation, str, str, list[Physician]]:

@@ -9,8 +9,6 @@ from datetime import date
 import httpx
 from starlette.applications import Starlette
 
-import factories
-from conftest import csrf_of, login, post_form, table_rows
 from core.idcard import make_id_number
 from models.enums import (
     FilingKind,
@@ -24,6 +22,8 @@ from models.enums import (
 from models.ops import AuditLog, OutboxMail
 from models.org import Account, County, Organisation
 from models.physician import Filing, Physician, Transfer
+from tests import factories
+from tests.helpers import csrf_of, login, post_form, table_rows
 
 STILL_STAFFED = "该执业机构内仍有个人信息留存，无法进行删除！"
 REPORTED = "机构删除已上报！"

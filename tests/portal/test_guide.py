@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from bs4 import BeautifulSoup
 
-import factories
-from conftest import csrf_of, login
 from models.enums import (
     EnrollmentStatus,
     EvaluationStatus,
@@ -23,6 +21,8 @@ from models.enums import (
 from models.period import Enrollment, Evaluation, PhaseWindow, Result
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
+from tests import factories
+from tests.helpers import csrf_of, login
 
 
 def guide(html: str) -> list[tuple[str, str]]:

@@ -12,8 +12,6 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-import factories
-from conftest import csrf_of, login
 from models.enums import (
     AttemptStatus,
     CourseCategory,
@@ -36,6 +34,8 @@ from models.org import Account, Organisation
 from models.period import Evaluation, Period
 from models.physician import Filing, Physician, Transfer
 from models.training import Course, CreditApplication, Lesson, PracticeSet
+from tests import factories
+from tests.helpers import csrf_of, login
 
 PARAM = re.compile(r"{(\w+):int}")
 # A form that gets every decision handler past its own validation to the object lookup.

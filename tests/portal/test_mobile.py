@@ -6,10 +6,10 @@ from __future__ import annotations
 import httpx
 from starlette.applications import Starlette
 
-import factories
-from browser import chromium, serve
-from conftest import login
 from models.enums import OrgKind, RegistrationStatus
+from tests import factories
+from tests.browser import chromium, serve
+from tests.helpers import login
 from web.sessions import COOKIE
 
 OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"

@@ -8,10 +8,10 @@ import re
 import httpx
 from starlette.applications import Starlette
 
-import factories
-from conftest import TEST_PASSWORD, csrf_of, login, post_form, table_rows
 from models.enums import OrgKind, OrgStatus
 from models.ops import AuditLog, OutboxMail
+from tests import factories
+from tests.helpers import TEST_PASSWORD, csrf_of, login, post_form, table_rows
 
 TEMPORARY = re.compile(r"临时密码：([A-Za-z0-9]+)")
 

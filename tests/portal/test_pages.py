@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-import factories
-from conftest import login
 from models.enums import OrgKind, RegistrationStatus
 from models.practice import PRACTICE_SCOPES
 from portal.menus import MENUS
+from tests import factories
+from tests.helpers import login
 
 
 async def test_every_menu_entry_answers_for_its_role(client: httpx.AsyncClient, db: None) -> None:

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import httpx
 
-import factories
-from conftest import csrf_of, login, post_form, table_rows
 from models.enums import OrgKind, Phase, Procedure, Role
 from models.exam import Attempt, Paper
 from models.ops import AuditLog
 from models.period import Enrollment, Period, PhaseWindow
+from tests import factories
+from tests.helpers import csrf_of, login, post_form, table_rows
 
 PARAMETERS = {
     "name": "2026年度医师定期考核",

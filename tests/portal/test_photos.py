@@ -17,14 +17,14 @@ import pytest
 from PIL import Image
 from starlette.applications import Starlette
 
-import factories
-from conftest import csrf_of, login
 from core.idcard import make_id_number
 from face import samples
-from face_helpers import jpeg, photo, png_bomb
 from models.enums import OrgKind, RegistrationStatus
 from models.org import County
 from models.physician import Physician
+from tests import factories
+from tests.face_helpers import jpeg, photo, png_bomb
+from tests.helpers import csrf_of, login
 
 GPS = 0x8825  # the EXIF tag of the GPS directory
 ORIENTATION = 0x0112

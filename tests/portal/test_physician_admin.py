@@ -8,12 +8,12 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-import factories
-from conftest import TEST_PASSWORD, csrf_of, login
-from face_helpers import photo
 from models.enums import OrgKind
 from models.ops import AuditLog, OutboxMail
 from models.physician import Physician
+from tests import factories
+from tests.face_helpers import photo
+from tests.helpers import TEST_PASSWORD, csrf_of, login
 
 
 async def test_reset_password(client: httpx.AsyncClient, app: Starlette, db: None) -> None:

@@ -10,8 +10,6 @@ import httpx
 from bs4 import BeautifulSoup
 from openpyxl import load_workbook
 
-import factories
-from conftest import login, table_rows
 from models.enums import (
     AttemptStatus,
     EvaluationStatus,
@@ -25,6 +23,8 @@ from models.exam import Attempt, Paper
 from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
+from tests import factories
+from tests.helpers import login, table_rows
 from web import xlsx
 
 

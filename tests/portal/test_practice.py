@@ -11,8 +11,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from bs4 import BeautifulSoup
 
-import factories
-from conftest import csrf_of, login
 from models.enums import (
     EnrollmentStatus,
     OrgKind,
@@ -29,6 +27,8 @@ from models.physician import Physician
 from models.training import PracticeAnswer, PracticeSet
 from rules import practice
 from rules.questions import fingerprint
+from tests import factories
+from tests.helpers import csrf_of, login
 
 _n = itertools.count(1)
 PUBLIC = (QuestionCategory.LAW, QuestionCategory.ETHICS, QuestionCategory.HUMANITIES)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import httpx
 
-import factories
-from conftest import csrf_of, login
 from models.enums import OrgKind, RegistrationStatus, StagingReason
 from models.ops import AuditLog
 from models.org import Account
 from models.physician import Physician
+from tests import factories
+from tests.helpers import csrf_of, login
 
 DETAILS = {
     "title": "副主任医师",

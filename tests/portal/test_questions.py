@@ -10,14 +10,14 @@ from collections.abc import Sequence
 import httpx
 from bs4 import BeautifulSoup
 
-import factories
-from conftest import csrf_of, login, table_rows
 from models.enums import OrgKind, QuestionStatus, QuestionType, Role
 from models.exam import Paper, PaperItem, Question
 from models.ops import AuditLog
 from models.training import PracticeAnswer, PracticeSet
 from rules.question_import import parse
 from rules.questions import EXAMPLES, HEADER, fingerprint, values_of
+from tests import factories
+from tests.helpers import csrf_of, login, table_rows
 from web.xlsx import workbook
 
 URL = "/office/questions"

@@ -10,16 +10,16 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-import factories
-from conftest import csrf_of, login
 from core.idcard import make_id_number
 from core.settings import Settings
-from face_helpers import grey_jpeg, photo
 from models.enums import OrgKind, RegistrationStatus, Sex
 from models.ops import AuditLog, OutboxMail
 from models.org import Account, County, Organisation
 from models.period import Enrollment
 from models.physician import Physician
+from tests import factories
+from tests.face_helpers import grey_jpeg, photo
+from tests.helpers import csrf_of, login
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,13 @@ import re
 import httpx
 from starlette.applications import Starlette
 
-import factories
-from conftest import csrf_of, login, table_rows
 from core.settings import Settings
-from face_helpers import photo
 from models.enums import OrgKind, RegistrationStatus, StagingReason
 from models.ops import AuditLog, OutboxMail
 from models.physician import Physician
+from tests import factories
+from tests.face_helpers import photo
+from tests.helpers import csrf_of, login, table_rows
 
 
 async def decide(
@@ -59,7 +59,9 @@ async def test_approve_and_reject(client: httpx.AsyncClient, db: None) -> None:
     assert no.staging_reason == StagingReason.REJECTED
     assert no.rejection_reason == "非本机构执业医师，请重新选择执业机构"
 
-    entries = await AuditLog.filter(action__startswith="registration_").order_by("id")
+    entries = await AuditLog.filter(
+        action__startswith="registration_", object_id__in=[yes.id, no.id]
+    ).order_by("id")
     assert [(e.action, e.to_state, e.reason) for e in entries] == [
         ("registration_approved", "approved", ""),
         ("registration_rejected", "rejected", "非本机构执业医师，请重新选择执业机构"),

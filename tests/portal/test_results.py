@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from openpyxl import load_workbook
 
-import factories
-from conftest import csrf_of, login, table_rows
 from models.enums import (
     AttemptStatus,
     EnrollmentStatus,
@@ -26,6 +24,8 @@ from models.ops import AuditLog, OutboxMail
 from models.org import Organisation
 from models.period import Enrollment, Evaluation, Period, PhaseWindow, Result
 from models.physician import Physician
+from tests import factories
+from tests.helpers import csrf_of, login, table_rows
 
 
 async def took_test(period: Period, doc: Physician, score: int, **kw: object) -> None:

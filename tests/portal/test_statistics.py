@@ -6,11 +6,11 @@ from __future__ import annotations
 import io
 
 import httpx
+import pytest_asyncio
 from bs4 import BeautifulSoup
 from openpyxl import load_workbook
+from starlette.applications import Starlette
 
-import factories
-from conftest import login, table_rows
 from models.enums import (
     AttemptStatus,
     CourseCategory,
@@ -26,6 +26,8 @@ from models.org import Organisation, Prefecture
 from models.period import Enrollment, Period, Result
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
+from tests import factories
+from tests.helpers import login, table_rows
 
 BAYINGOLIN, AKSU = "652800", "652900"
 HEADERS = "注册人数 注册审核通过 一般程序报名 简易程序报名 培训完成 参加测评 测评合格 考核合格"
@@ -128,9 +130,16 @@ def row_of(rows: list[str], name: str) -> str:
     return found[0].removeprefix(name + " ")
 
 
-async def test_statistics_of_a_known_data_set(client: httpx.AsyncClient, db: None) -> None:
-    data = await known_data()
-    period, old = data["period"], data["old"]
+@pytest_asyncio.fixture(scope="module")
+async def known(app: Starlette) -> dict[str, object]:
+    """The module's data set, built once: every test reads its figures, none adds to them."""
+    return await known_data()
+
+
+async def test_statistics_of_a_known_data_set(
+    client: httpx.AsyncClient, known: dict[str, object]
+) -> None:
+    period, old = known["period"], known["old"]
     assert isinstance(period, Period) and isinstance(old, Period)
     bayingolin = await Prefecture.get(code=BAYINGOLIN)
     _, office = await factories.org_with_account(OrgKind.OFFICE)
@@ -193,7 +202,9 @@ async def test_statistics_of_a_known_data_set(client: httpx.AsyncClient, db: Non
         assert response.status_code == 404
 
 
-async def test_commission_sees_its_own_prefecture(client: httpx.AsyncClient, db: None) -> None:
+async def test_commission_sees_its_own_prefecture(
+    client: httpx.AsyncClient, known: dict[str, object]
+) -> None:
     bayingolin = await Prefecture.get(code=BAYINGOLIN)
     aksu = await Prefecture.get(code=AKSU)
     _, commission = await factories.org_with_account(OrgKind.COMMISSION, BAYINGOLIN)
@@ -215,8 +226,9 @@ async def test_commission_sees_its_own_prefecture(client: httpx.AsyncClient, db:
     assert (await client.get("/office/statistics")).status_code == 403
 
 
-async def test_other_roles_are_refused(client: httpx.AsyncClient, db: None) -> None:
-    institution = await Organisation.get(name="巴州康复医院")
+async def test_other_roles_are_refused(client: httpx.AsyncClient, known: dict[str, object]) -> None:
+    institution = known["a1"]
+    assert isinstance(institution, Organisation)
     acct = await factories.account(Role.INSTITUTION, institution)
     await login(client, acct.username)
     for path in ("/office/statistics", "/commission/statistics", "/office/statistics/export.xlsx"):

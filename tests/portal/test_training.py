@@ -13,14 +13,14 @@ import httpx
 from bs4 import BeautifulSoup
 from starlette.applications import Starlette
 
-import factories
-from browser import chromium, serve
-from conftest import login
 from models.enums import CourseCategory, OrgKind, Phase
 from models.period import Period, PhaseWindow
 from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
 from rules import training as study
+from tests import factories
+from tests.browser import chromium, serve
+from tests.helpers import login
 from web.sessions import COOKIE
 
 OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"

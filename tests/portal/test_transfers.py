@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 
-import factories
-from conftest import csrf_of, login
 from models.enums import FilingKind, OrgKind, RegistrationStatus, ReviewStatus, StagingReason
 from models.ops import AuditLog, OutboxMail
 from models.physician import Filing, Physician, Transfer
+from tests import factories
+from tests.helpers import csrf_of, login
 
 
 async def send(client: httpx.AsyncClient, id_number: str, target: int) -> httpx.Response:
@@ -64,7 +64,8 @@ async def test_transfer_out_and_in(client: httpx.AsyncClient, db: None) -> None:
     assert late.status_code == 303
     assert "已被处理" in (await client.get("/institution/transfers/in")).text
     assert (await Transfer.get(id=transfer.id)).status == ReviewStatus.APPROVED
-    actions = [e.action async for e in AuditLog.filter(object_type="transfer").order_by("id")]
+    mine = AuditLog.filter(object_type="transfer", object_id=transfer.id).order_by("id")
+    actions = [e.action async for e in mine]
     assert actions == ["transfer_requested", "transfer_approved"]
     assert await OutboxMail.filter(to=doc.email, subject__contains="已完成").exists()
 

@@ -7,13 +7,13 @@ import asyncio
 
 import pytest
 
-import factories
 from core.errors import Conflict, Forbidden
 from models.enums import OrgKind
 from models.ops import AuditLog
 from models.training import Course, Lesson, LessonProgress
 from rules import courses
 from rules.actor import Actor
+from tests import factories
 
 
 async def editor() -> Actor:

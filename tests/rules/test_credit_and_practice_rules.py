@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import factories
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.enums import CourseCategory, OrgKind, Phase, QuestionCategory, QuestionType
 from models.exam import Question
@@ -21,6 +20,7 @@ from models.training import Course, CreditApplication, Lesson, LessonProgress
 from rules import credits, practice, training
 from rules.actor import Actor
 from rules.questions import fingerprint
+from tests import factories
 
 
 async def enrolled() -> tuple[Period, Physician, Actor]:

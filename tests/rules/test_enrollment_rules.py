@@ -8,12 +8,12 @@ import asyncio
 import pytest
 from starlette.applications import Starlette
 
-import factories
 from core.errors import CONFLICT, Conflict, DomainError, NotFound
 from models.enums import EnrollmentStatus, OrgKind, Phase, Procedure, Role
 from models.period import Enrollment
-from rule_checks import actor_of, mail_to, mailer_of, physician_actor, trail
 from rules import enrollment, periods
+from tests import factories
+from tests.rules.rule_checks import actor_of, mail_to, mailer_of, physician_actor, trail
 
 APPLICATION = {"years_in_practice": 12, "no_bad_record": True, "report": "述职" * 30}
 
@@ -87,17 +87,25 @@ async def test_a_rejection_then_general_and_one_decision_wins(app: Starlette, db
     me, reviewer = await physician_actor(doc), await actor_of(inst)
     period = await factories.period()
     await period.fetch_related("windows")
-    applied = await enrollment.enroll(me, period, Procedure.SIMPLIFIED, APPLICATION)
-
+    # Two decisions at once on another physician's application: either may win (on
+    # PostgreSQL both run at once), never both.
+    racer = await factories.physician(inst)
+    raced = await enrollment.enroll(
+        await physician_actor(racer), period, Procedure.SIMPLIFIED, APPLICATION
+    )
     outcomes = await asyncio.gather(
-        enrollment.review(reviewer, applied.id, False, "材料不全", mailer=mailer),
-        enrollment.review(reviewer, applied.id, True, "", mailer=mailer),
+        enrollment.review(reviewer, raced.id, False, "材料不全", mailer=mailer),
+        enrollment.review(reviewer, raced.id, True, "", mailer=mailer),
         return_exceptions=True,
     )
     (lost,) = [o for o in outcomes if isinstance(o, Conflict)]
     assert len([o for o in outcomes if isinstance(o, Enrollment)]) == 1
     # Lost inside the transition (CONFLICT), or read it decided already.
     assert lost.message in (CONFLICT, enrollment.NOT_AWAITING)
+    assert len(await trail(raced)) == 2 and len(await mail_to(racer.email)) == 1
+
+    applied = await enrollment.enroll(me, period, Procedure.SIMPLIFIED, APPLICATION)
+    await enrollment.review(reviewer, applied.id, False, "材料不全", mailer=mailer)
     assert len(await trail(applied)) == 2 and len(await mail_to(doc.email)) == 1
     with pytest.raises(Conflict, match="选择一般程序"):
         await enrollment.enroll(me, period, Procedure.SIMPLIFIED, APPLICATION)

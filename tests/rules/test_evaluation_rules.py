@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import factories
 from core.errors import CONFLICT, Conflict, DomainError, Forbidden, NotFound
 from models.enums import EvaluationStatus, OrgKind, Phase, Rating, Role
 from models.ops import AuditLog
@@ -17,6 +16,7 @@ from models.physician import Physician
 from rules import evaluations
 from rules.actor import Actor
 from rules.evaluations import PASSED, Rated
+from tests import factories
 
 
 async def setting() -> tuple[Period, Actor, Actor, list[Physician]]:

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import factories
 from examhall.papers import Texts
 from models.enums import AttemptStatus, OrgKind, QuestionCategory, QuestionType
 from models.exam import Answer, Attempt, Paper, PaperItem, Question
 from rules import exam
+from tests import factories
 
 _fingerprints = itertools.count()
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 from starlette.applications import Starlette
 
-import factories
 from core.errors import CONFLICT, Conflict, DomainError
 from models.enums import FilingKind, OrgKind, OrgStatus, ReviewStatus, StagingReason
 from models.ops import AuditLog
 from models.org import Account, County, Organisation
 from models.physician import Filing, Physician, Transfer
-from rule_checks import actor_of, mail_to, mailer_of, trail
 from rules import filing_review, filings
 from rules.actor import Actor
+from tests import factories
+from tests.rules.rule_checks import actor_of, mail_to, mailer_of, trail
 
 
 async def prefecture(code: str) -> tuple[Actor, Actor, Organisation, Organisation]:

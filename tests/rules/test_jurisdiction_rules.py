@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-import factories
 from core.errors import NotFound
 from models.enums import OrgKind, Role
 from models.org import Organisation
 from models.physician import Physician
-from rule_checks import actor_of, physician_actor
+from tests import factories
+from tests.rules.rule_checks import actor_of, physician_actor
 
 
 async def test_each_role_sees_its_own(db: None) -> None:

@@ -8,7 +8,6 @@ import asyncio
 
 import pytest
 
-import factories
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.enums import AttemptStatus, FaceReason, FaceStage, OrgKind, Role
 from models.exam import Attempt, FaceCheck, Paper
@@ -16,6 +15,7 @@ from models.ops import AuditLog
 from models.period import Period
 from rules import proctoring
 from rules.actor import Actor
+from tests import factories
 
 
 async def setting(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-import factories
 from core.errors import Conflict, DomainError, Forbidden
 from models.enums import OrgKind, QuestionStatus
 from models.exam import Paper, PaperItem, Question
@@ -15,6 +14,7 @@ from rules import question_bank
 from rules.actor import Actor
 from rules.question_import import import_file
 from rules.questions import FIELDS, QuestionData, check
+from tests import factories
 
 
 def data(stem: str, answer: str = "C", **kw: str) -> QuestionData:

@@ -8,17 +8,17 @@ from datetime import date
 import pytest
 from starlette.applications import Starlette
 
-import factories
 from core.errors import CONFLICT, Conflict, DomainError, NotFound
 from core.idcard import make_id_number
 from models.enums import OrgKind, RegistrationStatus, Sex, StagingReason
 from models.ops import AuditLog
 from models.org import Account, County, Organisation
 from models.physician import Physician
-from rule_checks import actor_of, mail_to, mailer_of, physician_actor, trail
 from rules import registration
 from rules.actor import Actor
 from rules.registration import ProfileEdit, Registration
+from tests import factories
+from tests.rules.rule_checks import actor_of, mail_to, mailer_of, physician_actor, trail
 
 
 async def form(institution: Organisation, id_number: str, email: str) -> Registration:

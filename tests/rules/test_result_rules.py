@@ -10,7 +10,6 @@ import pytest
 from jinja2 import DictLoader, Environment
 from starlette.applications import Starlette
 
-import factories
 from core.errors import DomainError, Forbidden
 from core.mail import Mailer
 from models.enums import (
@@ -27,9 +26,10 @@ from models.exam import Attempt, Paper
 from models.ops import AuditLog, OutboxMail
 from models.period import Evaluation, Period, PhaseWindow, Result
 from models.physician import Physician
-from rule_checks import mailer_of
 from rules import results
 from rules.actor import Actor
+from tests import factories
+from tests.rules.rule_checks import mailer_of
 
 
 async def rated(period: Period, doc: Physician, ethics: Rating = Rating.PASS) -> None:

@@ -13,7 +13,6 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
-import factories
 from core.errors import Conflict, DomainError
 from models.enums import CourseCategory, OrgKind, Phase
 from models.period import Period
@@ -21,6 +20,7 @@ from models.physician import Physician
 from models.training import Course, Lesson, LessonProgress
 from rules import courses
 from rules import training as study
+from tests import factories
 from tools.demo import catalogue
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)

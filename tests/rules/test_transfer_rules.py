@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from starlette.applications import Starlette
 
-import factories
 from core.errors import CONFLICT, Conflict, DomainError, NotFound
 from models.enums import OrgKind, RegistrationStatus, ReviewStatus
 from models.physician import Physician
-from rule_checks import actor_of, mail_to, mailer_of, trail
 from rules import transfers
+from tests import factories
+from tests.rules.rule_checks import actor_of, mail_to, mailer_of, trail
 
 
 async def test_request_then_approve_moves_the_physician(app: Starlette, db: None) -> None:

@@ -10,7 +10,6 @@ from jinja2 import DictLoader, Environment
 from starlette.applications import Starlette
 from tortoise.queryset import QuerySet
 
-import factories
 from core.errors import CONFLICT, Conflict, DomainError
 from core.mail import WAKE_KEY, Letter, Mailer
 from core.settings import Settings
@@ -20,6 +19,7 @@ from models.physician import Physician, Transfer
 from rules import audit
 from rules.actor import Actor
 from rules.transition import Effects, create, transition
+from tests import factories
 
 
 async def pending_transfer() -> tuple[Transfer, Actor]:

@@ -12,9 +12,7 @@ import httpx
 from bs4 import BeautifulSoup
 from starlette.applications import Starlette
 
-import factories
 from cli import DEMO_PASSWORD
-from conftest import login
 from core.settings import Settings
 from examhall import protocol as p
 from examhall.client import HallClient
@@ -24,6 +22,8 @@ from models.exam import FaceCheck
 from models.org import Account
 from models.period import Enrollment, Period
 from models.physician import Physician
+from tests import factories
+from tests.helpers import login
 from tools.demo import photos as demo_photos
 from tools.demo.exam import exam_physician, open_test_now
 from tools.demo.seed import seed_demo

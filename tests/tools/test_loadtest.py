@@ -12,14 +12,14 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-import factories
 from cli import build_parser
 from core.settings import Settings
 from models.exam import Answer, Attempt, FaceCheck
 from models.org import Account, Organisation
 from models.period import Period
 from models.physician import Physician
-from sitting import question_bank
+from tests import factories
+from tests.sitting import question_bank
 from tools import loadtest
 from tools.loadtest.prepare import MARK, period_name
 from tools.loadtest.report import Recorder, summary
@@ -120,7 +120,7 @@ async def test_rehearsal_rows_stay_out_of_real_pages(
 ) -> None:
     """Whether or not --cleanup has run, the load test's period, institution and physicians
     are in no list, figure or export of the real platform."""
-    from conftest import login, table_rows
+    from tests.helpers import login, table_rows
 
     await question_bank()
     _, office = await factories.org_with_account(factories.OrgKind.OFFICE)

@@ -12,13 +12,13 @@ from pathlib import Path
 import httpx
 from starlette.applications import Starlette
 
-import factories
-from browser import Page, chromium, serve
-from conftest import login
 from models.enums import OrgKind
 from models.ops import AuditLog
 from models.org import Prefecture
 from models.training import CreditApplication
+from tests import factories
+from tests.browser import Page, chromium, serve
+from tests.helpers import login
 from web.sessions import COOKIE
 
 # Injected before any script of every page: what the CSP refused, and script errors.

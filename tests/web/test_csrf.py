@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-import factories
-from conftest import TEST_PASSWORD, csrf_of, login
 from models.enums import OrgKind
 from models.org import Account
+from tests import factories
+from tests.helpers import TEST_PASSWORD, csrf_of, login
 
 
 async def test_post_without_token_is_refused_and_changes_nothing(

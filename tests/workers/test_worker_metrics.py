@@ -18,13 +18,13 @@ import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
-from browser import free_port
 from core.mail import enqueue
 from core.settings import Settings
 from face import samples
 from models.enums import MailStatus
 from models.ops import OutboxMail
-from servers import XJDK, node_env
+from tests.browser import free_port
+from tests.servers import XJDK, node_env
 
 
 async def scrape(port: int) -> dict[str, float]:

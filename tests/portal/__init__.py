@@ -1,0 +1,1 @@
+"""Tests of portal/: every page of every role, through the real app."""

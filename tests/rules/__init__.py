@@ -1,0 +1,1 @@
+"""Tests of rules/: each rule called directly with an actor and plain values."""

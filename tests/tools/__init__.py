@@ -1,0 +1,1 @@
+"""Tests of tools/: the demo data, the load-test tool."""

@@ -1,0 +1,1 @@
+"""Tests of web/: the plumbing both front ends share (sessions, CSRF, headers, health, exports)."""

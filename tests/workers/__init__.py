@@ -1,0 +1,1 @@
+"""Tests of workers/: the mail sender and the workers' metrics."""
