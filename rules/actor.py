@@ -53,12 +53,7 @@ class Actor:
     def jurisdiction(self) -> Jurisdiction:
         if self.role is None:  # an anonymous visitor sees nobody's rows
             return Jurisdiction(role=Role.PHYSICIAN, physician_id=-1)
-        return Jurisdiction(
-            role=self.role,
-            organisation_id=self.organisation_id,
-            prefecture_id=self.prefecture_id,
-            physician_id=self.physician_id,
-        )
+        return Jurisdiction.of(self)  # type: ignore[arg-type]  # role is set from here on
 
     @classmethod
     def signed_in(cls, user: SignedIn | None, address: str = "") -> Actor:

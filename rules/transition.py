@@ -13,7 +13,8 @@ mailed all the same.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
@@ -82,8 +83,7 @@ async def transition(
     condition = {f"{state_field}__in": states} if state_field else {}
     update = {state_field: to_state} if state_field else {}
     model = type(obj)
-    letters = list(letters)
-    async with in_transaction():
+    async with _unit(letters, mailer) as mail:
         changed = await model.filter(id=obj.pk, **condition, **(where or {})).update(
             **update, **(values or {})
         )
@@ -91,7 +91,7 @@ async def transition(
             raise Conflict()
         await obj.refresh_from_db()
         effects = (await then(obj) if then is not None else None) or Effects()
-        letters += effects.letters
+        mail += effects.letters
         await audit.record(
             actor,
             action,
@@ -102,9 +102,6 @@ async def transition(
             reason=reason,
             **{**(detail or {}), **effects.detail},
         )
-        await _write(letters, mailer)
-    if letters and mailer is not None:
-        await mailer.wake()
     return obj
 
 
@@ -122,11 +119,10 @@ async def create(
 ) -> M:
     """A new row of ``model`` in its first state, with its audit row (and mail), in one
     transaction. ``then(obj)`` runs inside it after the insert, as for ``transition``."""
-    letters = list(letters)
-    async with in_transaction():
+    async with _unit(letters, mailer) as mail:
         obj = await model.create(**values)
         effects = (await then(obj) if then is not None else None) or Effects()
-        letters += effects.letters
+        mail += effects.letters
         await audit.record(
             actor,
             action,
@@ -134,9 +130,6 @@ async def create(
             to_state=_value(to_state),
             **{**(detail or {}), **effects.detail},
         )
-        await _write(letters, mailer)
-    if letters and mailer is not None:
-        await mailer.wake()
     return obj
 
 
@@ -150,17 +143,20 @@ async def event(
     detail: Mapping[str, Any] | None = None,
 ) -> None:
     """An audited event that changes no state, with its mail, in one transaction."""
-    letters = list(letters)
-    async with in_transaction():
+    async with _unit(letters, mailer):
         await audit.record(actor, action, obj=obj, **(detail or {}))
-        await _write(letters, mailer)
-    if letters and mailer is not None:
+
+
+@asynccontextmanager
+async def _unit(letters: Iterable[Letter], mailer: Mailer | None) -> AsyncIterator[list[Letter]]:
+    """One transaction; the letters (those given, and what the body adds to the list it gets)
+    are written to the outbox inside it, and the sender is woken only after the commit."""
+    mail = list(letters)
+    async with in_transaction():
+        yield mail
+        if mail:
+            if mailer is None:  # a rule that mails must be given the means to
+                raise ValueError("letters to send but no mailer")
+            await mailer.write(mail)
+    if mail and mailer is not None:
         await mailer.wake()
-
-
-async def _write(letters: list[Letter], mailer: Mailer | None) -> None:
-    if not letters:
-        return
-    if mailer is None:  # a rule that mails must be given the means to
-        raise ValueError("letters to send but no mailer")
-    await mailer.write(letters)

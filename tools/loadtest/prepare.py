@@ -143,7 +143,6 @@ async def prepare(settings: Settings, redis: Any, options: Options) -> Prepared:
         "period": period.name,
         "institution": institution.name,
         "physicians": len(people),
-        "enrollments": len(people),
         "papers": len(papers),
         "attempts": len(attempts),
         "sessions": len(cookies),
