@@ -364,8 +364,8 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_generate_papers(settings: Settings, args: argparse.Namespace) -> int:
     """Draw the papers of the current period's general-procedure physicians (idempotent)."""
     from core.errors import DomainError
-    from examhall.papers import generate_for_period
     from models.period import Period
+    from rules.papers import generate_for_period
 
     async def work() -> int | None:
         period = await Period.filter(is_current=True).first()

@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.db import as_datetime, fetch
-from examhall import papers
 from examhall import protocol as p
 from models.enums import AttemptStatus, EnrollmentStatus, Phase, Procedure, RegistrationStatus
 from models.exam import Attempt, Paper
 from models.period import Enrollment, Period
 from models.physician import Physician
+from rules import papers
 
 
 class Refused(Exception):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
+from tortoise.expressions import F
 from tortoise.models import Model
 
 from models.enums import OrgKind, OrgStatus, PrefectureKind, Role
@@ -146,3 +147,11 @@ class Account(Model):
 
     def __str__(self) -> str:
         return self.username
+
+    @classmethod
+    async def raise_epoch(cls, account_id: int, **changes: Any) -> int:
+        """Void every session and password-reset link of the account made until now, with
+        ``changes`` to the account (a new password) in the same UPDATE. Returns the epoch."""
+        await cls.filter(id=account_id).update(session_epoch=F("session_epoch") + 1, **changes)
+        row = await cls.filter(id=account_id).first().values("session_epoch")
+        return int(row["session_epoch"]) if row else 0

@@ -21,8 +21,8 @@ from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Filing, Physician, Transfer
 from models.training import Course, CreditApplication, Lesson
 from portal.account import FIELDS as ORG_FIELDS
-from portal.periods import NUMBERS
 from rules.evaluations import VETO_LABELS
+from rules.period_settings import NUMBERS
 
 # Keys of the detail that hold the id of something with a name: (kind of thing, label).
 REFERENCES: dict[str, tuple[str, str]] = {

@@ -1,9 +1,9 @@
 """Log-in, log-out, password change and the e-mailed one-time password-reset link.
 
-Every change of a password goes through ``set_password``: it raises the account's session
-epoch in the same UPDATE, which ends every other session of the account and voids every
-reset link sent before (a link carries the epoch it was sent at). A temporary password (given
-by a manager, or a new institution's) must be changed at the next log-in.
+Every change of a password goes through ``rules.accounts.set_password``: it raises the
+account's session epoch in the same UPDATE, which ends every other session of the account and
+voids every reset link sent before (a link carries the epoch it was sent at). A temporary
+password (given by a manager, or a new institution's) must be changed at the next log-in.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core import metrics
-from core.passwords import MAX_LENGTH, RULES_TEXT, password_problem, temporary_password
+from core.passwords import MAX_LENGTH, RULES_TEXT
 from models.org import Account
 from models.physician import Physician
-from rules import audit
+from portal.acting import actor, means
+from rules import accounts, audit
 from web.endpoint import CurrentUser, client_ip, redirect, render, requires, send_mail, user
-from web.sessions import PASSWORD_PAGE, Session, get_session, raise_epoch
+from web.sessions import PASSWORD_PAGE, get_session
 from web.throttle import minutes
 
 MAX_FIELD = 64
@@ -128,62 +129,27 @@ async def logout(request: Request) -> Response:
 
 @requires()
 async def change_password(request: Request) -> Response:
-    current = user(request)
-    account = await Account.get(id=current.account_id)
+    account = await Account.get(id=user(request).account_id)
     context = {"rules": RULES_TEXT, "temporary": account.must_change_password}
     if request.method != "POST":  # GET, and HEAD (which the CSRF check lets through)
         return render(request, "account/password.html", context)
     form = await request.form()
-    old = str(form.get("old_password", ""))
-    new = str(form.get("new_password", ""))
-    confirm = str(form.get("confirm_password", ""))
-    errors: dict[str, str] = {}
-    if not await request.app.state.hasher.verify(account.password_hash, old):
-        errors["old_password"] = "原密码不正确"
-    problem = password_problem(new, account.username)
-    if problem:
-        errors["new_password"] = problem
-    elif new != confirm:
-        errors["confirm_password"] = "两次输入的新密码不一致"
-    if errors:
-        return render(
-            request, "account/password.html", {**context, "errors": errors}, status_code=400
-        )
     session = get_session(request)
-    await set_password(request, account, new, keep=session)
-    await audit.record(account, "password_changed", obj=account, ip=client_ip(request))
+    try:
+        await accounts.change_own_password(
+            actor(request),
+            str(form.get("old_password", "")),
+            str(form.get("new_password", "")),
+            str(form.get("confirm_password", "")),
+            means(request),
+            keep=session,
+        )
+    except accounts.PasswordRefused as exc:
+        return render(
+            request, "account/password.html", {**context, "errors": exc.errors}, status_code=400
+        )
     session.flash("密码已修改。")
     return redirect(request, "/")
-
-
-async def set_password(
-    request: Request,
-    account: Account,
-    password: str,
-    *,
-    keep: Session | None = None,
-    temporary: bool = False,
-) -> int:
-    """The one way a password changes: hashed, stored with the raised session epoch (every
-    other session of the account ends, every reset link sent before is void), ``temporary``
-    marking it for a change at the next log-in. ``keep``: the caller's own session, which
-    stays. Returns how many sessions were still in Redis."""
-    state = request.app.state
-    epoch = await raise_epoch(
-        account.id,
-        password_hash=await state.hasher.hash(password),
-        password_changed_at=datetime.now(UTC),
-        must_change_password=temporary,
-    )
-    return int(await state.sessions.ended(account.id, epoch, keep))
-
-
-async def issue_temporary_password(request: Request, account: Account) -> tuple[str, int]:
-    """Give ``account`` a fresh temporary password and end its sessions.
-    Returns the password (to show once) and how many sessions were ended."""
-    password = temporary_password()
-    ended = await set_password(request, account, password, temporary=True)
-    return password, ended
 
 
 def _reset_key(token: str) -> str:
@@ -254,20 +220,16 @@ async def reset_password(request: Request) -> Response:
         return render(request, "account/reset.html", {"rules": RULES_TEXT, "token": token})
     form = await request.form()
     new = str(form.get("new_password", ""))
-    errors: dict[str, str] = {}
-    problem = password_problem(new, account.username)
-    if problem:
-        errors["new_password"] = problem
-    elif new != str(form.get("confirm_password", "")):
-        errors["confirm_password"] = "两次输入的新密码不一致"
+    errors = accounts.new_password_errors(
+        account.username, new, str(form.get("confirm_password", ""))
+    )
     if errors:
         context = {"rules": RULES_TEXT, "token": token, "errors": errors}
         return render(request, "account/reset.html", context, status_code=400)
     if await state.redis.getdel(_reset_key(token)) is None:  # one use, even if raced
         return render(request, "account/reset_invalid.html", status_code=400)
-    await set_password(request, account, new)
+    await accounts.reset_with_link(account, new, means(request), address=client_ip(request))
     await state.throttle.succeeded(account.username)
-    await audit.record(account, "password_reset", obj=account, ip=client_ip(request))
     get_session(request).flash("密码已重置，请使用新密码登录。")
     return redirect(request, "/login")
 

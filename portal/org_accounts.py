@@ -2,9 +2,10 @@
 (its institutions' and assessment bodies' accounts): search, and 重置密码.
 
 The user guide sends an organisation that lost its password to the level above it
-(``Jurisdiction.organisations``). A reset sets a temporary password that is shown once to
-the person resetting it, ends the account's sessions, mails the organisation a notice (not
-the password) and is audited. Accounts outside the jurisdiction answer 404.
+(``rules.accounts.managed_accounts``). A reset (``rules.accounts.reset_organisation_password``)
+sets a temporary password that is shown once to the person resetting it, ends the account's
+sessions, mails the organisation a notice (not the password) and is audited. Accounts outside
+the jurisdiction answer 404.
 """
 
 from __future__ import annotations
@@ -15,17 +16,13 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tortoise.expressions import Q, Subquery
-from tortoise.queryset import QuerySet
+from tortoise.expressions import Q
 
-from core.errors import NotFound
-from models.enums import OrgKind, OrgStatus, Role
-from models.org import Account
+from models.enums import OrgKind, Role
 from portal.account import requires_info
-from portal.auth import issue_temporary_password
-from rules import audit
-from rules.jurisdiction import Jurisdiction
-from web.endpoint import CurrentUser, client_ip, redirect, render, requires, send_mail, user
+from portal.acting import actor, means
+from rules import accounts
+from web.endpoint import CurrentUser, redirect, render, requires, user
 from web.pagination import paginate
 from web.sessions import get_session
 
@@ -34,45 +31,6 @@ KINDS = {
     Role.OFFICE: (OrgKind.COMMISSION,),
     Role.COMMISSION: (OrgKind.INSTITUTION, OrgKind.ASSESSOR),
 }
-
-
-def managed_accounts(manager: CurrentUser) -> QuerySet[Account]:
-    """The log-ins of the organisations ``manager`` looks after (deleted ones left out)."""
-    organisations = Jurisdiction.of(manager).organisations().exclude(status=OrgStatus.DELETED)
-    return Account.filter(organisation_id__in=Subquery(organisations.values("id")))
-
-
-async def reset_password_of(
-    request: Request, manager: CurrentUser, account_id: int
-) -> tuple[Account, str]:
-    """重置密码 of one managed account: its new temporary password (to show once)."""
-    account = (
-        await managed_accounts(manager).select_related("organisation").get_or_none(id=account_id)
-    )
-    if account is None:
-        raise NotFound()
-    organisation = account.organisation
-    assert organisation is not None  # managed accounts belong to an organisation
-    password, ended = await issue_temporary_password(request, account)
-    await audit.record(
-        await Account.get(id=manager.account_id),
-        "org_password_reset",
-        obj=account,
-        ip=client_ip(request),
-        organisation=organisation.id,
-        sessions_ended=ended,
-    )
-    address = account.email or organisation.contact_email
-    if address:
-        await send_mail(
-            request,
-            address,
-            "org_password_reset",
-            organisation=organisation.name,
-            username=account.username,
-            manager=manager.display_name,
-        )
-    return account, password
 
 
 def base_path(manager: CurrentUser) -> str:
@@ -84,7 +42,7 @@ async def account_list(request: Request) -> Response:
     params = request.query_params
     chosen = {k: params.get(k, "").strip()[:50] for k in ("q", "kind")}
     kinds = KINDS[manager.role]
-    qs = managed_accounts(manager).select_related("organisation")
+    qs = accounts.managed_accounts(actor(request)).select_related("organisation")
     if chosen["q"]:
         q = chosen["q"]
         qs = qs.filter(
@@ -110,7 +68,9 @@ async def account_list(request: Request) -> Response:
 
 async def reset(request: Request) -> Response:
     manager = user(request)
-    account, password = await reset_password_of(request, manager, request.path_params["account_id"])
+    account, password = await accounts.reset_organisation_password(
+        actor(request), request.path_params["account_id"], means(request)
+    )
     get_session(request).flash(
         f"已重置账号 {account.username}（{account.display_name}）的密码，"
         f"临时密码：{password}（仅显示一次，请告知该机构登录后立即修改）。"

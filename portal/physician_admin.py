@@ -14,27 +14,18 @@ from models.enums import Role
 from models.org import Account
 from portal import registration
 from portal.account import requires_info
-from portal.auth import issue_temporary_password
-from rules import audit
+from portal.acting import actor, means
+from rules import accounts, audit
 from rules.jurisdiction import Jurisdiction
-from web.endpoint import client_ip, redirect, requires, send_mail, user
+from web.endpoint import client_ip, redirect, requires, user
 from web.sessions import get_session
 
 
 @requires(Role.INSTITUTION)
 @requires_info
 async def reset_password(request: Request) -> Response:
-    physician = await Jurisdiction.of(user(request)).physician(request.path_params["physician_id"])
-    account = await Account.get(id=physician.account_id)
-    password, _ = await issue_temporary_password(request, account)
-    actor = await Account.get(id=user(request).account_id)
-    await audit.record(actor, "physician_password_reset", obj=physician, ip=client_ip(request))
-    await send_mail(
-        request,
-        physician.email,
-        "password_reset_by_institution",
-        name=physician.name,
-        institution=user(request).display_name,
+    physician, password = await accounts.reset_physician_password(
+        actor(request), request.path_params["physician_id"], means(request)
     )
     get_session(request).flash(
         f"已重置{physician.name}的密码，临时密码：{password}（仅显示一次，请告知本人登录后立即修改）。"

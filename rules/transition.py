@@ -138,13 +138,18 @@ async def event(
     action: str,
     *,
     obj: Model | None = None,
+    then: Callable[[], Awaitable[Effects | None]] | None = None,
     letters: Iterable[Letter] = (),
     mailer: Mailer | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
-    """An audited event that changes no state, with its mail, in one transaction."""
-    async with _unit(letters, mailer):
-        await audit.record(actor, action, obj=obj, **(detail or {}))
+    """An audited event that moves no state column, with its mail, in one transaction:
+    ``then()`` runs inside it first (an edit, a deletion, a new password) and may add to
+    the audit row's detail and the letters; when it raises, nothing is written."""
+    async with _unit(letters, mailer) as mail:
+        effects = (await then() if then is not None else None) or Effects()
+        mail += effects.letters
+        await audit.record(actor, action, obj=obj, **{**(detail or {}), **effects.detail})
 
 
 @asynccontextmanager

@@ -72,16 +72,8 @@ KNOWN_IN_CORE: dict[str, str] = {}
 MAX_LINES = 500
 KNOWN_LONG: dict[str, str] = {}
 
-# (importer, imported): known breaks of the arrows, each removed by a part of issue 15.
-KNOWN: dict[tuple[str, str], str] = {
-    # Temporary passwords (a manager's 重置密码) are a rule.
-    ("portal.org_accounts", "portal.auth"): "rules/ (accounts)",
-    ("portal.physician_admin", "portal.auth"): "rules/ (accounts)",
-    # The period parameters' names, read by the audit log.
-    ("portal.audit_text", "portal.periods"): "rules/periods",
-    # Drawing papers is a rule that lives in the exam hall.
-    ("portal.periods", "examhall.papers"): "rules/ (papers)",
-}
+# (importer, imported): known breaks of the arrows, each with the change that removes it.
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def modules() -> Iterator[tuple[str, Path]]:

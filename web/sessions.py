@@ -7,7 +7,7 @@ has no data yet still gets an id (the CSRF token is derived from it) but nothing
 Ending every session of an account (password changed or reset, account disabled) does not
 depend on finding them: each session carries the account's ``session_epoch`` from its log-in,
 and every request checks it against the account, with the account still active. Raising the
-epoch (``raise_epoch``) voids every session made before, however long ago, on every node.
+epoch (``Account.raise_epoch``) voids every session made before, however long ago, on every node.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from starlette.datastructures import Headers, MutableHeaders, State
 from starlette.requests import HTTPConnection
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from tortoise.expressions import F
 
 from core import logs
 from models.org import Account
@@ -132,7 +131,11 @@ class SessionStore:
     async def end_all(self, account_id: int, keep: Session | None = None) -> int:
         """End every session of an account but ``keep`` (the caller's own), whatever their
         age. Returns how many were still in Redis."""
-        return await self.ended(account_id, await raise_epoch(account_id), keep)
+        return await self.ended(account_id, await Account.raise_epoch(account_id), keep)
+
+    async def count(self, account_id: int) -> int:
+        """How many sessions of the account Redis still knows."""
+        return int(await self.redis.scard(_account_key(account_id)))
 
     async def ended(self, account_id: int, epoch: int, keep: Session | None = None) -> int:
         """After the account's epoch was raised to ``epoch``: delete its sessions that the
@@ -154,14 +157,6 @@ class SessionStore:
 
     async def forget(self, session_id: str) -> None:
         await self.redis.delete(_key(session_id))
-
-
-async def raise_epoch(account_id: int, **changes: Any) -> int:
-    """Void every session and password-reset link of the account made until now, together
-    with ``changes`` to the account (a new password) in the same UPDATE. Returns the epoch."""
-    await Account.filter(id=account_id).update(session_epoch=F("session_epoch") + 1, **changes)
-    row = await Account.filter(id=account_id).first().values("session_epoch")
-    return int(row["session_epoch"]) if row else 0
 
 
 async def account_standing(data: dict[str, Any]) -> tuple[bool, bool]:

@@ -238,8 +238,8 @@ async def test_the_random_check_comes_on_time_after_a_reconnect(
 
 
 async def papers_of(me: Any) -> Paper:
-    from examhall.papers import generate
     from models.period import Enrollment
+    from rules.papers import generate
 
     enrollment = await Enrollment.get(physician_id=me.physician.id, period_id=me.period.id)
     return await generate(me.period, enrollment)

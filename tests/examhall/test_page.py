@@ -12,10 +12,10 @@ from core.settings import ROOT
 from examhall import protocol as p
 from examhall.client import HallClient
 from examhall.pages import page_protocol
-from examhall.papers import generate_for_period
 from models.enums import OrgKind, Phase, Role
 from models.exam import Paper, PaperItem
 from models.period import Period
+from rules.papers import generate_for_period
 from tests import factories
 from tests.helpers import login, post_form
 from tests.sitting import question_bank

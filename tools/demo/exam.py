@@ -61,7 +61,7 @@ async def exam_physician() -> Physician | None:
 
 async def open_test_now(now: datetime, hours: int = EXAM_HOURS) -> OpenedExam:
     """Open the current period's test window from now for ``hours``."""
-    from examhall.papers import generate_for_period
+    from rules.papers import generate_for_period
 
     period = await Period.filter(is_current=True).prefetch_related("windows").first()
     if period is None:

@@ -49,7 +49,7 @@ async def seed_demo(
 async def load_content() -> None:
     """The demo question bank and course catalogue (written by the team, in
     tools/demo/content), and the current period's papers drawn from that bank."""
-    from examhall.papers import generate_for_period
+    from rules.papers import generate_for_period
     from tools.demo.catalogue import DEMO_COURSES, load_demo_courses, load_demo_questions
 
     await load_demo_questions()

@@ -3,7 +3,7 @@
 1. Prepare (straight into the database and Redis, nothing through the pages): a throwaway
    period marked 【压测】 made current for the run, an institution, N physicians with one
    precomputed argon2 hash and the face encoding of obama.jpg computed once, general
-   enrollments, papers (``papers.generate_for_period``), attempts, and logged-in sessions
+   enrollments, papers (``rules.papers.generate_for_period``), attempts, and logged-in sessions
    written to the session store as a log-in writes them. The previous current period is
    named in the load-test period's name and made current again when the run ends.
 2. Play a window with many simulated physicians per process (asyncio, ``HallClient`` and

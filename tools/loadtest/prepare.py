@@ -90,9 +90,9 @@ class Prepared:
 async def prepare(settings: Settings, redis: Any, options: Options) -> Prepared:
     """Everything the run needs, inserted in bulk; see the package docstring (step 1)."""
     from core.passwords import Hasher
-    from examhall.papers import generate_for_period
     from models.enums import FaceReason, FaceStage
     from models.exam import Attempt, FaceCheck, Paper, Question
+    from rules.papers import generate_for_period
     from tools.demo.catalogue import load_demo_questions
     from web.sessions import SessionStore
 
