@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from core import gcpolicy, metrics
 from core.db import database
 from core.passwords import Hasher
 from core.redis import open_redis
@@ -149,14 +151,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             async with database(settings.db_url):
                 state.hall.start()
-                watch = asyncio.create_task(health.watch(state), name="health-watch")
+                tasks = [asyncio.create_task(health.watch(state), name="health-watch")]
+                timing = gcpolicy.watch(metrics.gc_pause)
+                held = None
+                if settings.gc_full_seconds > 0:  # core/gcpolicy.py
+                    held = gcpolicy.hold_full_collections()
+                    every = settings.gc_full_seconds
+                    tasks.append(asyncio.create_task(gcpolicy.full_collections(every), name="gc"))
                 try:
                     yield
                 finally:
-                    watch.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await watch
+                    for task in tasks:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
                     await state.hall.close()
+                    gc.callbacks.remove(timing)
+                    if held is not None:
+                        gcpolicy.release(held)
         finally:
             hasher.close()
             await state.face.close()

@@ -78,6 +78,13 @@ ACK_SECONDS = Histogram(
     buckets=FAST,
     registry=WEB,
 )
+GC_PAUSE_SECONDS = Histogram(
+    "xjdk_gc_pause_seconds",
+    "A garbage collection of the web process, the event loop stopped (core/gcpolicy.py)",
+    ["generation"],
+    buckets=FAST,
+    registry=WEB,
+)
 FACE_CHECKS = Counter(
     "xjdk_face_checks",
     "Live face checks answered to the hall, by stage and outcome (passed, failed, busy)",
@@ -159,6 +166,10 @@ MAIL_DUE = Gauge(
 def answer_acked(arrived: datetime) -> None:
     ANSWERS_ACKED.inc()
     ACK_SECONDS.observe(max((datetime.now(UTC) - arrived).total_seconds(), 0.0))
+
+
+def gc_pause(generation: int, seconds: float) -> None:
+    GC_PAUSE_SECONDS.labels(str(generation)).observe(seconds)
 
 
 def hall_refused() -> None:

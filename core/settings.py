@@ -234,6 +234,11 @@ class Settings:
     web_workers: int = 1
     """WEB_WORKERS: uvicorn processes started by ``run``."""
 
+    gc_full_seconds: float = 600.0
+    """GC_FULL_SECONDS: a web process collects its oldest generation of objects on this
+    clock instead of when CPython's promotion count asks (core/gcpolicy.py); 0 keeps
+    CPython's own policy."""
+
     forwarded_allow_ips: str = ""
     """FORWARDED_ALLOW_IPS: the reverse proxies (addresses or networks, comma-separated) whose
     X-Forwarded-For and X-Forwarded-Proto are believed. Empty: none, the peer's own address is

@@ -9,16 +9,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import nh3
-from tortoise.transactions import in_transaction
 
 from core.errors import Conflict, Forbidden
 from core.numbers import as_int
 from models.enums import CourseCategory, Role
 from models.practice import PRACTICE_SCOPES, valid_scope
 from models.training import Course, Lesson, LessonProgress
-from rules import audit
 from rules.actor import Actor
-from rules.transition import create, transition
+from rules.transition import create, event, transition
 
 # --- rich text and video ---------------------------------------------------------------
 
@@ -177,9 +175,11 @@ async def create_course(editor: Actor, values: dict[str, Any]) -> Course:
 async def update_course(editor: Actor, course: Course, values: dict[str, Any]) -> None:
     _office(editor)
     before = _summary({k: getattr(course, k) for k in values})
-    async with in_transaction():
+
+    async def apply() -> None:
         await Course.filter(id=course.id).update(**values)
-        await audit.record(editor, "course_updated", obj=course, **_changes(before, values))
+
+    await event(editor, "course_updated", obj=course, then=apply, detail=_changes(before, values))
 
 
 async def set_published(editor: Actor, course_ids: list[int], published: bool) -> int:
@@ -208,17 +208,14 @@ async def set_published(editor: Actor, course_ids: list[int], published: bool) -
 async def delete_course(editor: Actor, course: Course) -> None:
     """A course nobody has studied (else: unpublish it; credited time stays)."""
     _office(editor)
-    async with in_transaction():
+
+    async def remove() -> None:
         if await LessonProgress.exists(lesson__course_id=course.id):
             raise Conflict("已有医师学习该课程，不能删除，请改为停用")
-        await audit.record(
-            editor,
-            "course_deleted",
-            obj=course,
-            title=course.title,
-            category=course.category.value,
-        )
         await course.delete()
+
+    detail = {"title": course.title, "category": course.category.value}
+    await event(editor, "course_deleted", obj=course, then=remove, detail=detail)
 
 
 async def create_lesson(editor: Actor, course: Course, values: dict[str, Any]) -> Lesson:
@@ -236,30 +233,26 @@ async def create_lesson(editor: Actor, course: Course, values: dict[str, Any]) -
 async def update_lesson(editor: Actor, lesson: Lesson, values: dict[str, Any]) -> None:
     _office(editor)
     before = _summary({k: getattr(lesson, k) for k in values})
-    async with in_transaction():
+    detail = {
+        "course": lesson.course_id,
+        "body_changed": values["body"] != lesson.body,
+        **_changes(before, values),
+    }
+
+    async def apply() -> None:
         await Lesson.filter(id=lesson.id).update(**values)
-        await audit.record(
-            editor,
-            "lesson_updated",
-            obj=lesson,
-            course=lesson.course_id,
-            body_changed=values["body"] != lesson.body,
-            **_changes(before, values),
-        )
+
+    await event(editor, "lesson_updated", obj=lesson, then=apply, detail=detail)
 
 
 async def delete_lesson(editor: Actor, lesson: Lesson) -> None:
     """A lesson nobody has studied (else: unpublish the whole course)."""
     _office(editor)
-    async with in_transaction():
+
+    async def remove() -> None:
         if await LessonProgress.exists(lesson_id=lesson.id):
             raise Conflict("已有医师学习该课时，不能删除；可停用整门课程。")
-        await audit.record(
-            editor,
-            "lesson_deleted",
-            obj=lesson,
-            course=lesson.course_id,
-            title=lesson.title,
-            minutes=lesson.minutes,
-        )
         await lesson.delete()
+
+    detail = {"course": lesson.course_id, "title": lesson.title, "minutes": lesson.minutes}
+    await event(editor, "lesson_deleted", obj=lesson, then=remove, detail=detail)

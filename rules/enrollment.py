@@ -25,10 +25,6 @@ from rules.periods import window, window_text
 from rules.transition import create, transition
 
 REJECTED = (EnrollmentStatus.INSTITUTION_REJECTED, EnrollmentStatus.ASSESSOR_REJECTED)
-# In the reviewer's jurisdiction but not its turn: decided already, or (the assessment body)
-# not yet reviewed by the institution.
-NOT_AWAITING = "该申请不在您的待审核列表中（可能已被处理），请刷新页面查看最新状态"
-
 # Who reviews at which level: the status it waits for, and its approval and rejection.
 LEVELS = {
     Role.INSTITUTION: (
@@ -136,7 +132,9 @@ async def review(
     if enrollment is None:
         mine = Subquery(reviewer.jurisdiction.physicians().values("id"))
         if await Enrollment.exists(id=enrollment_id, physician_id__in=mine):
-            raise Conflict(NOT_AWAITING)
+            # In the jurisdiction but not this level's turn: decided already, or (the
+            # assessment body) not yet reviewed by the institution.
+            raise Conflict()
         raise NotFound()
     waiting_status, yes, no = LEVELS[level]
     prefix = "institution" if level == Role.INSTITUTION else "assessor"

@@ -17,7 +17,7 @@ from core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.enums import AttemptStatus, FaceStage, Role
 from models.exam import Attempt, FaceCheck
 from models.period import Period
-from rules import audit
+from rules import audit, exam
 from rules.actor import Actor
 from rules.transition import transition
 
@@ -88,24 +88,32 @@ async def approve_check(
 
 async def end_attempt(proctor: Actor, attempt: Attempt, reason: str) -> Attempt:
     """End a running attempt. It then waits in 异常复核 like a flagged one: its end is looked
-    at again before the result counts."""
+    at again before the result counts. Its flag reasons are written over the ones read
+    (compare and set, as ``exam.flag``): a flag the hall adds meanwhile is kept."""
     reason = audit.clean_reason(reason, required="请填写终止考试的理由")
-    if attempt.status not in RUNNING:
-        raise Conflict("该考试已结束或已被其他监考人员终止")
-    reasons = [r for r in attempt.flag_reason.split("；") if r] + [f"监考人员终止考试：{reason}"]
-    return await transition(
-        proctor,
-        attempt,
-        action="attempt_ended",
-        from_states=RUNNING,
-        to_state=AttemptStatus.ENDED,
-        values={
-            "ended_reason": reason,
-            "flagged": True,
-            "flag_reason": "；".join(reasons)[: audit.REASON_MAX],
-        },
-        reason=reason,
-    )
+    while True:
+        current = await Attempt.get_or_none(id=attempt.id)
+        if current is None or current.status not in RUNNING:
+            raise Conflict("该考试已结束或已被其他监考人员终止")
+        try:
+            return await transition(
+                proctor,
+                current,
+                action="attempt_ended",
+                from_states=RUNNING,
+                to_state=AttemptStatus.ENDED,
+                where={"flag_reason": current.flag_reason},
+                values={
+                    "ended_reason": reason,
+                    "flagged": True,
+                    "flag_reason": exam.with_reason(
+                        current.flag_reason, f"监考人员终止考试：{reason}"
+                    ),
+                },
+                reason=reason,
+            )
+        except Conflict:
+            continue  # ended by another proctor (seen above), or flagged meanwhile: again
 
 
 async def message(proctor: Actor, attempt: Attempt, text: str) -> str:

@@ -63,7 +63,7 @@ CORE = frozenset(
     {
         "core", "core.settings", "core.db", "core.redis", "core.passwords", "core.mail",
         "core.errors", "core.idcard", "core.numbers", "core.bootstrap", "core.metrics",
-        "core.logs", "core.backup", "core.presence", "core.signals", "core.clock",
+        "core.logs", "core.backup", "core.presence", "core.signals", "core.clock", "core.gcpolicy",
     }
 )  # fmt: skip
 KNOWN_IN_CORE: dict[str, str] = {}

@@ -13,7 +13,7 @@ from models.enums import AttemptStatus, FaceReason, FaceStage, OrgKind, Role
 from models.exam import Attempt, FaceCheck, Paper
 from models.ops import AuditLog
 from models.period import Period
-from rules import proctoring
+from rules import exam, proctoring
 from rules.actor import Actor
 from tests import factories
 
@@ -94,6 +94,14 @@ async def test_approve_the_pending_stages_check_once(db: None) -> None:
     assert (await proctoring.approve_check(office, attempt, None, "复核照片")).id == random.id
     with pytest.raises(Conflict, match="没有待人工处理"):
         await proctoring.approve_check(office, attempt, None, "再次通过")
+
+
+async def test_an_end_keeps_a_flag_added_after_the_page_read(db: None) -> None:
+    _, attempt, office, _ = await setting()
+    page = await proctoring.attempt_of(office, attempt.id)  # what the proctor's page read
+    await exam.flag(attempt.id, "切换页面")  # the hall flags meanwhile
+    ended = await proctoring.end_attempt(office, page, "发现替考")
+    assert ended.flag_reason == "切换页面；监考人员终止考试：发现替考"
 
 
 async def test_end_then_review(db: None) -> None:

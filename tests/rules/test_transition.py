@@ -18,7 +18,7 @@ from models.ops import AuditLog, OutboxMail
 from models.physician import Physician, Transfer
 from rules import audit
 from rules.actor import Actor
-from rules.transition import Effects, create, transition
+from rules.transition import Effects, create, event, transition
 from tests import factories
 
 
@@ -241,6 +241,30 @@ async def test_create_is_atomic_too(app: Starlette) -> None:
     with pytest.raises(DomainError):
         await create(actor, Transfer, action="transfer_requested", values=values, then=fail)
     assert await Transfer.all().count() == count
+
+
+async def test_an_event_and_its_work_commit_together(app: Starlette) -> None:
+    """``event(then=)``: an edit or deletion that moves no state column, with its audit row."""
+    transfer, actor = await pending_transfer()
+
+    async def move_and_fail() -> Effects:
+        await Physician.filter(id=transfer.physician_id).update(institution_id=None)
+        raise DomainError("不行")
+
+    with pytest.raises(DomainError):
+        await event(actor, "transfer_edited", obj=transfer, then=move_and_fail)
+    doc = await Physician.get(id=transfer.physician_id)
+    assert doc.institution_id == transfer.from_institution_id
+    assert not await trail(transfer).exists()
+
+    async def move() -> Effects:
+        await Physician.filter(id=transfer.physician_id).update(institution_id=None)
+        return Effects(detail={"moved": True})
+
+    await event(actor, "transfer_edited", obj=transfer, then=move, detail={"why": "测试"})
+    entry = await trail(transfer).get()
+    assert entry.action == "transfer_edited" and entry.detail == {"why": "测试", "moved": True}
+    assert (await Physician.get(id=transfer.physician_id)).institution_id is None
 
 
 async def test_an_actor_of_each_kind(app: Starlette) -> None:

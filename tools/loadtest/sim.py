@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import websockets
 
+from core import gcpolicy
 from examhall import protocol as p
 from examhall.client import HallClient
 from face import samples
@@ -430,7 +431,18 @@ OVERTIME = 90.0  # seconds past the window a simulated physician may still be fi
 
 async def play_slice(seats: list[Seat], plan: Plan) -> Recorder:
     """Every seat's physician, each a task; those not done by the end of the window plus
-    ``OVERTIME`` (an overloaded server) are cut off and counted, so a run always ends."""
+    ``OVERTIME`` (an overloaded server) are cut off and counted, so a run always ends.
+    No full garbage collection runs meanwhile (core/gcpolicy.py): with thousands of
+    simulated pages, one stopped the generator for up to 1.3 s and every reply that arrived
+    meanwhile was timed that much late."""
+    before = gcpolicy.hold_full_collections()
+    try:
+        return await _play(seats, plan)
+    finally:
+        gcpolicy.release(before)
+
+
+async def _play(seats: list[Seat], plan: Plan) -> Recorder:
     rec = Recorder(plan.t0)
     sims = [Sim(seat, plan, rec, index) for index, seat in enumerate(seats)]
     tasks = [asyncio.create_task(s.run()) for s in sims]
