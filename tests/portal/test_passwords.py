@@ -257,3 +257,21 @@ async def test_an_older_hash_is_made_again_at_log_in(
     assert account.session_epoch == epoch  # not a password change: nothing else ends
     client.cookies.clear()
     assert (await login(client, doc.id_number)).status_code == 303  # the same password
+
+
+async def test_hashing_threads_yield_to_the_event_loop(app: Starlette) -> None:
+    """The pool's threads run HASH_NICE below the process, so a log-in storm takes the CPU
+    the hall leaves (Linux schedules each thread by its own priority)."""
+    import asyncio
+    import os
+    import threading
+
+    def priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    hasher = app.state.hasher
+    loop = asyncio.get_running_loop()
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    theirs = await loop.run_in_executor(hasher._pool, priority)
+    assert theirs == min(19, mine + app.state.settings.hash_nice)
+    assert await hasher.verify(await hasher.hash(TEST_PASSWORD), TEST_PASSWORD)
