@@ -20,8 +20,8 @@ from models.org import Account, Organisation
 from models.period import Enrollment, Evaluation, Period, Result
 from models.physician import Filing, Physician, Transfer
 from models.training import Course, CreditApplication, Lesson
-from portal.account import FIELDS as ORG_FIELDS
 from rules.evaluations import VETO_LABELS
+from rules.organisation_info import FIELDS as ORG_FIELDS
 from rules.period_settings import NUMBERS
 
 # Keys of the detail that hold the id of something with a name: (kind of thing, label).

@@ -11,13 +11,13 @@ from starlette.routing import Route
 
 from core.errors import DomainError
 from models.enums import Role
-from models.org import Account
 from portal import registration
 from portal.account import requires_info
 from portal.acting import actor, means
-from rules import accounts, audit
+from rules import accounts
+from rules import registration as rules_registration
 from rules.jurisdiction import Jurisdiction
-from web.endpoint import client_ip, redirect, requires, user
+from web.endpoint import redirect, requires, user
 from web.sessions import get_session
 
 
@@ -54,9 +54,10 @@ async def replace_photo(request: Request) -> Response:
     if errors:
         session.flash(errors["photo"], "error")
         return redirect(request, f"/physicians/{physician.id}")
-    await request.app.state.face.keep_photo(physician, checked)
-    actor = await Account.get(id=user(request).account_id)
-    await audit.record(actor, "physician_photo_replaced", obj=physician, ip=client_ip(request))
+    face = request.app.state.face
+    await rules_registration.replace_photo(
+        actor(request), physician, lambda row: face.keep_photo(row, checked)
+    )
     session.flash(f"已更换{physician.name}的照片，人脸识别将使用新照片。")
     return redirect(request, f"/physicians/{physician.id}")
 

@@ -9,6 +9,7 @@ nothing: its holder is mailed at the address on record, and the visitor learns n
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from core.errors import Forbidden
 from core.mail import Letter, Mailer
 from models.enums import RegistrationStatus, Role, Sex, StagingReason
 from models.org import Account, County, Organisation, Prefecture
@@ -236,3 +238,18 @@ async def update_profile(
         audit_states=resubmitted,
     )
     return action
+
+
+async def replace_photo(
+    actor: Actor, physician: Physician, keep: Callable[[Physician], Awaitable[None]]
+) -> None:
+    """更换照片 by the physician's institution: ``keep`` stores the photo the face service
+    checked (its file, encoding and hash), audited in the same transaction."""
+    if actor.role != Role.INSTITUTION:
+        raise Forbidden()
+    await actor.jurisdiction.physician(physician.id)  # NotFound outside it
+
+    async def store() -> None:
+        await keep(physician)
+
+    await event(actor, "physician_photo_replaced", obj=physician, then=store)

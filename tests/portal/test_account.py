@@ -7,7 +7,7 @@ import httpx
 from models.enums import OrgKind, Role
 from models.ops import AuditLog
 from models.org import Account, Organisation
-from portal.account import valid_credit_code
+from rules.organisation_info import valid_credit_code
 from tests import factories
 from tests.helpers import csrf_of, login
 
