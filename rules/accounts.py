@@ -139,11 +139,39 @@ def managed_accounts(actor: Actor) -> QuerySet[Account]:
     return Account.filter(organisation_id__in=Subquery(organisations.values("id")))
 
 
+async def give_temporary_password(
+    actor: Actor,
+    account: Account,
+    means: Means,
+    *,
+    action: str,
+    notice: Letter | None,
+    obj: Any = None,
+    detail: dict[str, Any] | None = None,
+) -> str:
+    """A manager's 重置密码: a temporary password, to be changed at the next log-in, and
+    ``notice`` mailed (never the password). Returns the password, to be shown once."""
+    password = temporary_password()
+    letters = [notice] if notice is not None and notice.to else []
+    await set_password(
+        actor,
+        account,
+        password,
+        means,
+        action=action,
+        obj=obj,
+        temporary=True,
+        letters=letters,
+        detail=detail,
+    )
+    return password
+
+
 async def reset_organisation_password(
     actor: Actor, account_id: int, means: Means
 ) -> tuple[Account, str]:
-    """重置密码 of an account the actor manages (else ``NotFound``): a temporary password,
-    returned to be shown once, the organisation mailed a notice (not the password)."""
+    """重置密码 of an account the actor manages (else ``NotFound``); the organisation is
+    mailed a notice."""
     account = (
         await managed_accounts(actor).select_related("organisation").get_or_none(id=account_id)
     )
@@ -151,21 +179,18 @@ async def reset_organisation_password(
         raise NotFound()
     organisation = account.organisation
     assert organisation is not None  # managed accounts belong to an organisation
-    address = account.email or organisation.contact_email
     notice = {
         "organisation": organisation.name,
         "username": account.username,
         "manager": actor.display_name,
     }
-    password = temporary_password()
-    await set_password(
+    address = account.email or organisation.contact_email
+    password = await give_temporary_password(
         actor,
         account,
-        password,
         means,
         action="org_password_reset",
-        temporary=True,
-        letters=[Letter(address, "org_password_reset", notice)] if address else [],
+        notice=Letter(address, "org_password_reset", notice),
         detail={"organisation": organisation.id},
     )
     return account, password
@@ -174,22 +199,17 @@ async def reset_organisation_password(
 async def reset_physician_password(
     actor: Actor, physician_id: int, means: Means
 ) -> tuple[Physician, str]:
-    """重置密码 of a physician of the actor's jurisdiction (else ``NotFound``): a temporary
-    password, returned to be shown once, the physician mailed a notice."""
+    """重置密码 of a physician of the actor's jurisdiction (else ``NotFound``); the physician
+    is mailed a notice."""
     physician = await actor.jurisdiction.physician(physician_id)
     account = await Account.get(id=physician.account_id)
     notice = {"name": physician.name, "institution": actor.display_name}
-    password = temporary_password()
-    await set_password(
+    password = await give_temporary_password(
         actor,
         account,
-        password,
         means,
         action="physician_password_reset",
+        notice=Letter(physician.email, "password_reset_by_institution", notice),
         obj=physician,
-        temporary=True,
-        letters=[Letter(physician.email, "password_reset_by_institution", notice)]
-        if physician.email
-        else [],
     )
     return physician, password

@@ -13,36 +13,9 @@ from models.exam import Attempt, Paper
 from models.ops import AuditLog
 from models.period import Enrollment, Period, PhaseWindow
 from tests import factories
+from tests.factories import PERIOD_PARAMETERS as PARAMETERS
+from tests.factories import PERIOD_WINDOWS as WINDOWS
 from tests.helpers import csrf_of, login, post_form, table_rows
-
-PARAMETERS = {
-    "name": "2026年度医师定期考核",
-    "question_count": "100",
-    "duration_minutes": "60",
-    "pass_mark": "60",
-    "waiting_room_minutes": "30",
-    "face_retries": "3",
-    "required_hours": "36",
-    "credit_points": "6",
-    "min_professional_required": "12",
-    "min_public_required": "6",
-    "min_public_elective": "0",
-}
-# Beijing time, as the datetime-local inputs send it.
-WINDOWS = {
-    "registration_start": "2026-03-01T09:00",
-    "registration_end": "2026-04-30T18:00",
-    "simplified_review_start": "2026-03-05T09:00",
-    "simplified_review_end": "2026-05-10T18:00",
-    "training_start": "2026-03-01T09:00",
-    "training_end": "2026-05-31T23:59",
-    "test_start": "2026-06-01T09:00",
-    "test_end": "2026-06-07T18:00",
-    "evaluation_start": "2026-03-10T09:00",  # institutions rate during the period
-    "evaluation_end": "2026-07-15T18:00",
-    "results_start": "2026-07-20T09:00",
-    "results_end": "2026-12-31T23:59",
-}
 
 
 async def office_login(client: httpx.AsyncClient) -> None:

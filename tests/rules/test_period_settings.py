@@ -13,32 +13,9 @@ from models.period import Period, PhaseWindow
 from rules import period_settings as settings
 from rules.actor import Actor
 from tests import factories
+from tests.factories import PERIOD_PARAMETERS as PARAMETERS
+from tests.factories import PERIOD_WINDOWS as WINDOWS
 from tests.rules.rule_checks import actor_of, trail
-
-PARAMETERS = {
-    "question_count": "100",
-    "duration_minutes": "60",
-    "pass_mark": "60",
-    "waiting_room_minutes": "30",
-    "face_retries": "3",
-    "required_hours": "36",
-    "credit_points": "6",
-    "min_professional_required": "12",
-}
-WINDOWS = {  # Beijing time, as the datetime-local inputs send it
-    "registration_start": "2026-03-01T09:00",
-    "registration_end": "2026-04-30T18:00",
-    "simplified_review_start": "2026-03-05T09:00",
-    "simplified_review_end": "2026-05-10T18:00",
-    "training_start": "2026-03-01T09:00",
-    "training_end": "2026-05-31T23:59",
-    "test_start": "2026-06-01T09:00",
-    "test_end": "2026-06-07T18:00",
-    "evaluation_start": "2026-03-10T09:00",
-    "evaluation_end": "2026-07-15T18:00",
-    "results_start": "2026-07-20T09:00",
-    "results_end": "2026-12-31T23:59",
-}
 
 
 async def office() -> Actor:
@@ -63,7 +40,7 @@ async def test_parameters_are_checked_then_saved_with_their_audit_row(app: Starl
     assert not errors
     period, discarded = await settings.save_parameters(actor, None, clean)
     assert discarded == 0 and period.question_count == 100
-    assert period.category_minimums == {"professional_required": 12}
+    assert period.category_minimums == {"professional_required": 12, "public_required": 6}
     assert await trail(period) == [("period_created", "", "")]
 
 
