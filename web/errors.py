@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from core.errors import DomainError
+from web import headers
 from web.endpoint import render
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,10 @@ async def server_error(request: Request, exc: Exception) -> Response:
     # The route's template, not the path: a path may carry a reset link's token.
     route = getattr(request.scope.get("route"), "path", "(unmatched)")
     log.exception("unhandled error on %s %s", request.method, route, exc_info=exc)
-    return error_page(request, 500)
+    page = error_page(request, 500)
+    settings = getattr(request.app.state, "settings", None)
+    headers.secure(page.headers, request.scope, bool(settings and settings.production))
+    return page
 
 
 async def reject(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:

@@ -64,26 +64,32 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        nonce = secrets.token_urlsafe(18)
-        scope[NONCE_KEY] = nonce
-        dynamic = not scope["path"].startswith(STATIC)
-        editor = bool(RICH_EDITOR.match(scope["path"]))
+        scope[NONCE_KEY] = secrets.token_urlsafe(18)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = content_security_policy(nonce, editor)
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["X-Frame-Options"] = "DENY"
-                headers["Referrer-Policy"] = "same-origin"
-                headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
-                if self.production:
-                    headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-                if dynamic:
-                    headers["Cache-Control"] = "no-store"
+                secure(MutableHeaders(scope=message), scope, self.production)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def secure(headers: MutableHeaders, scope: Scope, production: bool) -> None:
+    """Every response's security headers (the middleware's, and the 500 page's: Starlette
+    answers an unhandled error outside every middleware)."""
+    path = str(scope.get("path", ""))
+    nonce = str(scope.get(NONCE_KEY) or secrets.token_urlsafe(18))
+    headers["Content-Security-Policy"] = content_security_policy(
+        nonce, bool(RICH_EDITOR.match(path))
+    )
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+    if production:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if not path.startswith(STATIC):
+        headers["Cache-Control"] = "no-store"
 
 
 def nonce_of(scope: Scope) -> str:

@@ -149,3 +149,26 @@ async def test_forwarded_addresses_count_only_from_trusted_proxies(
     assert 429 not in statuses
     assert await redis.get("login:fail:addr:198.51.100.1") == "1"
     assert not await redis.exists("login:fail:addr:127.0.0.1")
+
+
+async def test_the_500_page_sends_them_too(app: Starlette) -> None:
+    """Starlette answers an unhandled error outside every middleware: the error page sets
+    the headers itself, with the nonce its page was rendered with."""
+
+    async def broken(request: object) -> PlainTextResponse:
+        raise RuntimeError("a bug")
+
+    app.router.routes.append(Route("/test-only/broken", broken))
+    try:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            response = await http.get("/test-only/broken")
+    finally:
+        app.router.routes.pop()
+    assert response.status_code == 500 and "系统繁忙" in response.text
+    policy = response.headers["content-security-policy"]
+    found = NONCE.search(policy)
+    assert found and "frame-ancestors 'none'" in policy
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["cache-control"] == "no-store"
+    assert all(n == found.group(1) for n in re.findall(r'nonce="([\w-]+)"', response.text))
