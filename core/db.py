@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from tortoise.context import TortoiseContext
@@ -78,6 +78,25 @@ async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
     connection = get_connection("default")
     query = placeholders(sql, connection.capabilities.dialect)
     return list(await connection.execute_query_dict(query, list(params)))
+
+
+async def execute_many(sql: str, rows: list[list[Any]]) -> None:
+    """One statement (``?`` placeholders) for every row, in a transaction of its own: all or
+    nothing. Tortoise's SQLite client leaves that transaction open when the COMMIT itself
+    fails (a deferred constraint, a full disk, an I/O error); then every later statement of
+    the process would run inside it and never be committed. Here it is rolled back first."""
+    from tortoise.connection import get_connection
+
+    connection = get_connection("default")
+    dialect = connection.capabilities.dialect
+    try:
+        await connection.execute_many(placeholders(sql, dialect), rows)
+    except Exception:
+        raw = getattr(connection, "_connection", None)
+        if dialect == "sqlite" and raw is not None and raw.in_transaction:
+            with suppress(Exception):
+                await raw.rollback()
+        raise
 
 
 def as_datetime(value: Any) -> Any:

@@ -21,8 +21,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from tortoise.connection import get_connection
-
+from core.db import execute_many
 from examhall.live import Live
 from models.exam import AttemptEvent
 
@@ -30,17 +29,12 @@ log = logging.getLogger(__name__)
 
 EVENT_FLUSH = 0.05  # seconds between writes of queued timeline events
 UPSERT = (
-    "INSERT INTO answer (attempt_id, item_id, choice, seq, answered_at) VALUES ({}) "
+    "INSERT INTO answer (attempt_id, item_id, choice, seq, answered_at) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (attempt_id, item_id) DO UPDATE SET choice = excluded.choice, "
     "seq = excluded.seq, answered_at = excluded.answered_at WHERE answer.seq < excluded.seq"
 )
 
 Row = tuple[int, int, str, int, datetime]
-
-
-def upsert_sql(dialect: str) -> str:
-    marks = "?, ?, ?, ?, ?" if dialect == "sqlite" else "$1, $2, $3, $4, $5"
-    return UPSERT.format(marks)
 
 
 class Writes:
@@ -70,10 +64,7 @@ class Writes:
         while self._answers:
             batch, self._answers = self._answers, []
             try:
-                connection = get_connection("default")
-                await connection.execute_many(
-                    upsert_sql(connection.capabilities.dialect), [list(row) for row, _ in batch]
-                )
+                await execute_many(UPSERT, [list(row) for row, _ in batch])
             except Exception as exc:  # every answer of the batch is refused: resent later
                 log.exception("a batch of %d answers was not stored", len(batch))
                 for _, done in batch:
