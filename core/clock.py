@@ -3,6 +3,7 @@ offices read them."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -14,3 +15,8 @@ def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if moment is None:
         return ""
     return moment.astimezone(LOCAL_ZONE).strftime(fmt)
+
+
+def minutes(seconds: int) -> int:
+    """A wait in whole minutes, at least one, as the refusals say it."""
+    return max(1, math.ceil(seconds / 60))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,7 +25,6 @@ from portal.acting import actor, means
 from rules import accounts, audit
 from web.endpoint import CurrentUser, client_ip, redirect, render, requires, send_mail, user
 from web.sessions import PASSWORD_PAGE, get_session
-from web.throttle import minutes
 
 MAX_FIELD = 64
 
@@ -79,38 +77,21 @@ async def login_page(request: Request) -> Response:
         return fail("请输入账号和密码")
     if len(username) > MAX_FIELD or len(password) > MAX_LENGTH:
         return fail("账号或密码错误")
-    username = username.upper() if username[:-1].isdigit() else username
     state = request.app.state
-    address = client_ip(request)
-    wait = await state.throttle.wait_seconds(username, address)
-    if wait:
-        metrics.login("held")
-        return fail(f"登录失败次数过多，请 {minutes(wait)} 分钟后再试。", 429)
-    account = await Account.get_or_none(username=username)
-    ok = await state.hasher.verify(account.password_hash if account else None, password)
-    if not ok or account is None:
-        left = await state.throttle.failed(username, address)
-        metrics.login("locked" if left == 0 else "failed")
-        if left == 0:
-            await audit.record(account, "login_locked", obj=account, ip=address, label=username)
-            lock = minutes(state.settings.login_lockout_minutes * 60)
-            return fail(f"登录失败次数过多，请 {lock} 分钟后再试。", 429)
-        return fail(f"账号或密码错误，还可尝试 {left} 次。")
-    if not account.is_active:
-        metrics.login("disabled")
-        return fail("该账号已停用，请联系上级管理部门。", 403)
-    await state.throttle.succeeded(username)
-    account.last_login_at = datetime.now(UTC)
-    updated = ["last_login_at"]
-    if state.hasher.needs_rehash(account.password_hash):
-        # A hash of older parameters is made again now that the password is at hand (not a
-        # password change: no session ends, no reset link is voided).
-        account.password_hash = await state.hasher.hash(password)
-        updated.append("password_hash")
-    await account.save(update_fields=updated)
+    try:
+        account = await accounts.log_in(
+            accounts.login_name(username),
+            password,
+            hasher=state.hasher,
+            throttle=state.throttle,
+            address=client_ip(request),
+            lockout_minutes=state.settings.login_lockout_minutes,
+        )
+    except accounts.LogInRefused as refused:
+        metrics.login(refused.outcome)
+        return fail(refused.message, refused.status_code)
     current = await session_user(account)
     get_session(request).login({**current.session_values(), "epoch": account.session_epoch})
-    await audit.record(account, "login", obj=account, ip=address)
     metrics.login("ok")
     if account.must_change_password:
         return redirect(request, PASSWORD_PAGE)
@@ -171,7 +152,7 @@ async def forgot_password(request: Request) -> Response:
         )
     state = request.app.state
     address = client_ip(request)
-    username = username.upper() if username[:-1].isdigit() else username
+    username = accounts.login_name(username)
     if await state.throttle.wait_seconds(username, address):
         return render(
             request, "account/forgot.html", {"error": "操作过于频繁，请稍后再试。"}, status_code=429

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
+from core.clock import minutes
 from core.errors import DomainError
 from core.idcard import IdNumberError, parse_id_number
 from core.numbers import as_int
@@ -32,7 +33,6 @@ from rules.actor import Actor
 from rules.registration import Registration
 from web.endpoint import client_ip, fragment, mailer, redirect, render
 from web.sessions import get_session
-from web.throttle import minutes
 
 NAME = re.compile(r"^[\u4e00-\u9fff]+(·[\u4e00-\u9fff]+)*$")
 DOTS = str.maketrans({"•": "·", "・": "·", ".": "·", "．": "·", "∙": "·"})

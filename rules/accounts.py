@@ -1,6 +1,7 @@
-"""Passwords: the holder's change (修改密码), a reset by e-mailed link, and the temporary
-passwords a manager gives (an institution to its physicians, a commission to its institutions
-and assessment bodies, the office to the commissions: 重置密码).
+"""Log-in and passwords: who may log in (``log_in``), the holder's change (修改密码), a reset
+by e-mailed link, and the temporary passwords a manager gives (an institution to its
+physicians, a commission to its institutions and assessment bodies, the office to the
+commissions: 重置密码).
 
 A new password is hashed first (off the event loop, ``core.passwords.Hasher``); then, in ONE
 transaction, it is stored with the account's session epoch raised in the same UPDATE (every
@@ -19,17 +20,27 @@ from typing import Any, Protocol
 from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
+from core.clock import minutes
 from core.errors import DomainError, NotFound
 from core.mail import Letter, Mailer
 from core.passwords import Hasher, password_problem, temporary_password
 from models.enums import OrgStatus
 from models.org import Account
 from models.physician import Physician
+from rules import audit
 from rules.actor import Actor
 from rules.transition import Effects, event
 
 WRONG_OLD = "原密码不正确"
 MISMATCH = "两次输入的新密码不一致"
+
+
+class Throttle(Protocol):
+    """Failed log-ins counted per account and per address (``web.throttle.Throttle``)."""
+
+    async def wait_seconds(self, username: str, address: str) -> int: ...
+    async def failed(self, username: str, address: str) -> int: ...
+    async def succeeded(self, username: str) -> None: ...
 
 
 class Sessions(Protocol):
@@ -56,6 +67,65 @@ class PasswordRefused(DomainError):
         field, message = next(iter(errors.items()))
         super().__init__(message, field=field)
         self.errors = errors
+
+
+class LogInRefused(DomainError):
+    """Why a log-in is refused, as the page says it; ``outcome`` names it for the metrics
+    (held, failed, locked, disabled)."""
+
+    def __init__(self, message: str, status_code: int, outcome: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.outcome = outcome
+
+
+def login_name(raw: str) -> str:
+    """The user name as stored: an ID number's check letter is upper case."""
+    name = raw.strip()
+    return name.upper() if name[:-1].isdigit() else name
+
+
+async def log_in(
+    username: str,
+    password: str,
+    *,
+    hasher: Hasher,
+    throttle: Throttle,
+    address: str,
+    lockout_minutes: int,
+) -> Account:
+    """The account ``username`` logs in to with ``password``, or ``LogInRefused``: held after
+    too many failures (per account and per address), a wrong password (the same words and the
+    same argon2 work whether or not the account exists), a disabled account. A hash of older
+    parameters is made again now that the password is at hand (not a password change: no
+    session ends); the log-in time and its audit row are written together."""
+    wait = await throttle.wait_seconds(username, address)
+    if wait:
+        raise LogInRefused(f"登录失败次数过多，请 {minutes(wait)} 分钟后再试。", 429, "held")
+    account = await Account.get_or_none(username=username)
+    ok = await hasher.verify(account.password_hash if account else None, password)
+    if not ok or account is None:
+        left = await throttle.failed(username, address)
+        if left == 0:
+            await audit.record(account, "login_locked", obj=account, ip=address, label=username)
+            lock = minutes(lockout_minutes * 60)
+            raise LogInRefused(f"登录失败次数过多，请 {lock} 分钟后再试。", 429, "locked")
+        raise LogInRefused(f"账号或密码错误，还可尝试 {left} 次。", 400, "failed")
+    if not account.is_active:
+        raise LogInRefused("该账号已停用，请联系上级管理部门。", 403, "disabled")
+    await throttle.succeeded(username)
+    values: dict[str, Any] = {"last_login_at": datetime.now(UTC)}
+    if hasher.needs_rehash(account.password_hash):
+        values["password_hash"] = await hasher.hash(password)
+
+    async def record() -> None:
+        await Account.filter(id=account.id).update(**values)
+
+    who = Actor(account_id=account.id, role=account.role, label=account.username, address=address)
+    await event(who, "login", obj=account, then=record)
+    for key, value in values.items():
+        setattr(account, key, value)
+    return account
 
 
 def new_password_errors(username: str, new: str, confirm: str) -> dict[str, str]:

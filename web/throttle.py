@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -69,7 +68,3 @@ class RateLimit:
         pipe.ttl(key)
         _, count, ttl = await pipe.execute()
         return max(int(ttl), 1) if int(count) > self.limit else 0
-
-
-def minutes(seconds: int) -> int:
-    return max(1, math.ceil(seconds / 60))

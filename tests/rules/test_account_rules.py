@@ -141,3 +141,44 @@ async def test_a_reset_by_link_is_the_holders_act(app: Starlette) -> None:
     assert accounts.new_password_errors(account.username, NEW, NEW + "x") == {
         "confirm_password": accounts.MISMATCH
     }
+
+
+async def test_log_in_refuses_in_the_pages_words_and_audits_success(app: Starlette) -> None:
+    account = await factories.account(Role.INSTITUTION)
+    state = app.state
+
+    async def attempt(username: str, password: str, address: str = "192.0.2.50") -> Account:
+        return await accounts.log_in(
+            username,
+            password,
+            hasher=state.hasher,
+            throttle=state.throttle,
+            address=address,
+            lockout_minutes=state.settings.login_lockout_minutes,
+        )
+
+    with pytest.raises(accounts.LogInRefused, match="账号或密码错误，还可尝试") as wrong:
+        await attempt(account.username, "wrong-password1")
+    assert (wrong.value.status_code, wrong.value.outcome) == (400, "failed")
+    with pytest.raises(accounts.LogInRefused, match="账号或密码错误") as nobody:
+        await attempt("no-such-user", TEST_PASSWORD)  # the same words for nobody
+    assert nobody.value.outcome == "failed"
+    assert not await trail(account)
+
+    done = await attempt(account.username, TEST_PASSWORD)
+    assert done.id == account.id and done.last_login_at is not None
+    assert await trail(account) == [("login", "", "")]
+
+    await Account.filter(id=account.id).update(is_active=False)
+    with pytest.raises(accounts.LogInRefused, match="已停用") as disabled:
+        await attempt(account.username, TEST_PASSWORD)
+    assert (disabled.value.status_code, disabled.value.outcome) == (403, "disabled")
+
+    for _ in range(state.settings.login_max_failures_account):
+        with pytest.raises(accounts.LogInRefused):
+            await attempt(account.username, "wrong-password1", "192.0.2.51")
+    with pytest.raises(accounts.LogInRefused, match="分钟后再试") as held:
+        await attempt(account.username, TEST_PASSWORD, "192.0.2.52")
+    assert (held.value.status_code, held.value.outcome) == (429, "held")
+    assert [row[0] for row in await trail(account)] == ["login", "login_locked"]
+    assert accounts.login_name(" 65010219800101001x ") == "65010219800101001X"
