@@ -122,11 +122,15 @@ class Sim:
             self.acked[key[0]] = max(self.acked.get(key[0], 0), key[1])
         elif message["type"] == p.ERROR:
             code = message["code"]
-            self.rec.error(f"error:{code}")
+            if "item" in message and code in (p.PAUSED, p.BUSY, p.NOT_STARTED):
+                # An answer that crossed a check's start (or a busy moment) on the wire: the
+                # page keeps it and sends it again, as here. Counted, not an error.
+                self.rec.counts[f"answer_again:{code}"] += 1
+                self.retry.add(message["item"])
+            else:
+                self.rec.error(f"error:{code}")
             if "item" in message:
-                if code in (p.PAUSED, p.BUSY, p.NOT_STARTED):
-                    self.retry.add(message["item"])
-                elif code == p.LOCKED:  # the time is up: refused, not lost
+                if code == p.LOCKED:  # the time is up: refused, not lost
                     self.client.unacked.pop(message["item"], None)
             elif code in (p.NO_CHECK, p.BUSY, p.STALE):  # a burst that was not taken
                 self.face_reply = FaceReply(code == p.NO_CHECK, code, 0)
