@@ -20,9 +20,9 @@ from starlette.routing import Route
 from core import metrics
 from core.passwords import MAX_LENGTH, RULES_TEXT
 from models.org import Account
-from models.physician import Physician
 from portal.acting import actor, means
 from rules import accounts, audit
+from rules.actor import Actor
 from web.endpoint import CurrentUser, client_ip, redirect, render, requires, send_mail, user
 from web.sessions import PASSWORD_PAGE, get_session
 
@@ -45,19 +45,17 @@ def safe_next(target: str | None) -> str:
 
 
 async def session_user(account: Account) -> CurrentUser:
-    await account.fetch_related("organisation")
-    physician = await Physician.get_or_none(account_id=account.id)
-    org = account.organisation
+    """The session's user: who the account is (``Actor.of``), kept for every request."""
+    who = await Actor.of(account)
+    assert who.role is not None  # an account always has a role
     return CurrentUser(
         account_id=account.id,
         username=account.username,
-        role=account.role,
-        display_name=physician.name if physician else (account.display_name or account.username),
-        organisation_id=org.id if org else (physician.institution_id if physician else None),
-        prefecture_id=org.prefecture_id
-        if org
-        else (physician.prefecture_id if physician else None),
-        physician_id=physician.id if physician else None,
+        role=who.role,
+        display_name=who.display_name,
+        organisation_id=who.organisation_id,
+        prefecture_id=who.prefecture_id,
+        physician_id=who.physician_id,
     )
 
 

@@ -215,14 +215,15 @@ async def give_temporary_password(
     means: Means,
     *,
     action: str,
-    notice: Letter | None,
+    notice: Letter,
     obj: Any = None,
     detail: dict[str, Any] | None = None,
 ) -> str:
     """A manager's 重置密码: a temporary password, to be changed at the next log-in, and
-    ``notice`` mailed (never the password). Returns the password, to be shown once."""
+    ``notice`` mailed (never the password) when it has an address. Returns the password, to
+    be shown once."""
     password = temporary_password()
-    letters = [notice] if notice is not None and notice.to else []
+    letters = [notice] if notice.to else []
     await set_password(
         actor,
         account,

@@ -14,28 +14,21 @@ from typing import Protocol
 from models.enums import Role
 from models.org import Account
 from models.physician import Physician
-from rules.jurisdiction import Jurisdiction
+from rules.jurisdiction import Jurisdiction, Someone
 
 ANONYMOUS = "匿名访客"
 
 
-class SignedIn(Protocol):
-    """What a front end knows of its logged-in user (``web.endpoint.CurrentUser``)."""
+class SignedIn(Someone, Protocol):
+    """What a front end knows of its logged-in user (``web.endpoint.CurrentUser``): whom the
+    jurisdiction reads (``Someone``), and who it is."""
 
     @property
     def account_id(self) -> int: ...
     @property
     def username(self) -> str: ...
     @property
-    def role(self) -> Role: ...
-    @property
     def display_name(self) -> str: ...
-    @property
-    def organisation_id(self) -> int | None: ...
-    @property
-    def prefecture_id(self) -> int | None: ...
-    @property
-    def physician_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True)

@@ -369,7 +369,5 @@ async def make_current(actor: Actor, period: Period) -> bool:
         await Period.filter(id=period.id).update(is_current=True)
         return Effects(detail={"previous": previous})
 
-    await event(
-        actor, "period_made_current", obj=period, then=switch, detail={"to_state": "current"}
-    )
+    await event(actor, "period_made_current", obj=period, then=switch, to_state="current")
     return True

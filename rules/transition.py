@@ -139,17 +139,21 @@ async def event(
     *,
     obj: Model | None = None,
     then: Callable[[], Awaitable[Effects | None]] | None = None,
+    to_state: str = "",
     letters: Iterable[Letter] = (),
     mailer: Mailer | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
     """An audited event that moves no state column, with its mail, in one transaction:
     ``then()`` runs inside it first (an edit, a deletion, a new password) and may add to
-    the audit row's detail and the letters; when it raises, nothing is written."""
+    the audit row's detail and the letters; when it raises, nothing is written. ``to_state``
+    names what the object became, for the audit row, when it is not one column's value."""
     async with _unit(letters, mailer) as mail:
         effects = (await then() if then is not None else None) or Effects()
         mail += effects.letters
-        await audit.record(actor, action, obj=obj, **{**(detail or {}), **effects.detail})
+        await audit.record(
+            actor, action, obj=obj, to_state=to_state, **{**(detail or {}), **effects.detail}
+        )
 
 
 @asynccontextmanager

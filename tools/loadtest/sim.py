@@ -121,19 +121,7 @@ class Sim:
                 self.rec.acks.append((self.rec.now(), (time.monotonic() - sent) * 1000))
             self.acked[key[0]] = max(self.acked.get(key[0], 0), key[1])
         elif message["type"] == p.ERROR:
-            code = message["code"]
-            if "item" in message and code in (p.PAUSED, p.BUSY, p.NOT_STARTED):
-                # An answer that crossed a check's start (or a busy moment) on the wire: the
-                # page keeps it and sends it again, as here. Counted, not an error.
-                self.rec.counts[f"answer_again:{code}"] += 1
-                self.retry.add(message["item"])
-            else:
-                self.rec.error(f"error:{code}")
-            if "item" in message:
-                if code == p.LOCKED:  # the time is up: refused, not lost
-                    self.client.unacked.pop(message["item"], None)
-            elif code in (p.NO_CHECK, p.BUSY, p.STALE):  # a burst that was not taken
-                self.face_reply = FaceReply(code == p.NO_CHECK, code, 0)
+            self.on_error(message)
         elif message["type"] == p.CHECK:
             self.check = message["stage"]
         elif message["type"] == p.CHECK_RESULT:
@@ -145,6 +133,20 @@ class Sim:
         elif message["type"] == p.BYE and message["code"] != p.DONE:
             self.rec.error(f"bye:{message['code']}")
         self.wake.set()
+
+    def on_error(self, message: p.Error) -> None:
+        code, item = message["code"], message.get("item")
+        if item is not None and code in (p.PAUSED, p.BUSY, p.NOT_STARTED):
+            # An answer that crossed a check's start (or a busy moment) on the wire: the page
+            # keeps it and sends it again, as here. Counted, not an error.
+            self.rec.counts[f"answer_again:{code}"] += 1
+            self.retry.add(item)
+            return
+        self.rec.error(f"error:{code}")
+        if item is not None and code == p.LOCKED:  # the time is up: refused, not lost
+            self.client.unacked.pop(item, None)
+        elif item is None and code in (p.NO_CHECK, p.BUSY, p.STALE):  # a burst not taken
+            self.face_reply = FaceReply(code == p.NO_CHECK, code, 0)
 
     async def until(self, done: Callable[[], object], within: float) -> bool:
         """Wait for ``done()`` while messages arrive; False when the time or the socket ends."""
